@@ -1,0 +1,204 @@
+//! Device memory: the allocation interface the runtime and orchestration
+//! plugins use, and a simulated implementation that tracks every allocation
+//! so double frees, stray pointers, out-of-bounds copies and leaks are caught.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::collections::{BTreeMap, HashSet};
+
+/// Why a device-memory call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemError {
+    /// A zero-byte allocation or copy.
+    #[error("zero-byte device {0} refused")]
+    ZeroSize(&'static str),
+    /// The allocator could not satisfy the request.
+    #[error("device allocation of {bytes} bytes failed")]
+    OutOfMemory {
+        /// Requested size.
+        bytes: u64,
+    },
+    /// A pointer that was freed before.
+    #[error("double free of device pointer {ptr:#x}")]
+    DoubleFree {
+        /// The pointer.
+        ptr: u64,
+    },
+    /// A pointer that is not the start of a live allocation.
+    #[error("device pointer {ptr:#x} is not the start of a live allocation")]
+    UnknownPointer {
+        /// The pointer.
+        ptr: u64,
+    },
+    /// A copy that does not fit inside one live allocation.
+    #[error("device range {ptr:#x}+{bytes} is outside every live allocation")]
+    OutOfBounds {
+        /// Start of the range.
+        ptr: u64,
+        /// Length of the range.
+        bytes: u64,
+    },
+}
+
+/// Device memory as the runtime sees it. Device addresses are `u64`s that
+/// kernels receive as argument words.
+pub trait DeviceMemory: Send {
+    /// Allocates `bytes` of zeroed device memory, 64-byte aligned.
+    fn malloc(&mut self, bytes: u64) -> Result<u64, MemError>;
+    /// Frees an allocation made by [`malloc`](Self::malloc).
+    fn free(&mut self, ptr: u64) -> Result<(), MemError>;
+    /// Copies `host` to device range `dst..dst + host.len()`.
+    fn copy_to_device(&mut self, dst: u64, host: &[u8]) -> Result<(), MemError>;
+    /// Copies device range `src..src + host.len()` to `host`.
+    fn copy_from_device(&self, host: &mut [u8], src: u64) -> Result<(), MemError>;
+    /// Live allocations as `(ptr, bytes)`, lowest address first.
+    fn live(&self) -> Vec<(u64, u64)>;
+    /// Frees every live allocation; returns how many there were.
+    fn free_all(&mut self) -> usize;
+}
+
+const ALIGN: usize = 64;
+
+/// Simulated device memory: host allocations, tracked.
+#[derive(Default)]
+pub struct SimDeviceMemory {
+    live: BTreeMap<u64, u64>,
+    freed: HashSet<u64>,
+}
+
+impl SimDeviceMemory {
+    /// An empty device.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn layout(bytes: u64) -> Option<Layout> {
+        Layout::from_size_align(usize::try_from(bytes).ok()?, ALIGN).ok()
+    }
+
+    /// Checks `ptr..ptr + bytes` lies inside one live allocation.
+    fn check_range(&self, ptr: u64, bytes: u64, what: &'static str) -> Result<(), MemError> {
+        if bytes == 0 {
+            return Err(MemError::ZeroSize(what));
+        }
+        let inside = self
+            .live
+            .range(..=ptr)
+            .next_back()
+            .is_some_and(|(&start, &len)| ptr.checked_add(bytes).is_some_and(|end| end <= start + len));
+        if inside { Ok(()) } else { Err(MemError::OutOfBounds { ptr, bytes }) }
+    }
+}
+
+impl DeviceMemory for SimDeviceMemory {
+    fn malloc(&mut self, bytes: u64) -> Result<u64, MemError> {
+        if bytes == 0 {
+            return Err(MemError::ZeroSize("allocation"));
+        }
+        let layout = Self::layout(bytes).ok_or(MemError::OutOfMemory { bytes })?;
+        // SAFETY: `layout` has a non-zero size (checked above).
+        let p = unsafe { alloc_zeroed(layout) };
+        if p.is_null() {
+            return Err(MemError::OutOfMemory { bytes });
+        }
+        let ptr = p as u64;
+        self.freed.remove(&ptr);
+        self.live.insert(ptr, bytes);
+        Ok(ptr)
+    }
+
+    fn free(&mut self, ptr: u64) -> Result<(), MemError> {
+        let Some(bytes) = self.live.remove(&ptr) else {
+            return Err(if self.freed.contains(&ptr) {
+                MemError::DoubleFree { ptr }
+            } else {
+                MemError::UnknownPointer { ptr }
+            });
+        };
+        let layout = Self::layout(bytes).expect("layout was valid at malloc");
+        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and
+        // was live until removed from the map just above.
+        unsafe { dealloc(ptr as *mut u8, layout) };
+        self.freed.insert(ptr);
+        Ok(())
+    }
+
+    fn copy_to_device(&mut self, dst: u64, host: &[u8]) -> Result<(), MemError> {
+        self.check_range(dst, host.len() as u64, "copy to device")?;
+        // SAFETY: the destination range lies inside one live allocation
+        // (checked above), which cannot overlap the borrowed host slice.
+        unsafe { std::ptr::copy_nonoverlapping(host.as_ptr(), dst as *mut u8, host.len()) };
+        Ok(())
+    }
+
+    fn copy_from_device(&self, host: &mut [u8], src: u64) -> Result<(), MemError> {
+        self.check_range(src, host.len() as u64, "copy from device")?;
+        // SAFETY: the source range lies inside one live allocation (checked
+        // above), which cannot overlap the exclusively borrowed host slice.
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, host.as_mut_ptr(), host.len()) };
+        Ok(())
+    }
+
+    fn live(&self) -> Vec<(u64, u64)> {
+        self.live.iter().map(|(&p, &b)| (p, b)).collect()
+    }
+
+    fn free_all(&mut self) -> usize {
+        let ptrs: Vec<u64> = self.live.keys().copied().collect();
+        for &p in &ptrs {
+            self.free(p).expect("live pointer frees");
+        }
+        self.freed.clear();
+        ptrs.len()
+    }
+}
+
+impl Drop for SimDeviceMemory {
+    fn drop(&mut self) {
+        let leaked = self.free_all();
+        if leaked > 0 {
+            log::warn!("sim device memory dropped with {leaked} live allocation(s); freed them");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malloc_copy_round_trip_and_alignment() {
+        let mut m = SimDeviceMemory::new();
+        let p = m.malloc(100).unwrap();
+        assert_eq!(p % 64, 0);
+        m.copy_to_device(p + 10, &[1, 2, 3]).unwrap();
+        let mut out = [9u8; 5];
+        m.copy_from_device(&mut out, p + 9).unwrap();
+        assert_eq!(out, [0, 1, 2, 3, 0]);
+        assert_eq!(m.live(), vec![(p, 100)]);
+        m.free(p).unwrap();
+        assert!(m.live().is_empty());
+    }
+
+    #[test]
+    fn bad_pointers_are_named() {
+        let mut m = SimDeviceMemory::new();
+        let p = m.malloc(64).unwrap();
+        assert_eq!(m.copy_to_device(p + 60, &[0; 8]), Err(MemError::OutOfBounds { ptr: p + 60, bytes: 8 }));
+        assert_eq!(m.copy_to_device(p, &[]), Err(MemError::ZeroSize("copy to device")));
+        assert_eq!(m.free(p + 8), Err(MemError::UnknownPointer { ptr: p + 8 }));
+        m.free(p).unwrap();
+        assert_eq!(m.free(p), Err(MemError::DoubleFree { ptr: p }));
+        assert_eq!(m.malloc(0), Err(MemError::ZeroSize("allocation")));
+        let mut out = [0u8; 1];
+        assert_eq!(m.copy_from_device(&mut out, p), Err(MemError::OutOfBounds { ptr: p, bytes: 1 }));
+    }
+
+    #[test]
+    fn free_all_reports_leaks() {
+        let mut m = SimDeviceMemory::new();
+        m.malloc(8).unwrap();
+        m.malloc(16).unwrap();
+        assert_eq!(m.free_all(), 2);
+        assert_eq!(m.free_all(), 0);
+    }
+}

@@ -1,0 +1,47 @@
+//! Waiting without a lock: spin briefly, then yield, then sleep in short
+//! slices, so many waiting threads on few CPUs do not starve the busy ones.
+
+use std::time::Duration;
+
+const SPIN_LIMIT: u32 = 6;
+const YIELD_LIMIT: u32 = 12;
+const SLEEP: Duration = Duration::from_micros(50);
+
+/// Escalating wait for lock-free polling loops.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    step: u32,
+    idle: u32,
+}
+
+impl Backoff {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Back to spinning after progress.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.step = 0;
+        self.idle = 0;
+    }
+
+    /// Waits a little; returns true every 64 waits, when the caller should
+    /// look at the clock (so time is not read on every idle poll).
+    #[inline]
+    pub fn snooze(&mut self) -> bool {
+        if self.step <= SPIN_LIMIT {
+            for _ in 0..1u32 << self.step {
+                std::hint::spin_loop();
+            }
+            self.step += 1;
+        } else if self.step <= YIELD_LIMIT {
+            std::thread::yield_now();
+            self.step += 1;
+        } else {
+            std::thread::sleep(SLEEP);
+        }
+        self.idle = self.idle.wrapping_add(1);
+        self.idle % 64 == 0
+    }
+}

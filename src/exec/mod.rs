@@ -1,0 +1,61 @@
+//! Executor backends: what turns register writes into work on cores.
+//!
+//! The scheduler is the same for every backend; a backend provides the
+//! register blocks and handshake blocks, starts the cores, and decides how
+//! scheduler threads and cores share the machine.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hostgraph_platform::{DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess};
+
+use crate::error::Result;
+use crate::sched::{RunShared, SchedulerThread};
+use crate::seal::Sealed;
+
+mod threaded;
+
+pub use threaded::{SimOptions, ThreadedSim};
+
+/// A backend the scheduler drives through registers.
+///
+/// This trait is sealed to the crate for now: its methods take scheduler
+/// internals. Pick a backend with [`Runtime::with_executor`](crate::Runtime::with_executor).
+pub trait Executor: Send + private::Sealed {
+    /// The register access the backend provides.
+    type Regs: RegisterAccess + 'static;
+
+    /// The chip being driven.
+    fn spec(&self) -> &'static PlatformSpec;
+
+    /// Fresh device memory for a runtime on this backend.
+    fn new_device_memory(&self) -> Box<dyn DeviceMemory + Sync>;
+
+    /// Register blocks of every physical core.
+    fn registers(&self) -> &Self::Regs;
+
+    /// Handshake blocks, indexed by launch order.
+    fn handshakes(&self) -> &[HandshakeBlock];
+
+    /// Starts `block_dim` blocks of cores that will run the tasks of `graph`.
+    #[doc(hidden)]
+    fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()>;
+
+    /// Lets launched cores make progress while the caller waits on them
+    /// (start-up, shutdown); true if any moved. Threaded backends return false.
+    fn pump(&self) -> bool;
+
+    /// Runs the scheduler threads until the run is done or stopped.
+    #[doc(hidden)]
+    fn run_schedulers<'a>(&self, threads: &mut [SchedulerThread], shared: &RunShared<'a, Self::Regs>);
+
+    /// Ends the launch once every core has left its loop; with `force`,
+    /// abandons cores that have not (after a failure). False if the backend
+    /// could not land within `timeout` (a kernel that never returns); the
+    /// next launch then fails with [`Error::BackendStuck`](crate::Error::BackendStuck).
+    fn land(&mut self, force: bool, timeout: Duration) -> bool;
+}
+
+mod private {
+    pub trait Sealed {}
+}

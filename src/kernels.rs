@@ -1,0 +1,169 @@
+//! The kernel registry: func_id -> kernel entry (native function or a
+//! symbol of a loaded kernel object).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use bevy_ecs::prelude::*;
+use libloading::Library;
+
+use crate::error::Result;
+use crate::sharedlib;
+
+/// Signature of a kernel with a C ABI: it receives a pointer to its task's
+/// argument words.
+pub type CKernelFn = unsafe extern "C" fn(args: *const u64);
+/// A C-ABI kernel that may unwind (a Rust panic in it is caught and reported).
+pub type CUnwindKernelFn = unsafe extern "C-unwind" fn(args: *const u64);
+
+#[derive(Clone, Copy)]
+enum Entry {
+    C(CKernelFn),
+    CUnwind(CUnwindKernelFn),
+    Rust(fn(&[u64])),
+}
+
+/// A kernel: what a core calls to run a task.
+///
+/// ```
+/// use hostgraph::KernelFn;
+/// fn noop(_args: &[u64]) {}
+/// let k = KernelFn::rust(noop);
+/// assert!(k.call(&[1, 2]).is_ok());
+/// ```
+#[derive(Clone)]
+pub struct KernelFn {
+    entry: Entry,
+    /// Keeps a kernel object loaded while any copy of the entry exists.
+    _library: Option<Arc<Library>>,
+}
+
+impl std::fmt::Debug for KernelFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.entry {
+            Entry::C(_) => "C",
+            Entry::CUnwind(_) => "C-unwind",
+            Entry::Rust(_) => "Rust",
+        };
+        write!(f, "KernelFn({kind}{})", if self._library.is_some() { ", from object" } else { "" })
+    }
+}
+
+impl KernelFn {
+    /// A Rust kernel over its argument words. A panic is caught and fails
+    /// the run with an error naming the task.
+    pub fn rust(f: fn(&[u64])) -> Self {
+        KernelFn { entry: Entry::Rust(f), _library: None }
+    }
+
+    /// A C-ABI kernel. It must not unwind (a panic in an `extern "C"`
+    /// function aborts the process); use [`c_unwind`](Self::c_unwind) for
+    /// kernels that may panic.
+    ///
+    /// # Safety
+    /// `f` must only read the argument words its tasks are given, and only
+    /// dereference the device pointers among them within their allocations.
+    pub unsafe fn c(f: CKernelFn) -> Self {
+        KernelFn { entry: Entry::C(f), _library: None }
+    }
+
+    /// A C-ABI kernel whose panics are caught.
+    ///
+    /// # Safety
+    /// As [`c`](Self::c).
+    pub unsafe fn c_unwind(f: CUnwindKernelFn) -> Self {
+        KernelFn { entry: Entry::CUnwind(f), _library: None }
+    }
+
+    /// Loads the kernel object at `path` and resolves `symbol`
+    /// (`void symbol(const uint64_t *args)`).
+    ///
+    /// # Safety
+    /// The object must be trusted (its initialisers run) and `symbol` must
+    /// have the kernel signature and honour [`c`](Self::c)'s contract.
+    pub unsafe fn load(path: impl AsRef<Path>, symbol: &str) -> Result<Self> {
+        let path = path.as_ref();
+        // SAFETY: forwarded from the caller.
+        let lib = unsafe { sharedlib::open("kernel object", path)? };
+        // SAFETY: the caller vouches for the symbol's signature.
+        let f = unsafe { sharedlib::symbol::<CKernelFn>("kernel object", &lib, path, symbol)? };
+        Ok(KernelFn { entry: Entry::C(f), _library: Some(Arc::new(lib)) })
+    }
+
+    /// Like [`load`](Self::load), from the object's bytes (written to a
+    /// private temp file, loaded, unlinked).
+    ///
+    /// # Safety
+    /// As [`load`](Self::load).
+    pub unsafe fn load_bytes(bytes: &[u8], symbol: &str) -> Result<Self> {
+        // SAFETY: forwarded from the caller.
+        let (lib, path) = unsafe { sharedlib::open_bytes("kernel object", bytes)? };
+        // SAFETY: the caller vouches for the symbol's signature.
+        let f = unsafe { sharedlib::symbol::<CKernelFn>("kernel object", &lib, &path, symbol)? };
+        Ok(KernelFn { entry: Entry::C(f), _library: Some(Arc::new(lib)) })
+    }
+
+    /// Calls the kernel with `args`; a caught panic comes back as its message.
+    #[inline]
+    pub fn call(&self, args: &[u64]) -> std::result::Result<(), String> {
+        let caught = match self.entry {
+            // SAFETY: the constructor's contract covers the call; `args`
+            // holds exactly the task's argument words.
+            Entry::C(f) => {
+                unsafe { f(args.as_ptr()) };
+                return Ok(());
+            }
+            // SAFETY: as above.
+            Entry::CUnwind(f) => std::panic::catch_unwind(|| unsafe { f(args.as_ptr()) }),
+            Entry::Rust(f) => std::panic::catch_unwind(|| f(args)),
+        };
+        caught.map_err(|p| panic_message(p.as_ref()))
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "kernel panicked (non-string payload)".to_string()
+    }
+}
+
+/// func_id -> kernel. Registering a func_id again replaces its entry (the
+/// old one, and its object if it held the last reference, is dropped once).
+#[derive(Resource, Default, Debug)]
+pub struct KernelRegistry {
+    map: HashMap<i32, KernelFn>,
+}
+
+impl KernelRegistry {
+    /// Registers `kernel` for `func_id`; returns the entry it replaced.
+    pub fn insert(&mut self, func_id: i32, kernel: KernelFn) -> Option<KernelFn> {
+        self.map.insert(func_id, kernel)
+    }
+
+    /// The kernel for `func_id`.
+    pub fn get(&self, func_id: i32) -> Option<&KernelFn> {
+        self.map.get(&func_id)
+    }
+
+    /// Removes every kernel; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.map.len();
+        self.map.clear();
+        n
+    }
+
+    /// Registered kernels.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no kernel is registered.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

@@ -1,0 +1,329 @@
+//! The host runtime maker: owns the world (graph store, kernels, device
+//! memory, cores) and an executor backend; builds graphs, runs them, and
+//! finalizes them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy_ecs::prelude::*;
+use hostgraph_orch_abi::OwnedArgs;
+use hostgraph_platform::{DeviceMemory, Platform};
+
+use crate::error::{Error, Result};
+use crate::exec::{Executor, SimOptions, ThreadedSim};
+use crate::graph::{DeviceMem, GraphBuilder, TaskId, TaskTable, TensorPair};
+use crate::kernels::{KernelFn, KernelRegistry};
+use crate::plugin::Plugin;
+use crate::sched::{ActivePolicy, Core, Policy, RoundRobin, RunParams, RunReport, execute};
+use crate::seal::{Sealed, seal_graph};
+use crate::vtable;
+
+/// How a runtime runs graphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// The chip.
+    pub platform: Platform,
+    /// Blocks to launch (each 1 AIC + 2 AIV): `1..=max_block_dim`.
+    pub block_dim: u32,
+    /// Scheduler (AICPU) threads: `1..=max_scheduler_threads`.
+    pub threads: u32,
+    /// Bound on start-up and on shutdown.
+    pub startup_timeout: Duration,
+    /// How long a run may go without any task completing before it is
+    /// stopped and diagnosed.
+    pub stall_timeout: Duration,
+    /// Threaded-simulator options.
+    pub sim: SimOptions,
+}
+
+impl Default for RuntimeConfig {
+    /// a2a3, block dim 3, 3 scheduler threads, 5 s start-up bound, 10 s stall bound.
+    fn default() -> Self {
+        RuntimeConfig {
+            platform: Platform::A2A3,
+            block_dim: 3,
+            threads: 3,
+            startup_timeout: Duration::from_secs(5),
+            stall_timeout: Duration::from_secs(10),
+            sim: SimOptions::default(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Checks block dim and thread count against the platform.
+    pub fn validate(&self) -> Result<()> {
+        let spec = self.platform.spec();
+        if !(1..=spec.max_block_dim).contains(&self.block_dim) {
+            return Err(Error::BadBlockDim { block_dim: self.block_dim, max: spec.max_block_dim, platform: self.platform });
+        }
+        if !(1..=spec.max_scheduler_threads).contains(&self.threads) {
+            return Err(Error::BadThreadCount {
+                threads: self.threads,
+                max: spec.max_scheduler_threads,
+                platform: self.platform,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What [`Runtime::finalize`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FinalizeReport {
+    /// Tensor pairs copied back.
+    pub copied: usize,
+    /// Bytes copied back.
+    pub bytes: u64,
+    /// Device allocations freed.
+    pub freed: usize,
+    /// Kernels removed.
+    pub kernels_removed: usize,
+}
+
+/// The host runtime: build a graph, run it (as often as wanted), finalize.
+///
+/// ```
+/// use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig};
+///
+/// fn add_one(args: &[u64]) {
+///     // SAFETY: the graph below passes one device pointer to an f32.
+///     unsafe { *(args[0] as *mut f32) += 1.0 };
+/// }
+///
+/// let mut rt = Runtime::new(RuntimeConfig::default())?;
+/// rt.register_kernel(7, KernelFn::rust(add_one));
+/// let mut out = [0.0f32];
+/// rt.build(|g| {
+///     // SAFETY: `out` outlives `finalize` below.
+///     let dev = unsafe { g.output(&mut out)? };
+///     let a = g.add_task(7, CoreType::Aiv, &[dev])?;
+///     let b = g.add_task(7, CoreType::Aic, &[dev])?;
+///     g.add_successor(a, b)
+/// })?;
+/// let report = rt.run()?;
+/// assert_eq!(report.tasks, 2);
+/// rt.finalize()?;
+/// assert_eq!(out, [2.0]);
+/// # Ok::<(), hostgraph::Error>(())
+/// ```
+pub struct Runtime<E: Executor = ThreadedSim> {
+    world: World,
+    exec: E,
+    config: RuntimeConfig,
+    built: bool,
+    sealed: Option<Arc<Sealed>>,
+}
+
+impl Runtime<ThreadedSim> {
+    /// A runtime on the threaded simulator of `config.platform`.
+    pub fn new(config: RuntimeConfig) -> Result<Self> {
+        config.validate()?;
+        Self::with_executor(config, ThreadedSim::new(config.platform, config.sim))
+    }
+}
+
+impl<E: Executor> Runtime<E> {
+    /// A runtime on the executor `exec`.
+    pub fn with_executor(config: RuntimeConfig, exec: E) -> Result<Self> {
+        config.validate()?;
+        let mut world = World::new();
+        world.init_resource::<TaskTable>();
+        world.init_resource::<KernelRegistry>();
+        world.insert_resource(DeviceMem(exec.new_device_memory()));
+        world.insert_resource(ActivePolicy(Box::new(RoundRobin)));
+        Ok(Runtime { world, exec, config, built: false, sealed: None })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Changes block dim and thread count for later runs (the platform and
+    /// the backend stay).
+    pub fn reconfigure(&mut self, block_dim: u32, threads: u32) -> Result<()> {
+        let next = RuntimeConfig { block_dim, threads, ..self.config };
+        next.validate()?;
+        self.config = next;
+        Ok(())
+    }
+
+    /// Sets the bound on a run without progress.
+    pub fn set_stall_timeout(&mut self, timeout: Duration) {
+        self.config.stall_timeout = timeout;
+    }
+
+    /// Replaces the dispatch policy (default: [`RoundRobin`]).
+    pub fn set_policy(&mut self, policy: impl Policy) {
+        self.world.insert_resource(ActivePolicy(Box::new(policy)));
+    }
+
+    /// The world: graph entities, cores of the last run, resources.
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The device memory (to inspect live allocations).
+    pub fn device_memory(&self) -> &dyn DeviceMemory {
+        self.world.resource::<DeviceMem>().0.as_ref()
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &E {
+        &self.exec
+    }
+
+    /// Registers `kernel` for `func_id`. Registering a func_id again
+    /// replaces its kernel (the old one is dropped once) and returns true.
+    pub fn register_kernel(&mut self, func_id: i32, kernel: KernelFn) -> bool {
+        self.sealed = None;
+        self.world.resource_mut::<KernelRegistry>().insert(func_id, kernel).is_some()
+    }
+
+    /// Removes every kernel; returns how many there were.
+    pub fn remove_kernels(&mut self) -> usize {
+        self.sealed = None;
+        self.world.resource_mut::<KernelRegistry>().clear()
+    }
+
+    /// Tasks in the built graph.
+    pub fn task_count(&self) -> usize {
+        self.world.resource::<TaskTable>().0.len()
+    }
+
+    /// Builds a graph with Rust code. On error nothing of the build remains
+    /// (tasks removed, device memory freed) and the error is returned; an
+    /// error latched by any builder call fails the build even if `f` ignored it.
+    pub fn build<F>(&mut self, f: F) -> Result<()>
+    where
+        F: FnOnce(&mut GraphBuilder<'_>) -> Result<()>,
+    {
+        self.begin_build()?;
+        let mut b = GraphBuilder::new(&mut self.world);
+        let r = f(&mut b);
+        let latched = b.latched.take();
+        self.end_build(latched.map_or(r, Err))
+    }
+
+    /// Builds a graph by calling an orchestration plugin's entry with `args`.
+    ///
+    /// # Safety
+    /// The plugin's code runs here; the host pointers it records as tensor
+    /// pairs (typically from `args`) must stay valid until [`finalize`](Self::finalize).
+    pub unsafe fn build_with_plugin(&mut self, plugin: &Plugin, args: &OwnedArgs) -> Result<()> {
+        self.begin_build()?;
+        let raw = args.as_raw();
+        let mut b = GraphBuilder::new(&mut self.world);
+        // SAFETY: `plugin` passed its ABI checks at load; `raw` points into
+        // `args`, which outlives the call.
+        let code = unsafe { vtable::call_entry(plugin.entry, &mut b, &raw) };
+        let latched = b.latched.take();
+        let r = match (latched, code) {
+            (Some(e), _) => Err(e),
+            (None, 0) => Ok(()),
+            (None, code) => Err(Error::PluginFailed { entry: plugin.entry_name().to_string(), code }),
+        };
+        self.end_build(r)
+    }
+
+    fn begin_build(&mut self) -> Result<()> {
+        if self.built {
+            return Err(Error::GraphPresent(self.task_count()));
+        }
+        Ok(())
+    }
+
+    fn end_build(&mut self, r: Result<()>) -> Result<()> {
+        match r {
+            Ok(()) => {
+                self.built = true;
+                Ok(())
+            }
+            Err(e) => {
+                self.clear_graph();
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the built graph once: validates and seals it (first run only),
+    /// launches and discovers the cores, dispatches every task, shuts the
+    /// cores down. A built graph can be run again without rebuilding.
+    pub fn run(&mut self) -> Result<RunReport> {
+        if !self.built {
+            return Err(Error::NoGraph);
+        }
+        let sealed = match &self.sealed {
+            Some(s) => s.clone(),
+            None => {
+                let s = Arc::new(self.world.run_system_cached(seal_graph).expect("seal_graph system runs")?);
+                self.sealed = Some(s.clone());
+                s
+            }
+        };
+        let params = RunParams {
+            block_dim: self.config.block_dim,
+            threads: self.config.threads as usize,
+            startup_timeout: self.config.startup_timeout,
+            stall_timeout: self.config.stall_timeout,
+        };
+        execute(&mut self.world, &mut self.exec, &sealed, params)
+    }
+
+    /// Ends a round: copies every recorded tensor pair back to the host,
+    /// frees all device memory, removes the graph and the kernels. The
+    /// runtime is then ready for the next round. A failed copy-back is
+    /// reported after everything else has been released.
+    pub fn finalize(&mut self) -> Result<FinalizeReport> {
+        let mut pairs: Vec<TensorPair> = self.world.query::<&TensorPair>().iter(&self.world).copied().collect();
+        pairs.sort_by_key(|p| p.index);
+        let mut report = FinalizeReport::default();
+        let mut first_err = None;
+        {
+            let mem = &self.world.resource::<DeviceMem>().0;
+            for p in &pairs {
+                // SAFETY: `record_tensor_pair`'s contract: `host` is valid for
+                // `bytes` bytes of writes until finalize.
+                let host = unsafe { std::slice::from_raw_parts_mut(p.host as *mut u8, p.bytes as usize) };
+                match mem.copy_from_device(host, p.dev) {
+                    Ok(()) => {
+                        report.copied += 1;
+                        report.bytes += p.bytes;
+                    }
+                    Err(source) => {
+                        first_err.get_or_insert(Error::CopyBack { index: p.index as usize, dev: p.dev, bytes: p.bytes, source });
+                    }
+                }
+            }
+        }
+        report.freed = self.clear_graph();
+        report.kernels_removed = self.remove_kernels();
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Drops the built graph without copying anything back; frees its
+    /// device memory. Kernels stay registered.
+    pub fn discard(&mut self) -> usize {
+        self.clear_graph()
+    }
+
+    /// Removes tasks, tensor pairs and cores; frees device memory.
+    fn clear_graph(&mut self) -> usize {
+        let entities: Vec<Entity> = self
+            .world
+            .query_filtered::<Entity, Or<(With<TaskId>, With<TensorPair>, With<Core>)>>()
+            .iter(&self.world)
+            .collect();
+        for e in entities {
+            self.world.despawn(e);
+        }
+        self.world.resource_mut::<TaskTable>().0.clear();
+        self.built = false;
+        self.sealed = None;
+        self.world.resource_mut::<DeviceMem>().0.free_all()
+    }
+}

@@ -1,0 +1,300 @@
+//! One run, start to finish: launch the cores, discover them (start-up steps
+//! 1-5), file them as ECS entities and assign them to threads, seed the
+//! ready queues, run the scheduler threads, shut every core down (step 11).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use crossbeam_deque::Injector;
+use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::handshake::{exit_acknowledged, send_exit};
+use hostgraph_platform::{AicpuStartup, DiscoveredCore, RegisterAccess};
+
+use super::policy::Policy;
+use super::thread::{LocalQueues, OwnedCore, SchedulerThread, ThreadStats};
+use crate::backoff::Backoff;
+use crate::error::{Error, Result, StallDiagnosis};
+use crate::exec::Executor;
+use crate::graph::TaskId;
+use crate::seal::Sealed;
+
+/// A discovered core, filed as an entity for the length of a run.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Core {
+    /// Handshake index.
+    pub index: u32,
+    /// Physical id (selects the register block).
+    pub physical_id: u32,
+    /// AIC or AIV.
+    pub core_type: CoreType,
+    /// Scheduler thread that owns it.
+    pub thread: usize,
+}
+
+/// The active dispatch policy.
+#[derive(Resource)]
+pub(crate) struct ActivePolicy(pub Box<dyn Policy>);
+
+/// What a run needs to know beyond the graph.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunParams {
+    pub block_dim: u32,
+    pub threads: usize,
+    pub startup_timeout: Duration,
+    pub stall_timeout: Duration,
+}
+
+/// Figures from one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Tasks run.
+    pub tasks: usize,
+    /// Of which on AIC cores.
+    pub aic_tasks: usize,
+    /// Of which on AIV cores.
+    pub aiv_tasks: usize,
+    /// AIC cores discovered.
+    pub aic_cores: usize,
+    /// AIV cores discovered.
+    pub aiv_cores: usize,
+    /// Scheduler threads.
+    pub threads: usize,
+    /// Launch and start-up handshake of every core.
+    pub startup: Duration,
+    /// From the first dispatch to the last completion.
+    pub execute: Duration,
+    /// Whole run, including shutdown.
+    pub wall: Duration,
+    /// Per-thread counters.
+    pub per_thread: Vec<ThreadStats>,
+}
+
+/// State every scheduler thread of a run shares: registers, the sealed
+/// graph, the shared ready queues, the count of tasks left, the stop flag.
+pub struct RunShared<'a, R> {
+    pub(crate) regs: &'a R,
+    pub(crate) graph: &'a Sealed,
+    pub(crate) shared: [Injector<u32>; 2],
+    pub(crate) remaining: AtomicUsize,
+    pub(crate) stall_timeout: Duration,
+    stop: AtomicBool,
+    failure: Mutex<Option<Failure>>,
+}
+
+enum Failure {
+    Error(Error),
+    Stall(Duration),
+}
+
+impl<R> RunShared<'_, R> {
+    /// Whether the run must stop (an error, a stall, or a kernel fault).
+    #[inline]
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.graph.faulted()
+    }
+
+    fn set_failure(&self, f: Failure) {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(f);
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// Stops the run with `e` (the first failure wins).
+    pub(crate) fn fail(&self, e: Error) {
+        self.set_failure(Failure::Error(e));
+    }
+
+    /// Stops the run: nothing moved for `elapsed`.
+    pub(crate) fn stall(&self, elapsed: Duration) {
+        self.set_failure(Failure::Stall(elapsed));
+    }
+}
+
+/// Runs the sealed graph once on `exec`.
+pub(crate) fn execute<E: Executor>(
+    world: &mut World,
+    exec: &mut E,
+    graph: &Arc<Sealed>,
+    p: RunParams,
+) -> Result<RunReport> {
+    let t0 = Instant::now();
+    graph.reset();
+    exec.launch(p.block_dim, graph.clone())?;
+    let cores = match discover(exec, p.block_dim, p.startup_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            exec.land(true, p.startup_timeout);
+            return Err(e);
+        }
+    };
+    let startup = t0.elapsed();
+
+    let (mut threads, seeds) = plan_threads(world, &cores, graph, p.threads);
+    let sh = RunShared {
+        regs: exec.registers(),
+        graph,
+        shared: [Injector::new(), Injector::new()],
+        remaining: AtomicUsize::new(graph.len()),
+        stall_timeout: p.stall_timeout,
+        stop: AtomicBool::new(false),
+        failure: Mutex::new(None),
+    };
+    for (q, seeded) in sh.shared.iter().zip(seeds) {
+        seeded.into_iter().for_each(|t| q.push(t));
+    }
+    let t1 = Instant::now();
+    if !graph.is_empty() {
+        exec.run_schedulers(&mut threads, &sh);
+    }
+    let execute = t1.elapsed();
+    let failure = sh.failure.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let outcome = match (graph.fault(), failure) {
+        (Some(f), _) => Err(Error::KernelFault {
+            task: TaskId(f.task),
+            func_id: graph.func_id(f.task),
+            physical_id: f.physical_id,
+            message: f.message,
+        }),
+        (None, Some(Failure::Error(e))) => Err(e),
+        (None, Some(Failure::Stall(elapsed))) => Err(diagnose_stall(&threads, graph, &sh, elapsed)),
+        (None, None) => Ok(()),
+    };
+    let shutdown = shutdown(exec, &cores, p.startup_timeout);
+    let landed = exec.land(shutdown.is_err() || outcome.is_err(), p.startup_timeout);
+    outcome?;
+    shutdown?;
+    if !landed {
+        return Err(Error::BackendStuck("cores acknowledged exit but their runners did not return".into()));
+    }
+
+    let aic_tasks = (0..graph.len() as u32).filter(|&t| graph.core_type(t) == CoreType::Aic).count();
+    Ok(RunReport {
+        tasks: graph.len(),
+        aic_tasks,
+        aiv_tasks: graph.len() - aic_tasks,
+        aic_cores: cores.iter().filter(|c| c.core_type == CoreType::Aic).count(),
+        aiv_cores: cores.iter().filter(|c| c.core_type == CoreType::Aiv).count(),
+        threads: p.threads,
+        startup,
+        execute,
+        wall: t0.elapsed(),
+        per_thread: threads.iter().map(|t| t.stats).collect(),
+    })
+}
+
+/// Start-up steps 1-5 for every launched core, all at once, bounded in time.
+fn discover<E: Executor>(exec: &mut E, block_dim: u32, timeout: Duration) -> Result<Vec<DiscoveredCore>> {
+    let spec = exec.spec();
+    let n = (block_dim * spec.cores_per_block()) as usize;
+    let blocks = exec.handshakes();
+    let mut states: Vec<AicpuStartup> = blocks[..n].iter().map(AicpuStartup::begin).collect();
+    let mut filed: Vec<Option<DiscoveredCore>> = vec![None; n];
+    let mut left = n;
+    let start = Instant::now();
+    let mut backoff = Backoff::new();
+    while left > 0 {
+        let moved = exec.pump();
+        for (i, st) in states.iter_mut().enumerate() {
+            if filed[i].is_none()
+                && let Some(core) = st.poll(i as u32, &exec.handshakes()[i], exec.registers(), spec)?
+            {
+                filed[i] = Some(core);
+                left -= 1;
+            }
+        }
+        if left > 0 && !moved && backoff.snooze() && start.elapsed() >= timeout {
+            let first = filed.iter().position(Option::is_none).unwrap_or(0) as u32;
+            return Err(Error::StartupTimeout { pending: left, cores: n, timeout, first });
+        }
+    }
+    Ok(filed.into_iter().map(|c| c.expect("every core filed")).collect())
+}
+
+/// Files the cores as entities, lets the policy assign them to threads and
+/// seed the queues, and builds each thread's state. Returns the threads and
+/// the initially-ready tasks meant for the shared queues, by core type.
+fn plan_threads(
+    world: &mut World,
+    cores: &[DiscoveredCore],
+    graph: &Sealed,
+    threads: usize,
+) -> (Vec<SchedulerThread>, [Vec<u32>; 2]) {
+    let stale: Vec<Entity> = world.query_filtered::<Entity, With<Core>>().iter(world).collect();
+    for e in stale {
+        world.despawn(e);
+    }
+    let policy = &world.resource::<ActivePolicy>().0;
+    let owner = policy.assign_cores(cores, threads);
+    let mut owned = vec![[0usize; 2]; threads];
+    for (c, &t) in cores.iter().zip(&owner) {
+        owned[t][c.core_type as usize] += 1;
+    }
+    // A thread that owns no core of a type holds no local task of it.
+    let cap = |n: usize| if n == 0 { 0 } else { policy.local_capacity(n) };
+    let capacity: Vec<[usize; 2]> = owned.iter().map(|o| [cap(o[0]), cap(o[1])]).collect();
+    let mut out: Vec<SchedulerThread> = capacity
+        .iter()
+        .map(|cap| SchedulerThread {
+            cores: Vec::new(),
+            local: LocalQueues::new(*cap),
+            stats: ThreadStats::default(),
+        })
+        .collect();
+    let mut shared: [Vec<u32>; 2] = Default::default();
+    for ty in CoreType::ALL {
+        let ready: Vec<u32> = graph.roots().filter(|&t| graph.core_type(t) == ty).collect();
+        let caps: Vec<usize> = capacity.iter().map(|c| c[ty as usize]).collect();
+        for (&task, dest) in ready.iter().zip(policy.seed(ty, &ready, &caps)) {
+            match dest {
+                Some(t) if t < threads && owned[t][ty as usize] > 0 => out[t].local.push_seed(task, ty),
+                _ => shared[ty as usize].push(task),
+            }
+        }
+    }
+    for (c, &t) in cores.iter().zip(&owner) {
+        world.spawn(Core { index: c.index, physical_id: c.physical_id, core_type: c.core_type, thread: t });
+        out[t].cores.push(OwnedCore { physical_id: c.physical_id, core_type: c.core_type, slot: Default::default() });
+    }
+    (out, shared)
+}
+
+/// Step 11 for every core, bounded in time.
+fn shutdown<E: Executor>(exec: &E, cores: &[DiscoveredCore], timeout: Duration) -> Result<()> {
+    let regs = exec.registers();
+    for c in cores {
+        send_exit(regs, c.physical_id);
+    }
+    let mut waiting: Vec<u32> = cores.iter().map(|c| c.physical_id).collect();
+    let start = Instant::now();
+    let mut backoff = Backoff::new();
+    while !waiting.is_empty() {
+        let moved = exec.pump();
+        waiting.retain(|&id| !exit_acknowledged(regs, id, exec.spec()));
+        if !waiting.is_empty() && !moved && backoff.snooze() && start.elapsed() >= timeout {
+            return Err(Error::ShutdownTimeout(waiting));
+        }
+    }
+    Ok(())
+}
+
+/// Tells a hung kernel (a core holds a task) from a deadlock (none does).
+fn diagnose_stall<R: RegisterAccess>(
+    threads: &[SchedulerThread],
+    graph: &Sealed,
+    sh: &RunShared<'_, R>,
+    elapsed: Duration,
+) -> Error {
+    let busy: Vec<(u32, CoreType, TaskId)> =
+        threads.iter().flat_map(|t| t.busy()).map(|(c, ty, t)| (c, ty, TaskId(t))).collect();
+    let diagnosis = if busy.is_empty() {
+        let blocked = (0..graph.len() as u32)
+            .filter(|&t| graph.remaining_fanin(t) > 0)
+            .map(|t| (TaskId(t), graph.remaining_fanin(t)))
+            .collect();
+        StallDiagnosis::Deadlock(blocked)
+    } else {
+        StallDiagnosis::HungKernel(busy)
+    };
+    Error::Stall { elapsed, remaining: sh.remaining.load(Ordering::Relaxed), diagnosis }
+}

@@ -1,0 +1,212 @@
+//! One scheduler (AICPU) thread: the poll / resolve / dispatch loop over the
+//! cores it owns. No locks, no allocation and no logging per task.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_deque::{Steal, Worker};
+use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::regs::Reg;
+use hostgraph_platform::{CoreSlot, RegisterAccess};
+
+use super::run::RunShared;
+use crate::backoff::Backoff;
+
+/// A core as its owning thread sees it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnedCore {
+    pub physical_id: u32,
+    pub core_type: CoreType,
+    pub slot: CoreSlot,
+}
+
+/// Counters one thread keeps about its run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ThreadStats {
+    /// Tasks this thread wrote to its cores.
+    pub dispatched: u64,
+    /// Tasks this thread saw finish.
+    pub completed: u64,
+    /// Tasks it took from the shared queues.
+    pub refilled: u64,
+}
+
+/// How one poll went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Something changed.
+    Progress,
+    /// Nothing changed.
+    Idle,
+    /// Every task has completed.
+    Done,
+    /// The run was stopped (fault, stall, protocol error).
+    Stopped,
+}
+
+/// The local ready queues of one thread, one per core type, each bounded by
+/// the policy's capacity.
+pub(crate) struct LocalQueues {
+    queues: [Worker<u32>; 2],
+    capacity: [usize; 2],
+}
+
+impl LocalQueues {
+    pub fn new(capacity: [usize; 2]) -> Self {
+        LocalQueues { queues: [Worker::new_fifo(), Worker::new_fifo()], capacity }
+    }
+
+    pub fn push_seed(&self, task: u32, ty: CoreType) {
+        self.queues[ty as usize].push(task);
+    }
+}
+
+/// One scheduler thread's state: the cores it owns, its local ready queues,
+/// its counters. Executors run it with [`run`](Self::run) (on a thread of
+/// their choosing) or step it with [`poll`](Self::poll).
+pub struct SchedulerThread {
+    pub(crate) cores: Vec<OwnedCore>,
+    pub(crate) local: LocalQueues,
+    pub(crate) stats: ThreadStats,
+}
+
+impl SchedulerThread {
+    /// Whether the thread owns any core (a thread without cores has nothing to do).
+    pub fn has_cores(&self) -> bool {
+        !self.cores.is_empty()
+    }
+
+    /// Steps 8-10 for every owned core, then dispatch and resolve.
+    #[inline]
+    pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<'_, R>) -> Poll {
+        if sh.stopped() {
+            return Poll::Stopped;
+        }
+        let mut finished = 0usize;
+        let mut progress = false;
+        let local = &self.local;
+        let stats = &mut self.stats;
+        for core in &mut self.cores {
+            let word = sh.regs.read(core.physical_id, Reg::Cond);
+            let done = match core.slot.observe(core.physical_id, word) {
+                Ok(d) => d,
+                Err(e) => {
+                    sh.fail(e.into());
+                    return Poll::Stopped;
+                }
+            };
+            // Dispatch before resolving, so the core is fed first.
+            if core.slot.can_dispatch()
+                && let Some(task) = next_ready(local, core.core_type, sh, stats)
+            {
+                sh.regs.write(core.physical_id, Reg::DataMainBase, task);
+                core.slot.dispatched(task);
+                stats.dispatched += 1;
+                progress = true;
+            }
+            for &t in done.as_slice() {
+                for &s in sh.graph.successors(t) {
+                    if sh.graph.release(s) {
+                        push_ready(local, s, sh);
+                    }
+                }
+            }
+            finished += done.as_slice().len();
+        }
+        if finished > 0 {
+            stats.completed += finished as u64;
+            if sh.remaining.fetch_sub(finished, Ordering::AcqRel) == finished {
+                return Poll::Done;
+            }
+            return Poll::Progress;
+        }
+        if sh.remaining.load(Ordering::Acquire) == 0 {
+            return Poll::Done;
+        }
+        if progress { Poll::Progress } else { Poll::Idle }
+    }
+
+    /// Polls until the run is done or stopped; detects stalls by time.
+    pub fn run<R: RegisterAccess>(&mut self, sh: &RunShared<'_, R>) {
+        let mut backoff = Backoff::new();
+        let mut watch = StallWatch::new(sh.stall_timeout);
+        loop {
+            match self.poll(sh) {
+                Poll::Done | Poll::Stopped => return,
+                Poll::Progress => backoff.reset(),
+                Poll::Idle => {
+                    if backoff.snooze() && watch.stalled(sh.remaining.load(Ordering::Relaxed)) {
+                        sh.stall(watch.elapsed());
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tasks held by this thread's cores: `(physical id, type, task)`.
+    pub(crate) fn busy(&self) -> impl Iterator<Item = (u32, CoreType, u32)> + '_ {
+        self.cores.iter().flat_map(|c| {
+            [c.slot.running(), c.slot.pending()].into_iter().flatten().map(|t| (c.physical_id, c.core_type, t))
+        })
+    }
+}
+
+/// Pops a ready task for a core of `ty`: the local queue first, refilled
+/// from the shared queue when empty.
+#[inline]
+fn next_ready<R>(local: &LocalQueues, ty: CoreType, sh: &RunShared<'_, R>, stats: &mut ThreadStats) -> Option<u32> {
+    let q = &local.queues[ty as usize];
+    if let Some(t) = q.pop() {
+        return Some(t);
+    }
+    let shared = &sh.shared[ty as usize];
+    loop {
+        match shared.steal_batch_with_limit_and_pop(q, local.capacity[ty as usize].max(1)) {
+            Steal::Success(t) => {
+                stats.refilled += 1 + q.len() as u64;
+                return Some(t);
+            }
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}
+
+/// Files a newly ready task: the local queue of its type while below
+/// capacity, else the shared queue.
+#[inline]
+fn push_ready<R>(local: &LocalQueues, task: u32, sh: &RunShared<'_, R>) {
+    let ty = sh.graph.core_type(task) as usize;
+    if local.queues[ty].len() < local.capacity[ty] {
+        local.queues[ty].push(task);
+    } else {
+        sh.shared[ty].push(task);
+    }
+}
+
+/// Tracks how long the count of remaining tasks has not moved.
+struct StallWatch {
+    timeout: Duration,
+    last: usize,
+    since: Instant,
+}
+
+impl StallWatch {
+    fn new(timeout: Duration) -> Self {
+        StallWatch { timeout, last: usize::MAX, since: Instant::now() }
+    }
+
+    fn stalled(&mut self, remaining: usize) -> bool {
+        if remaining != self.last {
+            self.last = remaining;
+            self.since = Instant::now();
+            return false;
+        }
+        self.since.elapsed() >= self.timeout
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.since.elapsed()
+    }
+}
