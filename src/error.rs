@@ -127,7 +127,9 @@ pub enum Error {
         message: String,
     },
     /// The plugin was built against another ABI version.
-    #[error("orchestration plugin {path} was built for ABI version {found}, this runtime speaks version {expected}")]
+    #[error(
+        "orchestration plugin {path} was built for ABI version {found}, this runtime speaks version {expected}"
+    )]
     AbiMismatch {
         /// Plugin path.
         path: PathBuf,
@@ -157,7 +159,9 @@ pub enum Error {
         message: String,
     },
     /// Start-up did not complete in time.
-    #[error("start-up: {pending} of {cores} cores did not finish the handshake within {timeout:?} (first: core {first})")]
+    #[error(
+        "start-up: {pending} of {cores} cores did not finish the handshake within {timeout:?} (first: core {first})"
+    )]
     StartupTimeout {
         /// Cores that did not finish.
         pending: usize,
@@ -203,7 +207,10 @@ impl std::fmt::Display for StallDiagnosis {
         const SHOW: usize = 16;
         match self {
             StallDiagnosis::Deadlock(blocked) => {
-                write!(f, "deadlock: no core busy and nothing ready; blocked tasks (task: remaining fan-in):")?;
+                write!(
+                    f,
+                    "deadlock: no core busy and nothing ready; blocked tasks (task: remaining fan-in):"
+                )?;
                 for (t, n) in blocked.iter().take(SHOW) {
                     write!(f, " {t}:{n}")?;
                 }
@@ -229,7 +236,11 @@ fn fmt_cycle(cycle: &[TaskId]) -> String {
 }
 
 fn more(n: usize) -> String {
-    if n == 0 { String::new() } else { format!(" and {n} more") }
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" and {n} more")
+    }
 }
 
 impl Error {
@@ -242,7 +253,9 @@ impl Error {
             Error::BadCoreType(_) => OrchStatus::BadCoreType,
             Error::TooManyTasks(_) => OrchStatus::TooManyTasks,
             Error::Memory(MemError::OutOfMemory { .. }) => OrchStatus::OutOfMemory,
-            Error::Memory(MemError::DoubleFree { .. } | MemError::UnknownPointer { .. }) => OrchStatus::UnknownPointer,
+            Error::Memory(MemError::DoubleFree { .. } | MemError::UnknownPointer { .. }) => {
+                OrchStatus::UnknownPointer
+            }
             Error::Memory(MemError::OutOfBounds { .. }) => OrchStatus::OutOfBounds,
             Error::Memory(MemError::ZeroSize(_)) => OrchStatus::ZeroSize,
             Error::BadTensorPair { bytes: 0, .. } => OrchStatus::ZeroSize,

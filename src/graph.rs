@@ -88,7 +88,11 @@ pub struct GraphBuilder<'w> {
 
 impl<'w> GraphBuilder<'w> {
     pub(crate) fn new(world: &'w mut World) -> Self {
-        GraphBuilder { world, latched: None, pairs: 0 }
+        GraphBuilder {
+            world,
+            latched: None,
+            pairs: 0,
+        }
     }
 
     /// Latches the first error of the build.
@@ -126,7 +130,11 @@ impl<'w> GraphBuilder<'w> {
 
     fn try_add_task(&mut self, func_id: i32, core_type: CoreType, args: &[u64]) -> Result<TaskId> {
         if args.len() > MAX_TASK_ARGS {
-            return Err(Error::TooManyArgs { func_id, count: args.len(), max: MAX_TASK_ARGS });
+            return Err(Error::TooManyArgs {
+                func_id,
+                count: args.len(),
+                max: MAX_TASK_ARGS,
+            });
         }
         let n = self.task_count();
         if n >= RESERVED_TASK_ID as usize {
@@ -163,13 +171,22 @@ impl<'w> GraphBuilder<'w> {
         let table = &self.world.resource::<TaskTable>().0;
         let count = table.len();
         let entity = |id: i64| usize::try_from(id).ok().and_then(|i| table.get(i).copied());
-        let missing = |m| Error::UnknownTask { from, to, missing: m, count };
+        let missing = |m| Error::UnknownTask {
+            from,
+            to,
+            missing: m,
+            count,
+        };
         let f = entity(from).ok_or_else(|| missing(from))?;
         let t = entity(to).ok_or_else(|| missing(to))?;
         if from == to {
             return Err(Error::SelfEdge(TaskId(from as u32)));
         }
-        self.world.get_mut::<Successors>(f).expect("task entity").0.push(TaskId(to as u32));
+        self.world
+            .get_mut::<Successors>(f)
+            .expect("task entity")
+            .0
+            .push(TaskId(to as u32));
         self.world.get_mut::<Fanin>(t).expect("task entity").initial += 1;
         Ok(())
     }
@@ -192,9 +209,19 @@ impl<'w> GraphBuilder<'w> {
             None
         };
         let r = match why {
-            Some(why) => Err(Error::BadTensorPair { host, dev, bytes, why }),
+            Some(why) => Err(Error::BadTensorPair {
+                host,
+                dev,
+                bytes,
+                why,
+            }),
             None => {
-                self.world.spawn(TensorPair { host, dev, bytes, index: self.pairs });
+                self.world.spawn(TensorPair {
+                    host,
+                    dev,
+                    bytes,
+                    index: self.pairs,
+                });
                 self.pairs += 1;
                 Ok(())
             }
@@ -204,19 +231,34 @@ impl<'w> GraphBuilder<'w> {
 
     /// Allocates `bytes` of zeroed device memory.
     pub fn device_malloc(&mut self, bytes: u64) -> Result<u64> {
-        let r = self.world.resource_mut::<DeviceMem>().0.malloc(bytes).map_err(Error::from);
+        let r = self
+            .world
+            .resource_mut::<DeviceMem>()
+            .0
+            .malloc(bytes)
+            .map_err(Error::from);
         self.latch(r)
     }
 
     /// Frees device memory from [`device_malloc`](Self::device_malloc).
     pub fn device_free(&mut self, dev: u64) -> Result<()> {
-        let r = self.world.resource_mut::<DeviceMem>().0.free(dev).map_err(Error::from);
+        let r = self
+            .world
+            .resource_mut::<DeviceMem>()
+            .0
+            .free(dev)
+            .map_err(Error::from);
         self.latch(r)
     }
 
     /// Copies `host` into device memory at `dev` (inside one allocation).
     pub fn copy_to_device(&mut self, dev: u64, host: &[u8]) -> Result<()> {
-        let r = self.world.resource_mut::<DeviceMem>().0.copy_to_device(dev, host).map_err(Error::from);
+        let r = self
+            .world
+            .resource_mut::<DeviceMem>()
+            .0
+            .copy_to_device(dev, host)
+            .map_err(Error::from);
         self.latch(r)
     }
 
@@ -237,7 +279,13 @@ impl<'w> GraphBuilder<'w> {
     pub unsafe fn output<T: Copy>(&mut self, host: &mut [T]) -> Result<u64> {
         let dev = self.upload(host)?;
         // SAFETY: the caller keeps `host` valid until finalize.
-        unsafe { self.record_tensor_pair(host.as_mut_ptr().cast(), dev, std::mem::size_of_val(host) as u64)? };
+        unsafe {
+            self.record_tensor_pair(
+                host.as_mut_ptr().cast(),
+                dev,
+                std::mem::size_of_val(host) as u64,
+            )?
+        };
         Ok(dev)
     }
 

@@ -46,7 +46,15 @@ impl std::fmt::Debug for KernelFn {
             Entry::CUnwind(_) => "C-unwind",
             Entry::Rust(_) => "Rust",
         };
-        write!(f, "KernelFn({kind}{})", if self._library.is_some() { ", from object" } else { "" })
+        write!(
+            f,
+            "KernelFn({kind}{})",
+            if self._library.is_some() {
+                ", from object"
+            } else {
+                ""
+            }
+        )
     }
 }
 
@@ -54,7 +62,10 @@ impl KernelFn {
     /// A Rust kernel over its argument words. A panic is caught and fails
     /// the run with an error naming the task.
     pub fn rust(f: fn(&[u64])) -> Self {
-        KernelFn { entry: Entry::Rust(f), _library: None }
+        KernelFn {
+            entry: Entry::Rust(f),
+            _library: None,
+        }
     }
 
     /// A C-ABI kernel. It must not unwind (a panic in an `extern "C"`
@@ -65,7 +76,10 @@ impl KernelFn {
     /// `f` must only read the argument words its tasks are given, and only
     /// dereference the device pointers among them within their allocations.
     pub unsafe fn c(f: CKernelFn) -> Self {
-        KernelFn { entry: Entry::C(f), _library: None }
+        KernelFn {
+            entry: Entry::C(f),
+            _library: None,
+        }
     }
 
     /// A C-ABI kernel whose panics are caught.
@@ -73,7 +87,10 @@ impl KernelFn {
     /// # Safety
     /// As [`c`](Self::c).
     pub unsafe fn c_unwind(f: CUnwindKernelFn) -> Self {
-        KernelFn { entry: Entry::CUnwind(f), _library: None }
+        KernelFn {
+            entry: Entry::CUnwind(f),
+            _library: None,
+        }
     }
 
     /// Loads the kernel object at `path` and resolves `symbol`
@@ -88,7 +105,10 @@ impl KernelFn {
         let lib = unsafe { sharedlib::open("kernel object", path)? };
         // SAFETY: the caller vouches for the symbol's signature.
         let f = unsafe { sharedlib::symbol::<CKernelFn>("kernel object", &lib, path, symbol)? };
-        Ok(KernelFn { entry: Entry::C(f), _library: Some(Arc::new(lib)) })
+        Ok(KernelFn {
+            entry: Entry::C(f),
+            _library: Some(Arc::new(lib)),
+        })
     }
 
     /// Like [`load`](Self::load), from the object's bytes (written to a
@@ -101,7 +121,10 @@ impl KernelFn {
         let (lib, path) = unsafe { sharedlib::open_bytes("kernel object", bytes)? };
         // SAFETY: the caller vouches for the symbol's signature.
         let f = unsafe { sharedlib::symbol::<CKernelFn>("kernel object", &lib, &path, symbol)? };
-        Ok(KernelFn { entry: Entry::C(f), _library: Some(Arc::new(lib)) })
+        Ok(KernelFn {
+            entry: Entry::C(f),
+            _library: Some(Arc::new(lib)),
+        })
     }
 
     /// Calls the kernel with `args`; a caught panic comes back as its message.

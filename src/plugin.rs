@@ -23,7 +23,10 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("path", &self.path).field("entry", &self.entry_name).finish()
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("entry", &self.entry_name)
+            .finish()
     }
 }
 
@@ -80,11 +83,21 @@ impl Plugin {
         // SAFETY: the symbol is a live static of the loaded object.
         let found = unsafe { version.read() };
         if found != ABI_VERSION {
-            return Err(Error::AbiMismatch { path, found, expected: ABI_VERSION });
+            return Err(Error::AbiMismatch {
+                path,
+                found,
+                expected: ABI_VERSION,
+            });
         }
         // SAFETY: the entry has the orchestration signature (the contract of `load`).
-        let entry_fn = unsafe { sharedlib::symbol::<OrchestrationEntryFn>(WHAT, &library, &path, entry)? };
-        Ok(Plugin { _library: library, path, entry_name: entry.to_string(), entry: entry_fn })
+        let entry_fn =
+            unsafe { sharedlib::symbol::<OrchestrationEntryFn>(WHAT, &library, &path, entry)? };
+        Ok(Plugin {
+            _library: library,
+            path,
+            entry_name: entry.to_string(),
+            entry: entry_fn,
+        })
     }
 
     /// Where the plugin was loaded from (a removed temp path for [`from_bytes`](Self::from_bytes)).

@@ -55,7 +55,11 @@ impl RuntimeConfig {
     pub fn validate(&self) -> Result<()> {
         let spec = self.platform.spec();
         if !(1..=spec.max_block_dim).contains(&self.block_dim) {
-            return Err(Error::BadBlockDim { block_dim: self.block_dim, max: spec.max_block_dim, platform: self.platform });
+            return Err(Error::BadBlockDim {
+                block_dim: self.block_dim,
+                max: spec.max_block_dim,
+                platform: self.platform,
+            });
         }
         if !(1..=spec.max_scheduler_threads).contains(&self.threads) {
             return Err(Error::BadThreadCount {
@@ -132,7 +136,13 @@ impl<E: Executor> Runtime<E> {
         world.init_resource::<KernelRegistry>();
         world.insert_resource(DeviceMem(exec.new_device_memory()));
         world.insert_resource(ActivePolicy(Box::new(RoundRobin)));
-        Ok(Runtime { world, exec, config, built: false, sealed: None })
+        Ok(Runtime {
+            world,
+            exec,
+            config,
+            built: false,
+            sealed: None,
+        })
     }
 
     /// The configuration in force.
@@ -143,7 +153,11 @@ impl<E: Executor> Runtime<E> {
     /// Changes block dim and thread count for later runs (the platform and
     /// the backend stay).
     pub fn reconfigure(&mut self, block_dim: u32, threads: u32) -> Result<()> {
-        let next = RuntimeConfig { block_dim, threads, ..self.config };
+        let next = RuntimeConfig {
+            block_dim,
+            threads,
+            ..self.config
+        };
         next.validate()?;
         self.config = next;
         Ok(())
@@ -178,7 +192,10 @@ impl<E: Executor> Runtime<E> {
     /// replaces its kernel (the old one is dropped once) and returns true.
     pub fn register_kernel(&mut self, func_id: i32, kernel: KernelFn) -> bool {
         self.sealed = None;
-        self.world.resource_mut::<KernelRegistry>().insert(func_id, kernel).is_some()
+        self.world
+            .resource_mut::<KernelRegistry>()
+            .insert(func_id, kernel)
+            .is_some()
     }
 
     /// Removes every kernel; returns how many there were.
@@ -222,7 +239,10 @@ impl<E: Executor> Runtime<E> {
         let r = match (latched, code) {
             (Some(e), _) => Err(e),
             (None, 0) => Ok(()),
-            (None, code) => Err(Error::PluginFailed { entry: plugin.entry_name().to_string(), code }),
+            (None, code) => Err(Error::PluginFailed {
+                entry: plugin.entry_name().to_string(),
+                code,
+            }),
         };
         self.end_build(r)
     }
@@ -257,7 +277,11 @@ impl<E: Executor> Runtime<E> {
         let sealed = match &self.sealed {
             Some(s) => s.clone(),
             None => {
-                let s = Arc::new(self.world.run_system_cached(seal_graph).expect("seal_graph system runs")?);
+                let s = Arc::new(
+                    self.world
+                        .run_system_cached(seal_graph)
+                        .expect("seal_graph system runs")?,
+                );
                 self.sealed = Some(s.clone());
                 s
             }
@@ -276,7 +300,12 @@ impl<E: Executor> Runtime<E> {
     /// runtime is then ready for the next round. A failed copy-back is
     /// reported after everything else has been released.
     pub fn finalize(&mut self) -> Result<FinalizeReport> {
-        let mut pairs: Vec<TensorPair> = self.world.query::<&TensorPair>().iter(&self.world).copied().collect();
+        let mut pairs: Vec<TensorPair> = self
+            .world
+            .query::<&TensorPair>()
+            .iter(&self.world)
+            .copied()
+            .collect();
         pairs.sort_by_key(|p| p.index);
         let mut report = FinalizeReport::default();
         let mut first_err = None;
@@ -285,14 +314,20 @@ impl<E: Executor> Runtime<E> {
             for p in &pairs {
                 // SAFETY: `record_tensor_pair`'s contract: `host` is valid for
                 // `bytes` bytes of writes until finalize.
-                let host = unsafe { std::slice::from_raw_parts_mut(p.host as *mut u8, p.bytes as usize) };
+                let host =
+                    unsafe { std::slice::from_raw_parts_mut(p.host as *mut u8, p.bytes as usize) };
                 match mem.copy_from_device(host, p.dev) {
                     Ok(()) => {
                         report.copied += 1;
                         report.bytes += p.bytes;
                     }
                     Err(source) => {
-                        first_err.get_or_insert(Error::CopyBack { index: p.index as usize, dev: p.dev, bytes: p.bytes, source });
+                        first_err.get_or_insert(Error::CopyBack {
+                            index: p.index as usize,
+                            dev: p.dev,
+                            bytes: p.bytes,
+                            source,
+                        });
                     }
                 }
             }

@@ -80,7 +80,11 @@ impl Sealed {
 
     /// Tasks with no predecessors, in id order.
     pub fn roots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.fanin_init.iter().enumerate().filter(|(_, n)| **n == 0).map(|(t, _)| t as u32)
+        self.fanin_init
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n == 0)
+            .map(|(t, _)| t as u32)
     }
 
     /// Bytes held by the dense arrays (for per-task memory figures).
@@ -121,7 +125,11 @@ impl Sealed {
             Ok(()) => true,
             Err(message) => {
                 let mut slot = self.fault.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert(Fault { task, physical_id, message });
+                slot.get_or_insert(Fault {
+                    task,
+                    physical_id,
+                    message,
+                });
                 self.faulted.store(true, Ordering::Release);
                 false
             }
@@ -176,7 +184,11 @@ pub(crate) fn seal_graph(
         kernel_slot[t] = slot as u32;
     }
     if let Some(&(task, func_id)) = missing.iter().min() {
-        return Err(Error::MissingKernel { func_id, task, others: missing.len() - 1 });
+        return Err(Error::MissingKernel {
+            func_id,
+            task,
+            others: missing.len() - 1,
+        });
     }
     let arg_start = prefix_sum(&arg_len);
     let succ_start: Vec<u32> = prefix_sum(&succ_len);
@@ -259,10 +271,18 @@ fn check_acyclic(g: &Sealed) -> Result<()> {
         walk.push(t);
         t = pred[t as usize];
     }
-    let mut cycle: Vec<TaskId> = walk[order[t as usize]..].iter().map(|&t| TaskId(t)).collect();
+    let mut cycle: Vec<TaskId> = walk[order[t as usize]..]
+        .iter()
+        .map(|&t| TaskId(t))
+        .collect();
     cycle.reverse();
     // Start the listing at the smallest id, for stable messages.
-    let min = cycle.iter().enumerate().min_by_key(|(_, t)| **t).map(|(i, _)| i).unwrap_or(0);
+    let min = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, t)| **t)
+        .map(|(i, _)| i)
+        .unwrap_or(0);
     cycle.rotate_left(min);
     Err(Error::Cycle(cycle))
 }

@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 /// Loading runs the object's initialisers; it must be a trusted object.
 pub(crate) unsafe fn open(what: &'static str, path: &Path) -> Result<Library> {
     // SAFETY: the caller vouches for the object (see above).
-    unsafe { Library::new(path) }.map_err(|e| Error::Load { what, path: path.to_path_buf(), message: e.to_string() })
+    unsafe { Library::new(path) }.map_err(|e| Error::Load {
+        what,
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Writes `bytes` fully to a private temp file (mode 0600, random name),
@@ -23,14 +27,20 @@ pub(crate) unsafe fn open(what: &'static str, path: &Path) -> Result<Library> {
 /// # Safety
 /// As [`open`].
 pub(crate) unsafe fn open_bytes(what: &'static str, bytes: &[u8]) -> Result<(Library, PathBuf)> {
-    let io_err = |path: PathBuf, e: std::io::Error| Error::Load { what, path, message: e.to_string() };
+    let io_err = |path: PathBuf, e: std::io::Error| Error::Load {
+        what,
+        path,
+        message: e.to_string(),
+    };
     let mut file = tempfile::Builder::new()
         .prefix("hostgraph-")
         .suffix(".so")
         .tempfile()
         .map_err(|e| io_err(std::env::temp_dir(), e))?;
     let path = file.path().to_path_buf();
-    file.write_all(bytes).and_then(|()| file.flush()).map_err(|e| io_err(path.clone(), e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.flush())
+        .map_err(|e| io_err(path.clone(), e))?;
     // SAFETY: forwarded from the caller.
     let lib = unsafe { open(what, &path) };
     // Dropping `file` unlinks it; the loaded mapping stays valid.
@@ -43,7 +53,12 @@ pub(crate) unsafe fn open_bytes(what: &'static str, bytes: &[u8]) -> Result<(Lib
 ///
 /// # Safety
 /// `T` must be the symbol's real type.
-pub(crate) unsafe fn symbol<T: Copy>(what: &'static str, lib: &Library, path: &Path, symbol: &str) -> Result<T> {
+pub(crate) unsafe fn symbol<T: Copy>(
+    what: &'static str,
+    lib: &Library,
+    path: &Path,
+    symbol: &str,
+) -> Result<T> {
     // SAFETY: the caller guarantees `T` is the symbol's type.
     let sym = unsafe { lib.get::<T>(symbol) }.map_err(|e| Error::Load {
         what,

@@ -9,8 +9,8 @@ use std::ffi::c_void;
 use std::io::Write;
 
 use hostgraph_orch_abi::{
-    ABI_VERSION, CoreType, OPS_TABLE_SIZE, OrchArgs, OrchStatus, OrchestrationEntryFn, OrchestrationRuntime,
-    OrchestrationRuntimeOps,
+    ABI_VERSION, CoreType, OPS_TABLE_SIZE, OrchArgs, OrchStatus, OrchestrationEntryFn,
+    OrchestrationRuntime, OrchestrationRuntimeOps,
 };
 
 use crate::error::Error;
@@ -42,22 +42,37 @@ static OPS: OrchestrationRuntimeOps = OrchestrationRuntimeOps {
 /// # Safety
 /// `entry` must be an orchestration entry built against this ABI, and
 /// `args` null or valid for the duration of the call.
-pub(crate) unsafe fn call_entry(entry: OrchestrationEntryFn, builder: &mut GraphBuilder<'_>, args: *const OrchArgs) -> i32 {
-    let mut host = HostRuntime { base: OrchestrationRuntime { ops: &OPS }, builder: (builder as *mut GraphBuilder<'_>).cast() };
+pub(crate) unsafe fn call_entry(
+    entry: OrchestrationEntryFn,
+    builder: &mut GraphBuilder<'_>,
+    args: *const OrchArgs,
+) -> i32 {
+    let mut host = HostRuntime {
+        base: OrchestrationRuntime { ops: &OPS },
+        builder: (builder as *mut GraphBuilder<'_>).cast(),
+    };
     // SAFETY: `host` outlives the call and starts with the ABI header; the
     // caller vouches for `entry` and `args`.
     unsafe { entry(&mut host.base, args) }
 }
 
 /// Runs `f` on the builder behind `rt`; a null `rt` or a panic becomes a status.
-fn with_builder<T>(rt: *mut OrchestrationRuntime, on_err: T, f: impl FnOnce(&mut GraphBuilder<'_>) -> T) -> T {
+fn with_builder<T>(
+    rt: *mut OrchestrationRuntime,
+    on_err: T,
+    f: impl FnOnce(&mut GraphBuilder<'_>) -> T,
+) -> T {
     if rt.is_null() {
         return on_err;
     }
     // SAFETY: a non-null `rt` handed to a plugin is always the `base` of a
     // live `HostRuntime` made by `call_entry`, whose `builder` is an
     // exclusive borrow for the length of the entry call.
-    let builder = unsafe { &mut *(*rt.cast::<HostRuntime>()).builder.cast::<GraphBuilder<'_>>() };
+    let builder = unsafe {
+        &mut *(*rt.cast::<HostRuntime>())
+            .builder
+            .cast::<GraphBuilder<'_>>()
+    };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(builder))).unwrap_or(on_err)
 }
 
@@ -82,7 +97,9 @@ unsafe extern "C" fn op_add_task(
         let words: &[u64] = if num_args == 0 {
             &[]
         } else if args.is_null() {
-            return status(b.latch(Err(Error::NullArgument("add_task: args is null but num_args > 0"))));
+            return status(b.latch(Err(Error::NullArgument(
+                "add_task: args is null but num_args > 0",
+            ))));
         } else if num_args as usize > hostgraph_orch_abi::MAX_TASK_ARGS {
             // Refused before the words are read.
             return status(b.latch(Err(Error::TooManyArgs {
@@ -103,7 +120,9 @@ unsafe extern "C" fn op_add_task(
 }
 
 unsafe extern "C" fn op_add_successor(rt: *mut OrchestrationRuntime, from: i32, to: i32) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| status(b.add_successor_raw(from.into(), to.into())))
+    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
+        status(b.add_successor_raw(from.into(), to.into()))
+    })
 }
 
 unsafe extern "C" fn op_record_tensor_pair(
@@ -113,11 +132,15 @@ unsafe extern "C" fn op_record_tensor_pair(
     bytes: u64,
 ) -> i32 {
     // SAFETY: the ABI contract: the host buffer stays valid until finalize.
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| status(unsafe { b.record_tensor_pair(host.cast(), dev as u64, bytes) }))
+    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
+        status(unsafe { b.record_tensor_pair(host.cast(), dev as u64, bytes) })
+    })
 }
 
 unsafe extern "C" fn op_get_task_count(rt: *mut OrchestrationRuntime) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| b.task_count() as i32)
+    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
+        b.task_count() as i32
+    })
 }
 
 unsafe extern "C" fn op_print_runtime(rt: *mut OrchestrationRuntime) {
@@ -128,11 +151,16 @@ unsafe extern "C" fn op_print_runtime(rt: *mut OrchestrationRuntime) {
 }
 
 unsafe extern "C" fn op_device_malloc(rt: *mut OrchestrationRuntime, bytes: u64) -> *mut c_void {
-    with_builder(rt, std::ptr::null_mut(), |b| b.device_malloc(bytes).map_or(std::ptr::null_mut(), |p| p as *mut c_void))
+    with_builder(rt, std::ptr::null_mut(), |b| {
+        b.device_malloc(bytes)
+            .map_or(std::ptr::null_mut(), |p| p as *mut c_void)
+    })
 }
 
 unsafe extern "C" fn op_device_free(rt: *mut OrchestrationRuntime, dev: *mut c_void) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| status(b.device_free(dev as u64)))
+    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
+        status(b.device_free(dev as u64))
+    })
 }
 
 unsafe extern "C" fn op_copy_to_device(

@@ -35,12 +35,18 @@ impl SimRegisters {
     pub fn new(spec: &PlatformSpec) -> Self {
         let words_per_core = spec.register_block_bytes() / 4;
         let n_lines = words_per_core / 16 * spec.physical_cores() as usize;
-        let lines = (0..n_lines).map(|_| Line(std::array::from_fn(|_| AtomicU32::new(0)))).collect();
+        let lines = (0..n_lines)
+            .map(|_| Line(std::array::from_fn(|_| AtomicU32::new(0))))
+            .collect();
         let word = |r: Reg| r.offset(spec).map(|o| o as usize / 4);
         SimRegisters {
             lines,
             words_per_core,
-            offsets: [word(Reg::DataMainBase), word(Reg::Cond), word(Reg::FastPathEnable)],
+            offsets: [
+                word(Reg::DataMainBase),
+                word(Reg::Cond),
+                word(Reg::FastPathEnable),
+            ],
         }
     }
 
@@ -84,7 +90,14 @@ impl MmioRegisters {
     /// mapped for the life of the value and may be accessed from any thread.
     pub unsafe fn new(spec: &PlatformSpec, bases: Vec<usize>) -> Self {
         let byte = |r: Reg| r.offset(spec).map(|o| o as usize);
-        MmioRegisters { bases, offsets: [byte(Reg::DataMainBase), byte(Reg::Cond), byte(Reg::FastPathEnable)] }
+        MmioRegisters {
+            bases,
+            offsets: [
+                byte(Reg::DataMainBase),
+                byte(Reg::Cond),
+                byte(Reg::FastPathEnable),
+            ],
+        }
     }
 
     fn addr(&self, physical_id: u32, reg: Reg) -> *mut u32 {

@@ -92,7 +92,9 @@ impl HandshakeBlock {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
     /// Step 3: the core reported a physical id the platform does not have.
-    #[error("core {index} reported physical core id {physical_id}, but the platform has {physical_cores} physical cores")]
+    #[error(
+        "core {index} reported physical core id {physical_id}, but the platform has {physical_cores} physical cores"
+    )]
     BadPhysicalId {
         /// Handshake index of the core.
         index: u32,
@@ -110,7 +112,9 @@ pub enum ProtocolError {
         raw: u32,
     },
     /// Steps 8-10: COND named a task that is neither pending nor running on the core.
-    #[error("core {physical_id} reported {cond:?}, but its pending task is {pending:?} and its running task is {running:?}")]
+    #[error(
+        "core {physical_id} reported {cond:?}, but its pending task is {pending:?} and its running task is {running:?}"
+    )]
     UnexpectedCond {
         /// Physical id of the core.
         physical_id: u32,
@@ -191,7 +195,11 @@ impl AicpuStartup {
                 .ok()
                 .and_then(CoreType::from_raw)
                 .ok_or(ProtocolError::BadCoreType { index, raw })?;
-            let core = DiscoveredCore { index, physical_id, core_type };
+            let core = DiscoveredCore {
+                index,
+                physical_id,
+                core_type,
+            };
             *self = AicpuStartup::Filed(core);
         }
         match *self {
@@ -262,7 +270,13 @@ impl CoreSide {
     /// A core that has not started: `index` is its handshake slot,
     /// `physical_id` what it will report in step 2.
     pub fn new(index: u32, physical_id: u32, core_type: CoreType) -> Self {
-        CoreSide { index, physical_id, core_type, phase: CorePhase::AwaitAicpuReady, last_task: IDLE }
+        CoreSide {
+            index,
+            physical_id,
+            core_type,
+            phase: CorePhase::AwaitAicpuReady,
+            last_task: IDLE,
+        }
     }
 
     /// Handshake index.
@@ -306,7 +320,9 @@ impl CoreSide {
                 if block.aicpu_ready.load(Ordering::Acquire) == 0 {
                     return CoreStep::Wait;
                 }
-                block.physical_core_id.store(self.physical_id, Ordering::Relaxed);
+                block
+                    .physical_core_id
+                    .store(self.physical_id, Ordering::Relaxed);
                 block.aicore_regs_ready.store(1, Ordering::Release);
                 self.phase = CorePhase::AwaitRegsReady;
                 CoreStep::Started
@@ -321,7 +337,9 @@ impl CoreSide {
                 }
                 self.last_task = IDLE;
                 regs.write(self.physical_id, Reg::Cond, Cond::fin(IDLE).encode());
-                block.core_type.store(self.core_type as u32, Ordering::Relaxed);
+                block
+                    .core_type
+                    .store(self.core_type as u32, Ordering::Relaxed);
                 block.aicore_done.store(self.index + 1, Ordering::Release);
                 self.phase = CorePhase::Loop;
                 CoreStep::Started
@@ -393,7 +411,11 @@ pub struct CoreSlot {
 
 impl Default for CoreSlot {
     fn default() -> Self {
-        CoreSlot { pending: IDLE, running: IDLE, last_word: Cond::fin(IDLE).encode() }
+        CoreSlot {
+            pending: IDLE,
+            running: IDLE,
+            last_word: Cond::fin(IDLE).encode(),
+        }
     }
 }
 
@@ -553,7 +575,14 @@ mod tests {
         let mut s = CoreSlot::default();
         s.dispatched(3);
         let e = s.observe(9, fin(4)).unwrap_err();
-        assert!(matches!(e, ProtocolError::UnexpectedCond { physical_id: 9, pending: Some(3), .. }));
+        assert!(matches!(
+            e,
+            ProtocolError::UnexpectedCond {
+                physical_id: 9,
+                pending: Some(3),
+                ..
+            }
+        ));
         // Markers are not errors.
         assert!(s.observe(9, fin(EXIT_SIGNAL)).unwrap().is_empty());
     }
@@ -578,7 +607,14 @@ mod tests {
         assert_eq!(regs.read(13, Reg::FastPathEnable), spec.fast_path_open);
         assert_eq!(core.step(&block, &regs, run_ok), CoreStep::Started); // step 4
         let filed = aicpu.poll(4, &block, &regs, spec).unwrap().unwrap(); // step 5
-        assert_eq!(filed, DiscoveredCore { index: 4, physical_id: 13, core_type: CoreType::Aiv });
+        assert_eq!(
+            filed,
+            DiscoveredCore {
+                index: 4,
+                physical_id: 13,
+                core_type: CoreType::Aiv
+            }
+        );
         assert_eq!(Cond::decode(regs.read(13, Reg::Cond)), Cond::fin(IDLE));
         assert_eq!(core.step(&block, &regs, run_ok), CoreStep::Wait);
 
@@ -610,7 +646,14 @@ mod tests {
         let mut aicpu = AicpuStartup::begin(&block);
         core.step(&block, &regs, run_ok);
         let e = aicpu.poll(0, &block, &regs, spec).unwrap_err();
-        assert_eq!(e, ProtocolError::BadPhysicalId { index: 0, physical_id: 500, physical_cores: 108 });
+        assert_eq!(
+            e,
+            ProtocolError::BadPhysicalId {
+                index: 0,
+                physical_id: 500,
+                physical_cores: 108
+            }
+        );
     }
 
     #[test]

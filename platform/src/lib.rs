@@ -10,7 +10,9 @@ pub mod regs;
 pub mod spec;
 
 pub use access::{MmioRegisters, RegisterAccess, SimRegisters};
-pub use handshake::{AicpuStartup, CoreSide, CoreSlot, CoreStep, DiscoveredCore, HandshakeBlock, ProtocolError};
+pub use handshake::{
+    AicpuStartup, CoreSide, CoreSlot, CoreStep, DiscoveredCore, HandshakeBlock, ProtocolError,
+};
 pub use hostgraph_orch_abi::CoreType;
 pub use memory::{DeviceMemory, MemError, SimDeviceMemory};
 pub use spec::{Platform, PlatformSpec};

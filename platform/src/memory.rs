@@ -84,8 +84,14 @@ impl SimDeviceMemory {
             .live
             .range(..=ptr)
             .next_back()
-            .is_some_and(|(&start, &len)| ptr.checked_add(bytes).is_some_and(|end| end <= start + len));
-        if inside { Ok(()) } else { Err(MemError::OutOfBounds { ptr, bytes }) }
+            .is_some_and(|(&start, &len)| {
+                ptr.checked_add(bytes).is_some_and(|end| end <= start + len)
+            });
+        if inside {
+            Ok(())
+        } else {
+            Err(MemError::OutOfBounds { ptr, bytes })
+        }
     }
 }
 
@@ -183,14 +189,26 @@ mod tests {
     fn bad_pointers_are_named() {
         let mut m = SimDeviceMemory::new();
         let p = m.malloc(64).unwrap();
-        assert_eq!(m.copy_to_device(p + 60, &[0; 8]), Err(MemError::OutOfBounds { ptr: p + 60, bytes: 8 }));
-        assert_eq!(m.copy_to_device(p, &[]), Err(MemError::ZeroSize("copy to device")));
+        assert_eq!(
+            m.copy_to_device(p + 60, &[0; 8]),
+            Err(MemError::OutOfBounds {
+                ptr: p + 60,
+                bytes: 8
+            })
+        );
+        assert_eq!(
+            m.copy_to_device(p, &[]),
+            Err(MemError::ZeroSize("copy to device"))
+        );
         assert_eq!(m.free(p + 8), Err(MemError::UnknownPointer { ptr: p + 8 }));
         m.free(p).unwrap();
         assert_eq!(m.free(p), Err(MemError::DoubleFree { ptr: p }));
         assert_eq!(m.malloc(0), Err(MemError::ZeroSize("allocation")));
         let mut out = [0u8; 1];
-        assert_eq!(m.copy_from_device(&mut out, p), Err(MemError::OutOfBounds { ptr: p, bytes: 1 }));
+        assert_eq!(
+            m.copy_from_device(&mut out, p),
+            Err(MemError::OutOfBounds { ptr: p, bytes: 1 })
+        );
     }
 
     #[test]

@@ -70,12 +70,18 @@ pub struct Cond {
 impl Cond {
     /// ACK of `task`.
     pub const fn ack(task: u32) -> Self {
-        Cond { state: CondState::Ack, task }
+        Cond {
+            state: CondState::Ack,
+            task,
+        }
     }
 
     /// FIN of `task`.
     pub const fn fin(task: u32) -> Self {
-        Cond { state: CondState::Fin, task }
+        Cond {
+            state: CondState::Fin,
+            task,
+        }
     }
 
     /// The 32-bit register word.
@@ -89,8 +95,15 @@ impl Cond {
 
     /// Decodes a 32-bit register word.
     pub const fn decode(word: u32) -> Self {
-        let state = if word & STATE_BIT != 0 { CondState::Fin } else { CondState::Ack };
-        Cond { state, task: word & TASK_ID_MASK }
+        let state = if word & STATE_BIT != 0 {
+            CondState::Fin
+        } else {
+            CondState::Ack
+        };
+        Cond {
+            state,
+            task: word & TASK_ID_MASK,
+        }
     }
 
     /// Whether this word reports an idle core (`FIN | IDLE`).

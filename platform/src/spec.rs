@@ -148,13 +148,33 @@ mod tests {
     #[test]
     fn figures_match_the_reference_runtime() {
         let a = Platform::A2A3.spec();
-        assert_eq!((a.max_block_dim, a.max_scheduler_threads, a.launched_aicpu_threads), (24, 4, 6));
+        assert_eq!(
+            (
+                a.max_block_dim,
+                a.max_scheduler_threads,
+                a.launched_aicpu_threads
+            ),
+            (24, 4, 6)
+        );
         assert_eq!((a.data_main_base_offset, a.cond_offset), (0xA0, 0x4C8));
-        assert_eq!((a.fast_path_offset, a.fast_path_open, a.fast_path_close), (Some(0x18), 0xE, 0xF));
+        assert_eq!(
+            (a.fast_path_offset, a.fast_path_open, a.fast_path_close),
+            (Some(0x18), 0xE, 0xF)
+        );
         assert_eq!(a.physical_cores(), 72);
         let b = Platform::A5.spec();
-        assert_eq!((b.max_block_dim, b.max_scheduler_threads, b.launched_aicpu_threads), (36, 7, 7));
-        assert_eq!((b.data_main_base_offset, b.cond_offset, b.fast_path_offset), (0xD0, 0x5108, None));
+        assert_eq!(
+            (
+                b.max_block_dim,
+                b.max_scheduler_threads,
+                b.launched_aicpu_threads
+            ),
+            (36, 7, 7)
+        );
+        assert_eq!(
+            (b.data_main_base_offset, b.cond_offset, b.fast_path_offset),
+            (0xD0, 0x5108, None)
+        );
         assert_eq!(b.physical_cores(), 108);
         assert_eq!((a.counter_hz, b.counter_hz), (50_000_000, 1_000_000_000));
     }
@@ -175,6 +195,11 @@ mod tests {
         for p in Platform::ALL {
             assert_eq!(p.name().parse::<Platform>().unwrap(), p);
         }
-        assert!("a9".parse::<Platform>().unwrap_err().to_string().contains("a9"));
+        assert!(
+            "a9".parse::<Platform>()
+                .unwrap_err()
+                .to_string()
+                .contains("a9")
+        );
     }
 }

@@ -47,7 +47,11 @@ pub trait Executor: Send + private::Sealed {
 
     /// Runs the scheduler threads until the run is done or stopped.
     #[doc(hidden)]
-    fn run_schedulers<'a>(&self, threads: &mut [SchedulerThread], shared: &RunShared<'a, Self::Regs>);
+    fn run_schedulers<'a>(
+        &self,
+        threads: &mut [SchedulerThread],
+        shared: &RunShared<'a, Self::Regs>,
+    );
 
     /// Ends the launch once every core has left its loop; with `force`,
     /// abandons cores that have not (after a failure). False if the backend

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::{
-    CoreSide, CoreStep, DeviceMemory, HandshakeBlock, Platform, PlatformSpec, SimDeviceMemory, SimRegisters,
+    CoreSide, CoreStep, DeviceMemory, HandshakeBlock, Platform, PlatformSpec, SimDeviceMemory,
+    SimRegisters,
 };
 
 use super::{Executor, private};
@@ -71,8 +72,15 @@ impl ThreadedSim {
         let shared = Arc::new(Shared {
             spec,
             regs: SimRegisters::new(spec),
-            handshakes: (0..spec.physical_cores()).map(|_| HandshakeBlock::default()).collect(),
-            launch: Mutex::new(Launch { generation: 0, block_dim: 0, graph: None, quit: false }),
+            handshakes: (0..spec.physical_cores())
+                .map(|_| HandshakeBlock::default())
+                .collect(),
+            launch: Mutex::new(Launch {
+                generation: 0,
+                block_dim: 0,
+                graph: None,
+                quit: false,
+            }),
             wake: Condvar::new(),
             active: AtomicUsize::new(0),
             landed: Condvar::new(),
@@ -101,7 +109,10 @@ fn core_identity(spec: &PlatformSpec, block_dim: u32, index: u32) -> (u32, CoreT
     if index < block_dim * spec.aic_per_block {
         (index, CoreType::Aic)
     } else {
-        (spec.max_block_dim * spec.aic_per_block + index - block_dim * spec.aic_per_block, CoreType::Aiv)
+        (
+            spec.max_block_dim * spec.aic_per_block + index - block_dim * spec.aic_per_block,
+            CoreType::Aiv,
+        )
     }
 }
 
@@ -117,7 +128,10 @@ fn runner(sh: &Shared, r: usize, n: usize) {
                 return;
             }
             seen = l.generation;
-            (l.block_dim, l.graph.clone().expect("launch carries a graph"))
+            (
+                l.block_dim,
+                l.graph.clone().expect("launch carries a graph"),
+            )
         };
         let total = block_dim * sh.spec.cores_per_block();
         let mut cores: Vec<CoreSide> = (r as u32..total)
@@ -145,7 +159,9 @@ fn step_until_exit(sh: &Shared, cores: &mut [CoreSide], graph: &Sealed) {
                 continue;
             }
             let phys = c.physical_id();
-            match c.step(&sh.handshakes[c.index() as usize], &sh.regs, |t| graph.run_task(t, phys)) {
+            match c.step(&sh.handshakes[c.index() as usize], &sh.regs, |t| {
+                graph.run_task(t, phys)
+            }) {
                 CoreStep::Wait => {}
                 CoreStep::Exited => {
                     live -= 1;
@@ -195,7 +211,9 @@ impl Executor for ThreadedSim {
         }
         self.shared.force.store(false, Ordering::Relaxed);
         let mut l = self.shared.launch.lock().unwrap_or_else(|p| p.into_inner());
-        self.shared.active.store(self.runners.len(), Ordering::Release);
+        self.shared
+            .active
+            .store(self.runners.len(), Ordering::Release);
         l.generation += 1;
         l.block_dim = block_dim;
         l.graph = Some(graph);
@@ -207,7 +225,11 @@ impl Executor for ThreadedSim {
         false
     }
 
-    fn run_schedulers<'a>(&self, threads: &mut [SchedulerThread], sh: &RunShared<'a, SimRegisters>) {
+    fn run_schedulers<'a>(
+        &self,
+        threads: &mut [SchedulerThread],
+        sh: &RunShared<'a, SimRegisters>,
+    ) {
         let mut working = threads.iter_mut().filter(|t| t.has_cores());
         let Some(first) = working.next() else { return };
         std::thread::scope(|s| {
@@ -229,7 +251,12 @@ impl Executor for ThreadedSim {
             if now >= deadline {
                 return false;
             }
-            l = self.shared.landed.wait_timeout(l, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            l = self
+                .shared
+                .landed
+                .wait_timeout(l, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         l.graph = None;
         true
@@ -238,7 +265,11 @@ impl Executor for ThreadedSim {
 
 impl Drop for ThreadedSim {
     fn drop(&mut self) {
-        self.shared.launch.lock().unwrap_or_else(|p| p.into_inner()).quit = true;
+        self.shared
+            .launch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .quit = true;
         self.shared.wake.notify_all();
         for r in self.runners.drain(..) {
             let _ = r.join();

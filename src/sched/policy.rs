@@ -86,24 +86,41 @@ mod tests {
     use super::*;
 
     fn core(index: u32, ty: CoreType) -> DiscoveredCore {
-        DiscoveredCore { index, physical_id: index, core_type: ty }
+        DiscoveredCore {
+            index,
+            physical_id: index,
+            core_type: ty,
+        }
     }
 
     #[test]
     fn aic_and_aiv_are_dealt_independently() {
-        let cores: Vec<_> = [CoreType::Aic, CoreType::Aic, CoreType::Aiv, CoreType::Aiv, CoreType::Aiv, CoreType::Aic]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| core(i as u32, *t))
-            .collect();
+        let cores: Vec<_> = [
+            CoreType::Aic,
+            CoreType::Aic,
+            CoreType::Aiv,
+            CoreType::Aiv,
+            CoreType::Aiv,
+            CoreType::Aic,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| core(i as u32, *t))
+        .collect();
         assert_eq!(RoundRobin.assign_cores(&cores, 2), vec![0, 1, 0, 1, 0, 0]);
         assert_eq!(RoundRobin.assign_cores(&cores, 4), vec![0, 1, 0, 1, 2, 2]);
     }
 
     #[test]
     fn seeding_skips_threads_without_room_and_overflows_to_shared() {
-        assert_eq!(RoundRobin.seed(CoreType::Aic, &[1, 2, 3], &[0, 0]), vec![None, None, None]);
-        assert_eq!(RoundRobin.seed(CoreType::Aic, &[1, 2, 3, 4], &[1, 1, 1]), vec![Some(0), Some(1), Some(2), None]);
+        assert_eq!(
+            RoundRobin.seed(CoreType::Aic, &[1, 2, 3], &[0, 0]),
+            vec![None, None, None]
+        );
+        assert_eq!(
+            RoundRobin.seed(CoreType::Aic, &[1, 2, 3, 4], &[1, 1, 1]),
+            vec![Some(0), Some(1), Some(2), None]
+        );
         assert!(RoundRobin.seed(CoreType::Aic, &[], &[1]).is_empty());
     }
 }

@@ -96,7 +96,10 @@ impl<R> RunShared<'_, R> {
     }
 
     fn set_failure(&self, f: Failure) {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(f);
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert(f);
         self.stop.store(true, Ordering::Release);
     }
 
@@ -165,16 +168,26 @@ pub(crate) fn execute<E: Executor>(
     outcome?;
     shutdown?;
     if !landed {
-        return Err(Error::BackendStuck("cores acknowledged exit but their runners did not return".into()));
+        return Err(Error::BackendStuck(
+            "cores acknowledged exit but their runners did not return".into(),
+        ));
     }
 
-    let aic_tasks = (0..graph.len() as u32).filter(|&t| graph.core_type(t) == CoreType::Aic).count();
+    let aic_tasks = (0..graph.len() as u32)
+        .filter(|&t| graph.core_type(t) == CoreType::Aic)
+        .count();
     Ok(RunReport {
         tasks: graph.len(),
         aic_tasks,
         aiv_tasks: graph.len() - aic_tasks,
-        aic_cores: cores.iter().filter(|c| c.core_type == CoreType::Aic).count(),
-        aiv_cores: cores.iter().filter(|c| c.core_type == CoreType::Aiv).count(),
+        aic_cores: cores
+            .iter()
+            .filter(|c| c.core_type == CoreType::Aic)
+            .count(),
+        aiv_cores: cores
+            .iter()
+            .filter(|c| c.core_type == CoreType::Aiv)
+            .count(),
         threads: p.threads,
         startup,
         execute,
@@ -184,7 +197,11 @@ pub(crate) fn execute<E: Executor>(
 }
 
 /// Start-up steps 1-5 for every launched core, all at once, bounded in time.
-fn discover<E: Executor>(exec: &mut E, block_dim: u32, timeout: Duration) -> Result<Vec<DiscoveredCore>> {
+fn discover<E: Executor>(
+    exec: &mut E,
+    block_dim: u32,
+    timeout: Duration,
+) -> Result<Vec<DiscoveredCore>> {
     let spec = exec.spec();
     let n = (block_dim * spec.cores_per_block()) as usize;
     let blocks = exec.handshakes();
@@ -197,7 +214,8 @@ fn discover<E: Executor>(exec: &mut E, block_dim: u32, timeout: Duration) -> Res
         let moved = exec.pump();
         for (i, st) in states.iter_mut().enumerate() {
             if filed[i].is_none()
-                && let Some(core) = st.poll(i as u32, &exec.handshakes()[i], exec.registers(), spec)?
+                && let Some(core) =
+                    st.poll(i as u32, &exec.handshakes()[i], exec.registers(), spec)?
             {
                 filed[i] = Some(core);
                 left -= 1;
@@ -205,10 +223,18 @@ fn discover<E: Executor>(exec: &mut E, block_dim: u32, timeout: Duration) -> Res
         }
         if left > 0 && !moved && backoff.snooze() && start.elapsed() >= timeout {
             let first = filed.iter().position(Option::is_none).unwrap_or(0) as u32;
-            return Err(Error::StartupTimeout { pending: left, cores: n, timeout, first });
+            return Err(Error::StartupTimeout {
+                pending: left,
+                cores: n,
+                timeout,
+                first,
+            });
         }
     }
-    Ok(filed.into_iter().map(|c| c.expect("every core filed")).collect())
+    Ok(filed
+        .into_iter()
+        .map(|c| c.expect("every core filed"))
+        .collect())
 }
 
 /// Files the cores as entities, lets the policy assign them to threads and
@@ -220,7 +246,10 @@ fn plan_threads(
     graph: &Sealed,
     threads: usize,
 ) -> (Vec<SchedulerThread>, [Vec<u32>; 2]) {
-    let stale: Vec<Entity> = world.query_filtered::<Entity, With<Core>>().iter(world).collect();
+    let stale: Vec<Entity> = world
+        .query_filtered::<Entity, With<Core>>()
+        .iter(world)
+        .collect();
     for e in stale {
         world.despawn(e);
     }
@@ -243,18 +272,32 @@ fn plan_threads(
         .collect();
     let mut shared: [Vec<u32>; 2] = Default::default();
     for ty in CoreType::ALL {
-        let ready: Vec<u32> = graph.roots().filter(|&t| graph.core_type(t) == ty).collect();
+        let ready: Vec<u32> = graph
+            .roots()
+            .filter(|&t| graph.core_type(t) == ty)
+            .collect();
         let caps: Vec<usize> = capacity.iter().map(|c| c[ty as usize]).collect();
         for (&task, dest) in ready.iter().zip(policy.seed(ty, &ready, &caps)) {
             match dest {
-                Some(t) if t < threads && owned[t][ty as usize] > 0 => out[t].local.push_seed(task, ty),
+                Some(t) if t < threads && owned[t][ty as usize] > 0 => {
+                    out[t].local.push_seed(task, ty)
+                }
                 _ => shared[ty as usize].push(task),
             }
         }
     }
     for (c, &t) in cores.iter().zip(&owner) {
-        world.spawn(Core { index: c.index, physical_id: c.physical_id, core_type: c.core_type, thread: t });
-        out[t].cores.push(OwnedCore { physical_id: c.physical_id, core_type: c.core_type, slot: Default::default() });
+        world.spawn(Core {
+            index: c.index,
+            physical_id: c.physical_id,
+            core_type: c.core_type,
+            thread: t,
+        });
+        out[t].cores.push(OwnedCore {
+            physical_id: c.physical_id,
+            core_type: c.core_type,
+            slot: Default::default(),
+        });
     }
     (out, shared)
 }
@@ -285,8 +328,11 @@ fn diagnose_stall<R: RegisterAccess>(
     sh: &RunShared<'_, R>,
     elapsed: Duration,
 ) -> Error {
-    let busy: Vec<(u32, CoreType, TaskId)> =
-        threads.iter().flat_map(|t| t.busy()).map(|(c, ty, t)| (c, ty, TaskId(t))).collect();
+    let busy: Vec<(u32, CoreType, TaskId)> = threads
+        .iter()
+        .flat_map(|t| t.busy())
+        .map(|(c, ty, t)| (c, ty, TaskId(t)))
+        .collect();
     let diagnosis = if busy.is_empty() {
         let blocked = (0..graph.len() as u32)
             .filter(|&t| graph.remaining_fanin(t) > 0)
@@ -296,5 +342,9 @@ fn diagnose_stall<R: RegisterAccess>(
     } else {
         StallDiagnosis::HungKernel(busy)
     };
-    Error::Stall { elapsed, remaining: sh.remaining.load(Ordering::Relaxed), diagnosis }
+    Error::Stall {
+        elapsed,
+        remaining: sh.remaining.load(Ordering::Relaxed),
+        diagnosis,
+    }
 }

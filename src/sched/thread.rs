@@ -53,7 +53,10 @@ pub(crate) struct LocalQueues {
 
 impl LocalQueues {
     pub fn new(capacity: [usize; 2]) -> Self {
-        LocalQueues { queues: [Worker::new_fifo(), Worker::new_fifo()], capacity }
+        LocalQueues {
+            queues: [Worker::new_fifo(), Worker::new_fifo()],
+            capacity,
+        }
     }
 
     pub fn push_seed(&self, task: u32, ty: CoreType) {
@@ -147,7 +150,10 @@ impl SchedulerThread {
     /// Tasks held by this thread's cores: `(physical id, type, task)`.
     pub(crate) fn busy(&self) -> impl Iterator<Item = (u32, CoreType, u32)> + '_ {
         self.cores.iter().flat_map(|c| {
-            [c.slot.running(), c.slot.pending()].into_iter().flatten().map(|t| (c.physical_id, c.core_type, t))
+            [c.slot.running(), c.slot.pending()]
+                .into_iter()
+                .flatten()
+                .map(|t| (c.physical_id, c.core_type, t))
         })
     }
 }
@@ -155,7 +161,12 @@ impl SchedulerThread {
 /// Pops a ready task for a core of `ty`: the local queue first, refilled
 /// from the shared queue when empty.
 #[inline]
-fn next_ready<R>(local: &LocalQueues, ty: CoreType, sh: &RunShared<'_, R>, stats: &mut ThreadStats) -> Option<u32> {
+fn next_ready<R>(
+    local: &LocalQueues,
+    ty: CoreType,
+    sh: &RunShared<'_, R>,
+    stats: &mut ThreadStats,
+) -> Option<u32> {
     let q = &local.queues[ty as usize];
     if let Some(t) = q.pop() {
         return Some(t);
@@ -194,7 +205,11 @@ struct StallWatch {
 
 impl StallWatch {
     fn new(timeout: Duration) -> Self {
-        StallWatch { timeout, last: usize::MAX, since: Instant::now() }
+        StallWatch {
+            timeout,
+            last: usize::MAX,
+            since: Instant::now(),
+        }
     }
 
     fn stalled(&mut self, remaining: usize) -> bool {

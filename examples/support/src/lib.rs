@@ -1,0 +1,12 @@
+//! Shared pieces of the hostgraph examples, integration tests and benches:
+//! the common command line ([`cli`]), where the orchestration plugins are
+//! ([`plugins`]), per example its kernels and an independent reference, and
+//! the synthetic graph shapes of the bench program ([`synthetic`]).
+
+pub mod bgemm;
+pub mod cli;
+pub mod matmul;
+pub mod paged_attention;
+pub mod plugins;
+pub mod synthetic;
+pub mod vector;

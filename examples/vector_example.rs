@@ -1,0 +1,81 @@
+//! vector_example: f = (a + b + 1) * (a + b + 2) over 16,384 f32 with a = 2,
+//! b = 3 (so f = 42), as four AIV tasks in a diamond, built by an
+//! orchestration plugin (C by default, `--orch rust` for the Rust one).
+//!
+//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--orch c|rust]`
+
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use hostgraph::{Plugin, Runtime};
+use hostgraph_examples::{cli::Common, plugins, vector};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Orch {
+    C,
+    Rust,
+}
+
+/// Runs vector_example on the threaded simulator and checks every element.
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    /// Which orchestration plugin builds the graph.
+    #[arg(long, value_enum, default_value = "c")]
+    orch: Orch,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("vector_example: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
+    let path = match cli.orch {
+        Orch::C => plugins::c_plugin("vector_example"),
+        Orch::Rust => plugins::rust_plugin("vector"),
+    };
+    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
+    let plugin = unsafe { Plugin::load(&path)? };
+    let mut rt = Runtime::new(cli.common.config())?;
+    let a = vec![2.0f32; vector::ELEMENTS];
+    let b = vec![3.0f32; vector::ELEMENTS];
+    let (f, report) = vector::run_round(&mut rt, &plugin, &a, &b)?;
+    let want = vector::reference(&a, &b);
+    let bad: Vec<usize> = (0..f.len())
+        .filter(|&i| f[i] != want[i] || f[i] != 42.0)
+        .collect();
+    println!("vector_example ({:?} plugin {})", cli.orch, path.display());
+    println!(
+        "  platform {}  block dim {}  threads {}",
+        cli.common.platform, cli.common.block_dim, report.threads
+    );
+    println!(
+        "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
+        report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
+    );
+    println!(
+        "  start-up {:?}  execute {:?}  wall {:?}",
+        report.startup, report.execute, report.wall
+    );
+    if let Some(&i) = bad.first() {
+        println!(
+            "  FAILED: {} of {} elements wrong; f[{i}] = {} (want {})",
+            bad.len(),
+            f.len(),
+            f[i],
+            want[i]
+        );
+        return Ok(false);
+    }
+    println!("  all {} elements = 42: PASS", f.len());
+    Ok(true)
+}
