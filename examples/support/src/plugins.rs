@@ -12,7 +12,8 @@ pub fn c_plugin(name: &str) -> PathBuf {
 }
 
 /// Path of the Rust orchestration plugin crate `examples/orch_rs/<dir>`
-/// (package `hostgraph-orch-<dir>`), building it (release) if needed.
+/// (package `hostgraph-orch-<dir>` with `_` as `-`), building it (release)
+/// if needed.
 ///
 /// Panics with cargo's output if the build fails: the examples cannot run
 /// without their plugin.
@@ -21,7 +22,7 @@ pub fn rust_plugin(dir: &str) -> PathBuf {
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let target = root.join("target/orch-plugins");
-    let package = format!("hostgraph-orch-{dir}");
+    let package = format!("hostgraph-orch-{}", dir.replace('_', "-"));
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
         .current_dir(&root)
@@ -43,5 +44,5 @@ pub fn rust_plugin(dir: &str) -> PathBuf {
     );
     target
         .join("release")
-        .join(format!("libhostgraph_orch_{}.so", dir.replace('-', "_")))
+        .join(format!("libhostgraph_orch_{dir}.so"))
 }
