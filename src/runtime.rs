@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
-use hostgraph_orch_abi::OwnedArgs;
+use hostgraph_orch_abi::{OrchestrationEntryFn, OwnedArgs};
 use hostgraph_platform::{DeviceMemory, Platform};
 
 use crate::error::{Error, Result};
@@ -229,20 +229,35 @@ impl<E: Executor> Runtime<E> {
     /// The plugin's code runs here; the host pointers it records as tensor
     /// pairs (typically from `args`) must stay valid until [`finalize`](Self::finalize).
     pub unsafe fn build_with_plugin(&mut self, plugin: &Plugin, args: &OwnedArgs) -> Result<()> {
+        // SAFETY: `plugin` passed its ABI checks at load; the rest is the
+        // caller's promise.
+        unsafe { self.build_with_entry(plugin.entry, plugin.entry_name(), args) }
+    }
+
+    /// Builds a graph by calling an orchestration entry linked into this
+    /// process (no shared object), through the same ops table and checks as
+    /// [`build_with_plugin`](Self::build_with_plugin); `name` labels errors.
+    ///
+    /// # Safety
+    /// `entry` must follow `orchestration_api.h`, and the contract of
+    /// [`build_with_plugin`](Self::build_with_plugin) holds.
+    pub unsafe fn build_with_entry(
+        &mut self,
+        entry: OrchestrationEntryFn,
+        name: &str,
+        args: &OwnedArgs,
+    ) -> Result<()> {
         self.begin_build()?;
         let raw = args.as_raw();
         let mut b = GraphBuilder::new(&mut self.world);
-        // SAFETY: `plugin` passed its ABI checks at load; `raw` points into
-        // `args`, which outlives the call.
-        let code = unsafe { vtable::call_entry(plugin.entry, &mut b, &raw) };
+        // SAFETY: the caller vouches for `entry`; `raw` points into `args`,
+        // which outlives the call.
+        let code = unsafe { vtable::call_entry(entry, &mut b, &raw) };
         let latched = b.latched.take();
         let r = match (latched, code) {
             (Some(e), _) => Err(e),
             (None, 0) => Ok(()),
-            (None, code) => Err(Error::PluginFailed {
-                entry: plugin.entry_name().to_string(),
-                code,
-            }),
+            (None, code) => Err(Error::PluginFailed { entry: name.to_string(), code }),
         };
         self.end_build(r)
     }
@@ -270,6 +285,13 @@ impl<E: Executor> Runtime<E> {
     /// Runs the built graph once: validates and seals it (first run only),
     /// launches and discovers the cores, dispatches every task, shuts the
     /// cores down. A built graph can be run again without rebuilding.
+    ///
+    /// A graph that fails validation (cycle, missing kernel) is kept, so it
+    /// can run once the cause is fixed (e.g. the kernel registered). A run
+    /// that fails after launch (kernel fault, stall, start-up or protocol
+    /// failure) ends in an emergency shutdown of every core and scheduler
+    /// thread, and the graph and its device memory are released: the
+    /// runtime is ready for the next build.
     pub fn run(&mut self) -> Result<RunReport> {
         if !self.built {
             return Err(Error::NoGraph);
@@ -292,7 +314,11 @@ impl<E: Executor> Runtime<E> {
             startup_timeout: self.config.startup_timeout,
             stall_timeout: self.config.stall_timeout,
         };
-        execute(&mut self.world, &mut self.exec, &sealed, params)
+        let r = execute(&mut self.world, &mut self.exec, &sealed, params);
+        if r.is_err() {
+            self.clear_graph();
+        }
+        r
     }
 
     /// Ends a round: copies every recorded tensor pair back to the host,

@@ -15,7 +15,7 @@ use crate::seal::Sealed;
 
 mod threaded;
 
-pub use threaded::{SimOptions, ThreadedSim};
+pub use threaded::{SimFault, SimOptions, ThreadedSim};
 
 /// A backend the scheduler drives through registers.
 ///

@@ -32,8 +32,23 @@ impl Default for SimOptions {
     }
 }
 
+/// A misbehaving core, for testing how start-up failures are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimFault {
+    /// Core `index` never answers the start-up handshake.
+    SilentCore(u32),
+    /// Core `index` reports `physical_id` in start-up step 2.
+    BadPhysicalId {
+        /// Handshake index of the core.
+        index: u32,
+        /// The id it reports.
+        physical_id: u32,
+    },
+}
+
 struct Launch {
     generation: u64,
+    fault: Option<SimFault>,
     block_dim: u32,
     graph: Option<Arc<Sealed>>,
     quit: bool,
@@ -77,6 +92,7 @@ impl ThreadedSim {
                 .collect(),
             launch: Mutex::new(Launch {
                 generation: 0,
+                fault: None,
                 block_dim: 0,
                 graph: None,
                 quit: false,
@@ -102,6 +118,11 @@ impl ThreadedSim {
     pub fn runner_count(&self) -> usize {
         self.runners.len()
     }
+
+    /// Makes later launches misbehave as `fault` says (`None` to stop).
+    pub fn inject_fault(&self, fault: Option<SimFault>) {
+        self.shared.launch.lock().unwrap_or_else(|p| p.into_inner()).fault = fault;
+    }
 }
 
 /// Handshake index -> (physical id, core type) for a launch of `block_dim`.
@@ -119,7 +140,7 @@ fn core_identity(spec: &PlatformSpec, block_dim: u32, index: u32) -> (u32, CoreT
 fn runner(sh: &Shared, r: usize, n: usize) {
     let mut seen = 0u64;
     loop {
-        let (block_dim, graph) = {
+        let (block_dim, graph, fault) = {
             let mut l = sh.launch.lock().unwrap_or_else(|p| p.into_inner());
             while l.generation == seen && !l.quit {
                 l = sh.wake.wait(l).unwrap_or_else(|p| p.into_inner());
@@ -131,14 +152,21 @@ fn runner(sh: &Shared, r: usize, n: usize) {
             (
                 l.block_dim,
                 l.graph.clone().expect("launch carries a graph"),
+                l.fault,
             )
         };
         let total = block_dim * sh.spec.cores_per_block();
         let mut cores: Vec<CoreSide> = (r as u32..total)
             .step_by(n)
+            .filter(|&i| fault != Some(SimFault::SilentCore(i)))
             .map(|i| {
                 let (phys, ty) = core_identity(sh.spec, block_dim, i);
-                CoreSide::new(i, phys, ty)
+                match fault {
+                    Some(SimFault::BadPhysicalId { index, physical_id }) if index == i => {
+                        CoreSide::new(i, physical_id, ty)
+                    }
+                    _ => CoreSide::new(i, phys, ty),
+                }
             })
             .collect();
         step_until_exit(sh, &mut cores, &graph);

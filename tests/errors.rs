@@ -1,0 +1,340 @@
+//! Bad input: each case gets a clear, typed error naming the bad id, size or
+//! path, and leaves the runtime clean (no graph, no device memory) and able
+//! to run the next graph.
+
+use hostgraph::{CoreType, Error, KernelFn, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig, TaskId};
+use hostgraph_examples::plugins::c_plugin;
+use hostgraph_platform::MemError;
+
+fn noop(_: &[u64]) {}
+
+fn runtime() -> Runtime {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt
+}
+
+/// The runtime holds nothing and still runs a small graph end to end.
+fn assert_clean_and_usable(rt: &mut Runtime) {
+    assert_eq!(rt.task_count(), 0, "graph left behind");
+    assert!(rt.device_memory().live().is_empty(), "device memory left: {:?}", rt.device_memory().live());
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aic, &[])?;
+        let b = g.add_task(0, CoreType::Aiv, &[])?;
+        g.add_successor(a, b)
+    })
+    .unwrap();
+    assert_eq!(rt.run().unwrap().tasks, 2);
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn edge_to_or_from_a_missing_task_names_it() {
+    let mut rt = runtime();
+    let e = rt
+        .build(|g| {
+            let a = g.add_task(0, CoreType::Aiv, &[])?;
+            g.add_successor(a, TaskId(9))
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTask { from: 0, to: 9, missing: 9, count: 1 }), "{e}");
+    assert!(e.to_string().contains("task 9 does not exist"), "{e}");
+    assert_clean_and_usable(&mut rt);
+    let e = rt
+        .build(|g| {
+            let a = g.add_task(0, CoreType::Aiv, &[])?;
+            g.add_successor(TaskId(4), a)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTask { missing: 4, .. }), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn an_ignored_error_still_fails_the_build() {
+    let mut rt = runtime();
+    let e = rt
+        .build(|g| {
+            let a = g.add_task(0, CoreType::Aiv, &[])?;
+            let _ = g.add_successor(a, TaskId(5));
+            let b = g.add_task(0, CoreType::Aiv, &[])?;
+            g.add_successor(a, b)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::UnknownTask { missing: 5, .. }), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn self_edge_is_refused() {
+    let mut rt = runtime();
+    let e = rt
+        .build(|g| {
+            let a = g.add_task(0, CoreType::Aiv, &[])?;
+            g.add_successor(a, a)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::SelfEdge(TaskId(0))), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn cycle_lists_its_tasks_and_the_graph_can_be_discarded() {
+    let mut rt = runtime();
+    rt.build(|g| {
+        let t: Vec<TaskId> = (0..5).map(|_| g.add_task(0, CoreType::Aic, &[])).collect::<Result<_, _>>()?;
+        g.add_successor(t[0], t[1])?;
+        g.add_successor(t[1], t[2])?;
+        g.add_successor(t[2], t[3])?;
+        g.add_successor(t[3], t[1])?;
+        g.add_successor(t[3], t[4])
+    })
+    .unwrap();
+    let e = rt.run().unwrap_err();
+    match &e {
+        Error::Cycle(c) => assert_eq!(c, &[TaskId(1), TaskId(2), TaskId(3)]),
+        other => panic!("expected a cycle, got {other}"),
+    }
+    assert!(e.to_string().contains("1 -> 2 -> 3 -> 1"), "{e}");
+    // Nothing was launched; the graph is kept until discarded.
+    assert_eq!(rt.task_count(), 5);
+    rt.discard();
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn missing_kernel_is_named_and_the_graph_runs_once_it_is_registered() {
+    let mut rt = runtime();
+    rt.build(|g| {
+        g.add_task(0, CoreType::Aic, &[])?;
+        g.add_task(5, CoreType::Aiv, &[])?;
+        g.add_task(6, CoreType::Aiv, &[])?;
+        Ok(())
+    })
+    .unwrap();
+    let e = rt.run().unwrap_err();
+    assert!(matches!(e, Error::MissingKernel { func_id: 5, task: TaskId(1), others: 1 }), "{e}");
+    assert!(e.to_string().contains("func_id 5"), "{e}");
+    rt.register_kernel(5, KernelFn::rust(noop));
+    rt.register_kernel(6, KernelFn::rust(noop));
+    assert_eq!(rt.run().unwrap().tasks, 3);
+    rt.finalize().unwrap();
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn block_dim_and_thread_count_are_checked_against_the_platform() {
+    for (platform, max_dim, max_threads) in [(Platform::A2A3, 24, 4), (Platform::A5, 36, 7)] {
+        let cfg = |block_dim, threads| RuntimeConfig { platform, block_dim, threads, ..Default::default() };
+        for dim in [0, max_dim + 1] {
+            let e = Runtime::new(cfg(dim, 1)).err().expect("bad block dim refused");
+            assert!(matches!(e, Error::BadBlockDim { block_dim, max, .. } if block_dim == dim && max == max_dim), "{e}");
+        }
+        for threads in [0, max_threads + 1] {
+            let e = Runtime::new(cfg(1, threads)).err().expect("bad thread count refused");
+            assert!(matches!(e, Error::BadThreadCount { threads: t, max, .. } if t == threads && max == max_threads), "{e}");
+        }
+        let mut rt = Runtime::new(cfg(max_dim, max_threads)).unwrap();
+        assert!(matches!(rt.reconfigure(max_dim + 1, 1), Err(Error::BadBlockDim { .. })));
+        assert!(matches!(rt.reconfigure(1, 0), Err(Error::BadThreadCount { .. })));
+        assert_eq!((rt.config().block_dim, rt.config().threads), (max_dim, max_threads), "failed reconfigure changed nothing");
+        assert_clean_and_usable(&mut rt);
+    }
+}
+
+#[test]
+fn too_many_argument_words() {
+    let mut rt = runtime();
+    let words = vec![0u64; hostgraph_orch_abi::MAX_TASK_ARGS + 1];
+    let e = rt.build(|g| g.add_task(0, CoreType::Aiv, &words).map(drop)).unwrap_err();
+    assert!(matches!(e, Error::TooManyArgs { func_id: 0, count: 4097, max: 4096 }), "{e}");
+    assert_clean_and_usable(&mut rt);
+    // The limit itself is fine (finalize removed the kernels: register again).
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &words[1..]).map(drop)).unwrap();
+    rt.run().unwrap();
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn bad_tensor_pairs() {
+    let mut rt = runtime();
+    let mut host = [0u8; 16];
+    let hp = host.as_mut_ptr();
+    for (host, why) in [(hp, "null device pointer"), (std::ptr::null_mut(), "null host pointer")] {
+        let e = rt
+            .build(|g| {
+                let dev = if host.is_null() { g.device_malloc(16)? } else { 0 };
+                // SAFETY: `host` is null or points at 16 live bytes.
+                unsafe { g.record_tensor_pair(host, dev, 16) }
+            })
+            .unwrap_err();
+        assert!(matches!(e, Error::BadTensorPair { why: w, .. } if w == why), "{e}");
+        assert_clean_and_usable(&mut rt);
+    }
+    let e = rt
+        .build(|g| {
+            let dev = g.device_malloc(16)?;
+            // SAFETY: `host` is 16 live bytes.
+            unsafe { g.record_tensor_pair(hp, dev, 0) }
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::BadTensorPair { bytes: 0, why: "zero size", .. }), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn device_memory_misuse() {
+    let mut rt = runtime();
+    let e = rt
+        .build(|g| {
+            let p = g.device_malloc(64)?;
+            g.device_free(p)?;
+            g.device_free(p)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::Memory(MemError::DoubleFree { .. })), "{e}");
+    assert_clean_and_usable(&mut rt);
+    let e = rt
+        .build(|g| {
+            let p = g.device_malloc(64)?;
+            g.device_free(p + 8)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::Memory(MemError::UnknownPointer { .. })), "{e}");
+    assert_clean_and_usable(&mut rt);
+    let e = rt
+        .build(|g| {
+            let p = g.device_malloc(64)?;
+            g.copy_to_device(p + 32, &[0u8; 64])
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::Memory(MemError::OutOfBounds { bytes: 64, .. })), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn building_twice_or_running_nothing() {
+    let mut rt = runtime();
+    assert!(matches!(rt.run(), Err(Error::NoGraph)));
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop)).unwrap();
+    let e = rt.build(|_| Ok(())).unwrap_err();
+    assert!(matches!(e, Error::GraphPresent(1)), "{e}");
+    rt.finalize().unwrap();
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn registering_a_kernel_twice_replaces_it() {
+    fn first(args: &[u64]) {
+        // SAFETY: the graph passes one pointer to a u32.
+        unsafe { *(args[0] as *mut u32) = 1 };
+    }
+    fn second(args: &[u64]) {
+        // SAFETY: as above.
+        unsafe { *(args[0] as *mut u32) = 2 };
+    }
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    assert!(!rt.register_kernel(3, KernelFn::rust(first)));
+    assert!(rt.register_kernel(3, KernelFn::rust(second)));
+    let mut out = [0u32];
+    rt.build(|g| {
+        // SAFETY: `out` outlives finalize.
+        let d = unsafe { g.output(&mut out)? };
+        g.add_task(3, CoreType::Aiv, &[d]).map(drop)
+    })
+    .unwrap();
+    rt.run().unwrap();
+    let report = rt.finalize().unwrap();
+    assert_eq!(out, [2]);
+    assert_eq!(report.kernels_removed, 1, "one entry per func_id");
+}
+
+fn load(name: &str) -> hostgraph::Result<Plugin> {
+    // SAFETY: the test plugins are this project's own sources.
+    unsafe { Plugin::load(c_plugin(name)) }
+}
+
+fn build_plugin(rt: &mut Runtime, name: &str, args: &OwnedArgs) -> hostgraph::Result<()> {
+    let plugin = load(name)?;
+    // SAFETY: the plugins record no tensor pair whose host buffer outlives `args`.
+    unsafe { rt.build_with_plugin(&plugin, args) }
+}
+
+#[test]
+fn plugin_bad_edge_is_latched_even_though_it_returns_zero() {
+    let mut rt = runtime();
+    let e = build_plugin(&mut rt, "bad_edge", &OwnedArgs::new()).unwrap_err();
+    assert!(matches!(e, Error::UnknownTask { from: 0, to: 7, missing: 7, count: 2 }), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn plugin_returning_non_zero_fails_and_frees_its_memory() {
+    let mut rt = runtime();
+    let e = build_plugin(&mut rt, "returns_error", &OwnedArgs::new()).unwrap_err();
+    assert!(matches!(&e, Error::PluginFailed { entry, code: 3 } if entry == "entry"), "{e}");
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn plugin_without_entry_symbol_names_the_symbol_and_path() {
+    let e = load("no_entry").unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Load { .. }), "{e}");
+    assert!(msg.contains("\"entry\"") && msg.contains("libno_entry.so"), "{msg}");
+    // The symbol it does export works when named.
+    let path = c_plugin("no_entry");
+    // SAFETY: our own test plugin.
+    let plugin = unsafe { Plugin::load_entry(&path, "build_graph") }.unwrap();
+    let mut rt = runtime();
+    // SAFETY: the plugin records nothing.
+    unsafe { rt.build_with_plugin(&plugin, &OwnedArgs::new()) }.unwrap();
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn plugin_for_another_abi_version_is_refused() {
+    let e = load("old_abi").unwrap_err();
+    assert!(matches!(e, Error::AbiMismatch { found: 99, expected: 1, .. }), "{e}");
+    let e = load("no_version").unwrap_err();
+    assert!(e.to_string().contains("hostgraph_orch_abi_version"), "{e}");
+}
+
+#[test]
+fn not_a_shared_object_carries_the_loaders_message() {
+    // SAFETY: loading fails before any code could run.
+    let e = unsafe { Plugin::from_bytes(b"definitely not an ELF file", "entry") }.unwrap_err();
+    match &e {
+        Error::Load { path, message, .. } => {
+            assert!(!message.is_empty());
+            assert!(!path.exists(), "the temp file was unlinked");
+        }
+        other => panic!("expected a load error, got {other}"),
+    }
+    // SAFETY: as above.
+    let e = unsafe { Plugin::load("/nonexistent/dir/libnothing.so") }.unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/dir/libnothing.so"), "{e}");
+}
+
+#[test]
+fn plugin_memory_and_argument_misuse_through_the_abi() {
+    let mut rt = runtime();
+    let expect: [(u64, fn(&Error) -> bool); 7] = [
+        (1, |e| matches!(e, Error::Memory(MemError::DoubleFree { .. }))),
+        (2, |e| matches!(e, Error::Memory(MemError::UnknownPointer { .. }))),
+        (3, |e| matches!(e, Error::Memory(MemError::OutOfBounds { bytes: 64, .. }))),
+        (4, |e| matches!(e, Error::BadTensorPair { why: "null host pointer", .. })),
+        (5, |e| matches!(e, Error::BadTensorPair { why: "zero size", .. })),
+        (6, |e| matches!(e, Error::BadCoreType(7))),
+        (7, |e| matches!(e, Error::TooManyArgs { count: 4097, .. })),
+    ];
+    for (case, check) in expect {
+        let mut args = OwnedArgs::new();
+        args.push_scalar(case);
+        let e = build_plugin(&mut rt, "memory_abuse", &args).unwrap_err();
+        assert!(check(&e), "case {case}: {e}");
+        assert_clean_and_usable(&mut rt);
+    }
+}
