@@ -257,7 +257,10 @@ impl<E: Executor> Runtime<E> {
         let r = match (latched, code) {
             (Some(e), _) => Err(e),
             (None, 0) => Ok(()),
-            (None, code) => Err(Error::PluginFailed { entry: name.to_string(), code }),
+            (None, code) => Err(Error::PluginFailed {
+                entry: name.to_string(),
+                code,
+            }),
         };
         self.end_build(r)
     }

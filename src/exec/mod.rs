@@ -13,6 +13,7 @@ use crate::error::Result;
 use crate::sched::{RunShared, SchedulerThread};
 use crate::seal::Sealed;
 
+mod pool;
 mod threaded;
 
 pub use threaded::{SimFault, SimOptions, ThreadedSim};

@@ -13,6 +13,7 @@ use hostgraph_platform::{
     SimRegisters,
 };
 
+use super::pool::WorkerPool;
 use super::{Executor, private};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
@@ -74,6 +75,7 @@ struct Shared {
 pub struct ThreadedSim {
     shared: Arc<Shared>,
     runners: Vec<JoinHandle<()>>,
+    schedulers: Mutex<WorkerPool>,
 }
 
 impl ThreadedSim {
@@ -111,7 +113,11 @@ impl ThreadedSim {
                     .expect("spawn sim runner thread")
             })
             .collect();
-        ThreadedSim { shared, runners }
+        ThreadedSim {
+            shared,
+            runners,
+            schedulers: Mutex::new(WorkerPool::default()),
+        }
     }
 
     /// Number of runner threads.
@@ -121,7 +127,11 @@ impl ThreadedSim {
 
     /// Makes later launches misbehave as `fault` says (`None` to stop).
     pub fn inject_fault(&self, fault: Option<SimFault>) {
-        self.shared.launch.lock().unwrap_or_else(|p| p.into_inner()).fault = fault;
+        self.shared
+            .launch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fault = fault;
     }
 }
 
@@ -258,14 +268,16 @@ impl Executor for ThreadedSim {
         threads: &mut [SchedulerThread],
         sh: &RunShared<'a, SimRegisters>,
     ) {
-        let mut working = threads.iter_mut().filter(|t| t.has_cores());
-        let Some(first) = working.next() else { return };
-        std::thread::scope(|s| {
-            for t in working {
-                s.spawn(move || t.run(sh));
-            }
-            first.run(sh);
-        });
+        let mut jobs: Vec<_> = threads
+            .iter_mut()
+            .filter(|t| t.has_cores())
+            .map(|t| move || t.run(sh))
+            .collect();
+        let mut jobs: Vec<&mut (dyn FnMut() + Send)> = jobs.iter_mut().map(|j| j as _).collect();
+        self.schedulers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .run(&mut jobs);
     }
 
     fn land(&mut self, force: bool, timeout: Duration) -> bool {

@@ -348,3 +348,102 @@ fn diagnose_stall<R: RegisterAccess>(
         diagnosis,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hostgraph_platform::{CoreSlot, Platform, SimDeviceMemory, SimRegisters};
+
+    use super::*;
+    use crate::graph::{DeviceMem, GraphBuilder, TaskTable};
+    use crate::kernels::{KernelFn, KernelRegistry};
+    use crate::seal::seal_graph;
+
+    fn noop(_: &[u64]) {}
+
+    /// Tasks 0 and 1 feed task 2.
+    fn sealed_join() -> Sealed {
+        let mut world = World::new();
+        world.init_resource::<TaskTable>();
+        world.insert_resource(DeviceMem(Box::new(SimDeviceMemory::new())));
+        let mut kernels = KernelRegistry::default();
+        kernels.insert(0, KernelFn::rust(noop));
+        world.insert_resource(kernels);
+        let mut g = GraphBuilder::new(&mut world);
+        let a = g.add_task(0, CoreType::Aic, &[]).unwrap();
+        let b = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+        let c = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+        g.add_successor(a, c).unwrap();
+        g.add_successor(b, c).unwrap();
+        let sealed = world.run_system_cached(seal_graph).unwrap().unwrap();
+        sealed.reset();
+        sealed
+    }
+
+    fn shared<'a>(
+        regs: &'a SimRegisters,
+        graph: &'a Sealed,
+        remaining: usize,
+    ) -> RunShared<'a, SimRegisters> {
+        RunShared {
+            regs,
+            graph,
+            shared: [Injector::new(), Injector::new()],
+            remaining: AtomicUsize::new(remaining),
+            stall_timeout: Duration::from_secs(1),
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    #[test]
+    fn stall_with_no_busy_core_is_a_deadlock_listing_blocked_tasks() {
+        let graph = sealed_join();
+        // Task 0's completion was resolved, task 1's was lost: 2 waits forever.
+        assert!(!graph.release(2));
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        let sh = shared(&regs, &graph, 2);
+        let idle = SchedulerThread {
+            cores: vec![OwnedCore {
+                physical_id: 0,
+                core_type: CoreType::Aic,
+                slot: CoreSlot::default(),
+            }],
+            local: LocalQueues::new([1, 0]),
+            stats: ThreadStats::default(),
+        };
+        let e = diagnose_stall(&[idle], &graph, &sh, Duration::from_secs(2));
+        match e {
+            Error::Stall {
+                diagnosis: StallDiagnosis::Deadlock(blocked),
+                remaining: 2,
+                ..
+            } => {
+                assert_eq!(blocked, vec![(TaskId(2), 1)]);
+            }
+            other => panic!("expected a deadlock, got {other}"),
+        }
+    }
+
+    #[test]
+    fn stall_with_a_busy_core_is_a_hung_kernel() {
+        let graph = sealed_join();
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        let sh = shared(&regs, &graph, 3);
+        let mut slot = CoreSlot::default();
+        slot.dispatched(1);
+        let busy = SchedulerThread {
+            cores: vec![OwnedCore {
+                physical_id: 30,
+                core_type: CoreType::Aiv,
+                slot,
+            }],
+            local: LocalQueues::new([0, 2]),
+            stats: ThreadStats::default(),
+        };
+        let e = diagnose_stall(&[busy], &graph, &sh, Duration::from_secs(2));
+        assert!(
+            matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel(c), .. } if c == &[(30, CoreType::Aiv, TaskId(1))]),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Faults while running: a panicking kernel, a hung kernel, cores that fail
+//! start-up. Each ends in an error naming what went wrong, no thread left
+//! spinning, and a runtime that runs the next graph.
+
+use std::time::{Duration, Instant};
+
+use hostgraph::{
+    CoreType, Error, KernelFn, Runtime, RuntimeConfig, SimFault, StallDiagnosis, TaskId,
+};
+use hostgraph_platform::ProtocolError;
+
+fn noop(_: &[u64]) {}
+
+fn boom(args: &[u64]) {
+    if args.first() == Some(&13) {
+        panic!("kernel exploded on purpose");
+    }
+}
+
+fn sleepy(args: &[u64]) {
+    std::thread::sleep(Duration::from_millis(args[0]));
+}
+
+fn assert_next_run_works(rt: &mut Runtime) {
+    assert_eq!(rt.task_count(), 0, "a failed run releases its graph");
+    assert!(
+        rt.device_memory().live().is_empty(),
+        "a failed run frees device memory"
+    );
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| {
+        let mut prev = g.add_task(0, CoreType::Aic, &[])?;
+        for i in 0..20 {
+            let t = g.add_task(
+                0,
+                if i % 2 == 0 {
+                    CoreType::Aiv
+                } else {
+                    CoreType::Aic
+                },
+                &[],
+            )?;
+            g.add_successor(prev, t)?;
+            prev = t;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rt.run().unwrap().tasks, 21);
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn panicking_kernel_names_task_and_func_id() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    for round in 0..3 {
+        rt.register_kernel(9, KernelFn::rust(boom));
+        rt.build(|g| {
+            g.device_malloc(128)?;
+            for i in 0..200u64 {
+                g.add_task(
+                    9,
+                    if i % 3 == 0 {
+                        CoreType::Aic
+                    } else {
+                        CoreType::Aiv
+                    },
+                    &[i],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let e = rt.run().unwrap_err();
+        match &e {
+            Error::KernelFault {
+                task,
+                func_id,
+                message,
+                ..
+            } => {
+                assert_eq!((*task, *func_id), (TaskId(13), 9), "round {round}");
+                assert!(message.contains("exploded on purpose"), "{message}");
+            }
+            other => panic!("expected a kernel fault, got {other}"),
+        }
+        assert!(
+            e.to_string().contains("func_id 9") && e.to_string().contains("task 13"),
+            "{e}"
+        );
+        assert_next_run_works(&mut rt);
+    }
+}
+
+#[test]
+fn c_unwind_kernel_panic_is_contained() {
+    extern "C-unwind" fn bad(_args: *const u64) {
+        panic!("C-unwind kernel failed");
+    }
+    let mut rt = Runtime::new(RuntimeConfig {
+        threads: 1,
+        block_dim: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    // SAFETY: `bad` reads no argument words.
+    rt.register_kernel(1, unsafe { KernelFn::c_unwind(bad) });
+    rt.build(|g| g.add_task(1, CoreType::Aic, &[]).map(drop))
+        .unwrap();
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(&e, Error::KernelFault { func_id: 1, message, .. } if message.contains("C-unwind")),
+        "{e}"
+    );
+    assert_next_run_works(&mut rt);
+}
+
+#[test]
+fn hung_kernel_is_diagnosed_by_time() {
+    let cfg = RuntimeConfig {
+        stall_timeout: Duration::from_millis(150),
+        ..Default::default()
+    };
+    let mut rt = Runtime::new(cfg).unwrap();
+    rt.register_kernel(0, KernelFn::rust(sleepy));
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aic, &[0])?;
+        let b = g.add_task(0, CoreType::Aiv, &[900])?;
+        g.add_successor(a, b)
+    })
+    .unwrap();
+    let start = Instant::now();
+    let e = rt.run().unwrap_err();
+    let took = start.elapsed();
+    match &e {
+        Error::Stall {
+            diagnosis: StallDiagnosis::HungKernel(cores),
+            remaining: 1,
+            elapsed,
+        } => {
+            assert_eq!(cores.len(), 1, "{e}");
+            let (phys, ty, task) = cores[0];
+            assert_eq!((ty, task), (CoreType::Aiv, TaskId(1)));
+            assert!(phys >= 24, "AIV physical ids follow the AIC ones: {phys}");
+            assert!(*elapsed >= Duration::from_millis(150));
+        }
+        other => panic!("expected a hung-kernel stall, got {other}"),
+    }
+    assert!(
+        e.to_string().contains("hung kernel") && e.to_string().contains("task 1"),
+        "{e}"
+    );
+    // Detected after the timeout, not after the kernel finished on its own.
+    assert!(took < Duration::from_millis(3000), "took {took:?}");
+    assert_next_run_works(&mut rt);
+}
+
+#[test]
+fn silent_core_times_out_start_up() {
+    let cfg = RuntimeConfig {
+        startup_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let mut rt = Runtime::new(cfg).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.executor().inject_fault(Some(SimFault::SilentCore(4)));
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+        .unwrap();
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::StartupTimeout {
+                pending: 1,
+                cores: 9,
+                first: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    rt.executor().inject_fault(None);
+    assert_next_run_works(&mut rt);
+}
+
+#[test]
+fn bad_physical_core_id_is_refused() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.executor().inject_fault(Some(SimFault::BadPhysicalId {
+        index: 2,
+        physical_id: 500,
+    }));
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+        .unwrap();
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Protocol(ProtocolError::BadPhysicalId {
+                index: 2,
+                physical_id: 500,
+                physical_cores: 72
+            })
+        ),
+        "{e}"
+    );
+    rt.executor().inject_fault(None);
+    assert_next_run_works(&mut rt);
+}
