@@ -2,7 +2,9 @@
 //! path, and leaves the runtime clean (no graph, no device memory) and able
 //! to run the next graph.
 
-use hostgraph::{CoreType, Error, KernelFn, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig, TaskId};
+use hostgraph::{
+    CoreType, Error, KernelFn, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig, TaskId,
+};
 use hostgraph_examples::plugins::c_plugin;
 use hostgraph_platform::MemError;
 
@@ -17,7 +19,11 @@ fn runtime() -> Runtime {
 /// The runtime holds nothing and still runs a small graph end to end.
 fn assert_clean_and_usable(rt: &mut Runtime) {
     assert_eq!(rt.task_count(), 0, "graph left behind");
-    assert!(rt.device_memory().live().is_empty(), "device memory left: {:?}", rt.device_memory().live());
+    assert!(
+        rt.device_memory().live().is_empty(),
+        "device memory left: {:?}",
+        rt.device_memory().live()
+    );
     rt.register_kernel(0, KernelFn::rust(noop));
     rt.build(|g| {
         let a = g.add_task(0, CoreType::Aic, &[])?;
@@ -38,7 +44,18 @@ fn edge_to_or_from_a_missing_task_names_it() {
             g.add_successor(a, TaskId(9))
         })
         .unwrap_err();
-    assert!(matches!(e, Error::UnknownTask { from: 0, to: 9, missing: 9, count: 1 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::UnknownTask {
+                from: 0,
+                to: 9,
+                missing: 9,
+                count: 1
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("task 9 does not exist"), "{e}");
     assert_clean_and_usable(&mut rt);
     let e = rt
@@ -83,7 +100,9 @@ fn self_edge_is_refused() {
 fn cycle_lists_its_tasks_and_the_graph_can_be_discarded() {
     let mut rt = runtime();
     rt.build(|g| {
-        let t: Vec<TaskId> = (0..5).map(|_| g.add_task(0, CoreType::Aic, &[])).collect::<Result<_, _>>()?;
+        let t: Vec<TaskId> = (0..5)
+            .map(|_| g.add_task(0, CoreType::Aic, &[]))
+            .collect::<Result<_, _>>()?;
         g.add_successor(t[0], t[1])?;
         g.add_successor(t[1], t[2])?;
         g.add_successor(t[2], t[3])?;
@@ -114,7 +133,17 @@ fn missing_kernel_is_named_and_the_graph_runs_once_it_is_registered() {
     })
     .unwrap();
     let e = rt.run().unwrap_err();
-    assert!(matches!(e, Error::MissingKernel { func_id: 5, task: TaskId(1), others: 1 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::MissingKernel {
+                func_id: 5,
+                task: TaskId(1),
+                others: 1
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("func_id 5"), "{e}");
     rt.register_kernel(5, KernelFn::rust(noop));
     rt.register_kernel(6, KernelFn::rust(noop));
@@ -126,19 +155,44 @@ fn missing_kernel_is_named_and_the_graph_runs_once_it_is_registered() {
 #[test]
 fn block_dim_and_thread_count_are_checked_against_the_platform() {
     for (platform, max_dim, max_threads) in [(Platform::A2A3, 24, 4), (Platform::A5, 36, 7)] {
-        let cfg = |block_dim, threads| RuntimeConfig { platform, block_dim, threads, ..Default::default() };
+        let cfg = |block_dim, threads| RuntimeConfig {
+            platform,
+            block_dim,
+            threads,
+            ..Default::default()
+        };
         for dim in [0, max_dim + 1] {
-            let e = Runtime::new(cfg(dim, 1)).err().expect("bad block dim refused");
-            assert!(matches!(e, Error::BadBlockDim { block_dim, max, .. } if block_dim == dim && max == max_dim), "{e}");
+            let e = Runtime::new(cfg(dim, 1))
+                .err()
+                .expect("bad block dim refused");
+            assert!(
+                matches!(e, Error::BadBlockDim { block_dim, max, .. } if block_dim == dim && max == max_dim),
+                "{e}"
+            );
         }
         for threads in [0, max_threads + 1] {
-            let e = Runtime::new(cfg(1, threads)).err().expect("bad thread count refused");
-            assert!(matches!(e, Error::BadThreadCount { threads: t, max, .. } if t == threads && max == max_threads), "{e}");
+            let e = Runtime::new(cfg(1, threads))
+                .err()
+                .expect("bad thread count refused");
+            assert!(
+                matches!(e, Error::BadThreadCount { threads: t, max, .. } if t == threads && max == max_threads),
+                "{e}"
+            );
         }
         let mut rt = Runtime::new(cfg(max_dim, max_threads)).unwrap();
-        assert!(matches!(rt.reconfigure(max_dim + 1, 1), Err(Error::BadBlockDim { .. })));
-        assert!(matches!(rt.reconfigure(1, 0), Err(Error::BadThreadCount { .. })));
-        assert_eq!((rt.config().block_dim, rt.config().threads), (max_dim, max_threads), "failed reconfigure changed nothing");
+        assert!(matches!(
+            rt.reconfigure(max_dim + 1, 1),
+            Err(Error::BadBlockDim { .. })
+        ));
+        assert!(matches!(
+            rt.reconfigure(1, 0),
+            Err(Error::BadThreadCount { .. })
+        ));
+        assert_eq!(
+            (rt.config().block_dim, rt.config().threads),
+            (max_dim, max_threads),
+            "failed reconfigure changed nothing"
+        );
         assert_clean_and_usable(&mut rt);
     }
 }
@@ -147,12 +201,25 @@ fn block_dim_and_thread_count_are_checked_against_the_platform() {
 fn too_many_argument_words() {
     let mut rt = runtime();
     let words = vec![0u64; hostgraph_orch_abi::MAX_TASK_ARGS + 1];
-    let e = rt.build(|g| g.add_task(0, CoreType::Aiv, &words).map(drop)).unwrap_err();
-    assert!(matches!(e, Error::TooManyArgs { func_id: 0, count: 4097, max: 4096 }), "{e}");
+    let e = rt
+        .build(|g| g.add_task(0, CoreType::Aiv, &words).map(drop))
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::TooManyArgs {
+                func_id: 0,
+                count: 4097,
+                max: 4096
+            }
+        ),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
     // The limit itself is fine (finalize removed the kernels: register again).
     rt.register_kernel(0, KernelFn::rust(noop));
-    rt.build(|g| g.add_task(0, CoreType::Aiv, &words[1..]).map(drop)).unwrap();
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &words[1..]).map(drop))
+        .unwrap();
     rt.run().unwrap();
     rt.finalize().unwrap();
 }
@@ -162,15 +229,25 @@ fn bad_tensor_pairs() {
     let mut rt = runtime();
     let mut host = [0u8; 16];
     let hp = host.as_mut_ptr();
-    for (host, why) in [(hp, "null device pointer"), (std::ptr::null_mut(), "null host pointer")] {
+    for (host, why) in [
+        (hp, "null device pointer"),
+        (std::ptr::null_mut(), "null host pointer"),
+    ] {
         let e = rt
             .build(|g| {
-                let dev = if host.is_null() { g.device_malloc(16)? } else { 0 };
+                let dev = if host.is_null() {
+                    g.device_malloc(16)?
+                } else {
+                    0
+                };
                 // SAFETY: `host` is null or points at 16 live bytes.
                 unsafe { g.record_tensor_pair(host, dev, 16) }
             })
             .unwrap_err();
-        assert!(matches!(e, Error::BadTensorPair { why: w, .. } if w == why), "{e}");
+        assert!(
+            matches!(e, Error::BadTensorPair { why: w, .. } if w == why),
+            "{e}"
+        );
         assert_clean_and_usable(&mut rt);
     }
     let e = rt
@@ -180,7 +257,17 @@ fn bad_tensor_pairs() {
             unsafe { g.record_tensor_pair(hp, dev, 0) }
         })
         .unwrap_err();
-    assert!(matches!(e, Error::BadTensorPair { bytes: 0, why: "zero size", .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::BadTensorPair {
+                bytes: 0,
+                why: "zero size",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
 }
 
@@ -194,7 +281,10 @@ fn device_memory_misuse() {
             g.device_free(p)
         })
         .unwrap_err();
-    assert!(matches!(e, Error::Memory(MemError::DoubleFree { .. })), "{e}");
+    assert!(
+        matches!(e, Error::Memory(MemError::DoubleFree { .. })),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
     let e = rt
         .build(|g| {
@@ -202,7 +292,10 @@ fn device_memory_misuse() {
             g.device_free(p + 8)
         })
         .unwrap_err();
-    assert!(matches!(e, Error::Memory(MemError::UnknownPointer { .. })), "{e}");
+    assert!(
+        matches!(e, Error::Memory(MemError::UnknownPointer { .. })),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
     let e = rt
         .build(|g| {
@@ -210,7 +303,10 @@ fn device_memory_misuse() {
             g.copy_to_device(p + 32, &[0u8; 64])
         })
         .unwrap_err();
-    assert!(matches!(e, Error::Memory(MemError::OutOfBounds { bytes: 64, .. })), "{e}");
+    assert!(
+        matches!(e, Error::Memory(MemError::OutOfBounds { bytes: 64, .. })),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
 }
 
@@ -218,7 +314,8 @@ fn device_memory_misuse() {
 fn building_twice_or_running_nothing() {
     let mut rt = runtime();
     assert!(matches!(rt.run(), Err(Error::NoGraph)));
-    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop)).unwrap();
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+        .unwrap();
     let e = rt.build(|_| Ok(())).unwrap_err();
     assert!(matches!(e, Error::GraphPresent(1)), "{e}");
     rt.finalize().unwrap();
@@ -266,7 +363,18 @@ fn build_plugin(rt: &mut Runtime, name: &str, args: &OwnedArgs) -> hostgraph::Re
 fn plugin_bad_edge_is_latched_even_though_it_returns_zero() {
     let mut rt = runtime();
     let e = build_plugin(&mut rt, "bad_edge", &OwnedArgs::new()).unwrap_err();
-    assert!(matches!(e, Error::UnknownTask { from: 0, to: 7, missing: 7, count: 2 }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::UnknownTask {
+                from: 0,
+                to: 7,
+                missing: 7,
+                count: 2
+            }
+        ),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
 }
 
@@ -274,7 +382,10 @@ fn plugin_bad_edge_is_latched_even_though_it_returns_zero() {
 fn plugin_returning_non_zero_fails_and_frees_its_memory() {
     let mut rt = runtime();
     let e = build_plugin(&mut rt, "returns_error", &OwnedArgs::new()).unwrap_err();
-    assert!(matches!(&e, Error::PluginFailed { entry, code: 3 } if entry == "entry"), "{e}");
+    assert!(
+        matches!(&e, Error::PluginFailed { entry, code: 3 } if entry == "entry"),
+        "{e}"
+    );
     assert_clean_and_usable(&mut rt);
 }
 
@@ -283,7 +394,10 @@ fn plugin_without_entry_symbol_names_the_symbol_and_path() {
     let e = load("no_entry").unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, Error::Load { .. }), "{e}");
-    assert!(msg.contains("\"entry\"") && msg.contains("libno_entry.so"), "{msg}");
+    assert!(
+        msg.contains("\"entry\"") && msg.contains("libno_entry.so"),
+        "{msg}"
+    );
     // The symbol it does export works when named.
     let path = c_plugin("no_entry");
     // SAFETY: our own test plugin.
@@ -297,7 +411,17 @@ fn plugin_without_entry_symbol_names_the_symbol_and_path() {
 #[test]
 fn plugin_for_another_abi_version_is_refused() {
     let e = load("old_abi").unwrap_err();
-    assert!(matches!(e, Error::AbiMismatch { found: 99, expected: 1, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::AbiMismatch {
+                found: 99,
+                expected: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
     let e = load("no_version").unwrap_err();
     assert!(e.to_string().contains("hostgraph_orch_abi_version"), "{e}");
 }
@@ -315,18 +439,43 @@ fn not_a_shared_object_carries_the_loaders_message() {
     }
     // SAFETY: as above.
     let e = unsafe { Plugin::load("/nonexistent/dir/libnothing.so") }.unwrap_err();
-    assert!(e.to_string().contains("/nonexistent/dir/libnothing.so"), "{e}");
+    assert!(
+        e.to_string().contains("/nonexistent/dir/libnothing.so"),
+        "{e}"
+    );
 }
 
 #[test]
 fn plugin_memory_and_argument_misuse_through_the_abi() {
     let mut rt = runtime();
     let expect: [(u64, fn(&Error) -> bool); 7] = [
-        (1, |e| matches!(e, Error::Memory(MemError::DoubleFree { .. }))),
-        (2, |e| matches!(e, Error::Memory(MemError::UnknownPointer { .. }))),
-        (3, |e| matches!(e, Error::Memory(MemError::OutOfBounds { bytes: 64, .. }))),
-        (4, |e| matches!(e, Error::BadTensorPair { why: "null host pointer", .. })),
-        (5, |e| matches!(e, Error::BadTensorPair { why: "zero size", .. })),
+        (1, |e| {
+            matches!(e, Error::Memory(MemError::DoubleFree { .. }))
+        }),
+        (2, |e| {
+            matches!(e, Error::Memory(MemError::UnknownPointer { .. }))
+        }),
+        (3, |e| {
+            matches!(e, Error::Memory(MemError::OutOfBounds { bytes: 64, .. }))
+        }),
+        (4, |e| {
+            matches!(
+                e,
+                Error::BadTensorPair {
+                    why: "null host pointer",
+                    ..
+                }
+            )
+        }),
+        (5, |e| {
+            matches!(
+                e,
+                Error::BadTensorPair {
+                    why: "zero size",
+                    ..
+                }
+            )
+        }),
         (6, |e| matches!(e, Error::BadCoreType(7))),
         (7, |e| matches!(e, Error::TooManyArgs { count: 4097, .. })),
     ];
