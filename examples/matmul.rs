@@ -1,0 +1,65 @@
+//! matmul: F = exp(sqrt(ln(A))·W1 + sqrt(ln(A))·W2) on 128×128 matrices with
+//! A = e⁴ (f16) and W1 = W2 = 1/256 (f16), so F = e² ≈ 7.389 — a diamond of
+//! one AIV task, two AIC matrix products and one AIV task, built by the C
+//! orchestration plugin `examples/orch/matmul.c`.
+//!
+//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N]`
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use hostgraph::{Plugin, Runtime};
+use hostgraph_examples::{cli::Common, matmul, plugins};
+
+/// Runs the matmul example on the threaded simulator and checks F against
+/// an independent f64 reference.
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("matmul: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
+    let path = plugins::c_plugin("matmul");
+    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
+    let plugin = unsafe { Plugin::load(&path)? };
+    let mut rt = Runtime::new(cli.common.config())?;
+    let inputs = matmul::Inputs::new();
+    let (f, report) = matmul::run_round(&mut rt, &plugin, &inputs)?;
+    let err_ref = matmul::max_error(&f, &matmul::reference(&inputs));
+    let err_e2 = matmul::max_error(&f, &vec![matmul::EXPECTED; f.len()]);
+    println!("matmul (C plugin {})", path.display());
+    println!(
+        "  platform {}  block dim {}  threads {}",
+        cli.common.platform, cli.common.block_dim, report.threads
+    );
+    println!(
+        "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
+        report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
+    );
+    println!(
+        "  start-up {:?}  execute {:?}  wall {:?}",
+        report.startup, report.execute, report.wall
+    );
+    println!(
+        "  {}×{} elements: max error {err_ref:.3e} vs reference, {err_e2:.3e} vs e² (tolerance {:.0e})",
+        matmul::SIZE,
+        matmul::SIZE,
+        matmul::TOLERANCE
+    );
+    let pass = err_ref <= matmul::TOLERANCE && err_e2 <= matmul::TOLERANCE;
+    println!("  {}", if pass { "PASS" } else { "FAILED" });
+    Ok(pass)
+}

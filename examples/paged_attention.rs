@@ -1,0 +1,196 @@
+//! paged_attention: decode attention over a paged KV cache (per sequence,
+//! head tile and KV block: QK → softmax prepare → PV → online update, the
+//! updates chained), built by an orchestration plugin (C by default,
+//! `--orch rust` for the Rust one) and checked against an f64 reference.
+//! Every run is traced: each task must run exactly once, after its
+//! predecessors.
+//!
+//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--orch c|rust] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--head-tile N] [--max-context N] [--context-lens L,..]`
+//!
+//! `--scale` runs the reference runtime's large size instead: batch 256,
+//! context 8,100, block 128, one head tile → 65,536 tasks (head dim 16,
+//! 2 heads, KV blocks shared from a pool of 512), and prints ns/task.
+
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use hostgraph::{Plugin, Runtime};
+use hostgraph_examples::paged_attention::{
+    self as pa, BlockPool, Config, Kernels, Precision, Problem, Round,
+};
+use hostgraph_examples::{cli::Common, plugins};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Orch {
+    C,
+    Rust,
+}
+
+/// Runs paged_attention on the threaded simulator and checks it against
+/// the reference.
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    /// Which orchestration plugin builds the graph.
+    #[arg(long, value_enum, default_value = "c")]
+    orch: Orch,
+    /// Run the 65,536-task scale case (ignores the shape options).
+    #[arg(long)]
+    scale: bool,
+    /// Element type of query, keys and values.
+    #[arg(long, value_enum, default_value = "f16")]
+    dtype: Precision,
+    /// Sequences (ragged context lengths up to --max-context).
+    #[arg(long, default_value_t = 4)]
+    batch: usize,
+    /// Query heads.
+    #[arg(long, default_value_t = 16)]
+    heads: usize,
+    /// Key/value heads (default: --heads).
+    #[arg(long)]
+    kv_heads: Option<usize>,
+    /// Elements per head.
+    #[arg(long, default_value_t = 64)]
+    head_dim: usize,
+    /// Tokens per KV block.
+    #[arg(long, default_value_t = 32)]
+    block_size: usize,
+    /// Heads per task chain.
+    #[arg(long, default_value_t = 8)]
+    head_tile: usize,
+    /// Longest generated context.
+    #[arg(long, default_value_t = 300)]
+    max_context: usize,
+    /// Explicit context lengths (overrides --batch and --max-context).
+    #[arg(long, value_delimiter = ',')]
+    context_lens: Option<Vec<i32>>,
+}
+
+impl Cli {
+    fn config(&self) -> Config {
+        if self.scale {
+            return Config::scaled(256, 8100, self.dtype);
+        }
+        let context_lens = self.context_lens.clone().unwrap_or_else(|| {
+            pa::ragged_context_lens(self.batch, self.block_size, self.max_context)
+        });
+        Config {
+            heads: self.heads,
+            kv_heads: self.kv_heads.unwrap_or(self.heads),
+            head_dim: self.head_dim,
+            block_size: self.block_size,
+            head_tile: self.head_tile,
+            context_lens,
+            pool: BlockPool::Distinct,
+            precision: self.dtype,
+            seed: 0x5eed,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("paged_attention: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
+    let config = cli.config();
+    config.validate()?;
+    let path = match cli.orch {
+        Orch::C => plugins::c_plugin("paged_attention"),
+        Orch::Rust => plugins::rust_plugin("paged_attention"),
+    };
+    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
+    let plugin = unsafe { Plugin::load(&path)? };
+    let mut rt = Runtime::new(cli.common.config())?;
+    let problem = Problem::generate(config);
+    let round = pa::run_round(&mut rt, &plugin, &problem, Kernels::Traced)?;
+    let err = pa::max_abs_error(&round.out, &pa::reference(&problem));
+    println!("paged_attention ({:?} plugin {})", cli.orch, path.display());
+    print_summary(cli, &problem.config, &round);
+    Ok(verdict(&problem.config, &round, err))
+}
+
+fn print_summary(cli: &Cli, c: &Config, round: &Round) {
+    let r = &round.report;
+    println!(
+        "  batch {}  heads {} (kv {}, tile {})  head dim {}  block {}  {}  context {}",
+        c.batch(),
+        c.heads,
+        c.kv_heads,
+        c.head_tile,
+        c.head_dim,
+        c.block_size,
+        c.precision.dtype(),
+        context_summary(&c.context_lens)
+    );
+    println!(
+        "  platform {}  block dim {}  threads {}",
+        cli.common.platform, cli.common.block_dim, r.threads
+    );
+    println!(
+        "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
+        r.tasks, r.aic_tasks, r.aiv_tasks, r.aic_cores, r.aiv_cores
+    );
+    let ns_per_task = r.wall.as_nanos() as f64 / r.tasks.max(1) as f64;
+    println!(
+        "  start-up {:?}  execute {:?}  wall {:?}  ({ns_per_task:.0} ns/task)",
+        r.startup, r.execute, r.wall
+    );
+}
+
+/// The context lengths, or their range when there are many.
+fn context_summary(lens: &[i32]) -> String {
+    if lens.len() <= 8 {
+        return format!("{lens:?}");
+    }
+    let (min, max) = (lens.iter().min(), lens.iter().max());
+    format!(
+        "{} sequences, {}..={}",
+        lens.len(),
+        min.unwrap(),
+        max.unwrap()
+    )
+}
+
+/// Prints the checks; true when all pass.
+fn verdict(c: &Config, round: &Round, err: f64) -> bool {
+    let r = &round.report;
+    let trace = round.trace.as_ref().expect("traced round");
+    let count_ok = r.tasks == c.task_count() && r.aic_tasks == r.aiv_tasks;
+    println!(
+        "  task count {} (want 4 × Σ ceil(ctx/block) × head tiles = {}): {}",
+        r.tasks,
+        c.task_count(),
+        pass(count_ok)
+    );
+    println!(
+        "  exactly once {}/{}, order violations {}: {}",
+        trace.exactly_once,
+        trace.tasks,
+        trace.order_violations,
+        pass(trace.ok())
+    );
+    if let Some(problem) = &trace.first_problem {
+        println!("    first problem: {problem}");
+    }
+    let err_ok = err <= pa::TOLERANCE;
+    println!(
+        "  max |out - reference| {err:.3e} (tolerance {:.0e}): {}",
+        pa::TOLERANCE,
+        pass(err_ok)
+    );
+    count_ok && trace.ok() && err_ok
+}
+
+fn pass(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAILED" }
+}
