@@ -258,7 +258,9 @@ impl Error {
             }
             Error::Memory(MemError::OutOfBounds { .. }) => OrchStatus::OutOfBounds,
             Error::Memory(MemError::ZeroSize(_)) => OrchStatus::ZeroSize,
-            Error::BadTensorPair { bytes: 0, .. } => OrchStatus::ZeroSize,
+            Error::BadTensorPair { host, dev, .. } if *host != 0 && *dev != 0 => {
+                OrchStatus::ZeroSize
+            }
             _ => OrchStatus::NullArgument,
         }
     }

@@ -192,7 +192,8 @@ impl<'w> GraphBuilder<'w> {
     }
 
     /// Records that `bytes` at device address `dev` are copied back to `host`
-    /// at [`finalize`](crate::Runtime::finalize).
+    /// at [`finalize`](crate::Runtime::finalize). The device range must lie
+    /// inside one live allocation.
     ///
     /// # Safety
     /// `host` must be valid for writes of `bytes` bytes until the runtime is
@@ -215,17 +216,22 @@ impl<'w> GraphBuilder<'w> {
                 bytes,
                 why,
             }),
-            None => {
-                self.world.spawn(TensorPair {
-                    host,
-                    dev,
-                    bytes,
-                    index: self.pairs,
-                });
-                self.pairs += 1;
-                Ok(())
-            }
+            None => self
+                .world
+                .resource::<DeviceMem>()
+                .0
+                .check_range(dev, bytes)
+                .map_err(Error::from),
         };
+        if r.is_ok() {
+            self.world.spawn(TensorPair {
+                host,
+                dev,
+                bytes,
+                index: self.pairs,
+            });
+            self.pairs += 1;
+        }
         self.latch(r)
     }
 

@@ -50,6 +50,8 @@ pub trait DeviceMemory: Send {
     fn copy_to_device(&mut self, dst: u64, host: &[u8]) -> Result<(), MemError>;
     /// Copies device range `src..src + host.len()` to `host`.
     fn copy_from_device(&self, host: &mut [u8], src: u64) -> Result<(), MemError>;
+    /// Checks that `ptr..ptr + bytes` lies inside one live allocation.
+    fn check_range(&self, ptr: u64, bytes: u64) -> Result<(), MemError>;
     /// Live allocations as `(ptr, bytes)`, lowest address first.
     fn live(&self) -> Vec<(u64, u64)>;
     /// Frees every live allocation; returns how many there were.
@@ -76,7 +78,7 @@ impl SimDeviceMemory {
     }
 
     /// Checks `ptr..ptr + bytes` lies inside one live allocation.
-    fn check_range(&self, ptr: u64, bytes: u64, what: &'static str) -> Result<(), MemError> {
+    fn check_range_for(&self, ptr: u64, bytes: u64, what: &'static str) -> Result<(), MemError> {
         if bytes == 0 {
             return Err(MemError::ZeroSize(what));
         }
@@ -129,7 +131,7 @@ impl DeviceMemory for SimDeviceMemory {
     }
 
     fn copy_to_device(&mut self, dst: u64, host: &[u8]) -> Result<(), MemError> {
-        self.check_range(dst, host.len() as u64, "copy to device")?;
+        self.check_range_for(dst, host.len() as u64, "copy to device")?;
         // SAFETY: the destination range lies inside one live allocation
         // (checked above), which cannot overlap the borrowed host slice.
         unsafe { std::ptr::copy_nonoverlapping(host.as_ptr(), dst as *mut u8, host.len()) };
@@ -137,11 +139,15 @@ impl DeviceMemory for SimDeviceMemory {
     }
 
     fn copy_from_device(&self, host: &mut [u8], src: u64) -> Result<(), MemError> {
-        self.check_range(src, host.len() as u64, "copy from device")?;
+        self.check_range_for(src, host.len() as u64, "copy from device")?;
         // SAFETY: the source range lies inside one live allocation (checked
         // above), which cannot overlap the exclusively borrowed host slice.
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, host.as_mut_ptr(), host.len()) };
         Ok(())
+    }
+
+    fn check_range(&self, ptr: u64, bytes: u64) -> Result<(), MemError> {
+        self.check_range_for(ptr, bytes, "range")
     }
 
     fn live(&self) -> Vec<(u64, u64)> {
