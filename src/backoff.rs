@@ -1,7 +1,7 @@
 //! Waiting without a lock: spin briefly, then yield, then sleep in short
 //! slices, so many waiting threads on few CPUs do not starve the busy ones.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SPIN_LIMIT: u32 = 6;
 const YIELD_LIMIT: u32 = 12;
@@ -43,5 +43,35 @@ impl Backoff {
         }
         self.idle = self.idle.wrapping_add(1);
         self.idle % 64 == 0
+    }
+}
+
+/// Tracks how long the count of remaining tasks has not moved.
+pub(crate) struct StallWatch {
+    timeout: Duration,
+    last: usize,
+    since: Instant,
+}
+
+impl StallWatch {
+    pub fn new(timeout: Duration) -> Self {
+        StallWatch {
+            timeout,
+            last: usize::MAX,
+            since: Instant::now(),
+        }
+    }
+
+    pub fn stalled(&mut self, remaining: usize) -> bool {
+        if remaining != self.last {
+            self.last = remaining;
+            self.since = Instant::now();
+            return false;
+        }
+        self.since.elapsed() >= self.timeout
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.since.elapsed()
     }
 }

@@ -29,7 +29,7 @@ mod sharedlib;
 mod vtable;
 
 pub use error::{Error, Result, StallDiagnosis};
-pub use exec::{Executor, SimFault, SimOptions, ThreadedSim};
+pub use exec::{Executor, InlineSim, SimFault, SimOptions, ThreadedSim};
 pub use graph::{GraphBuilder, TaskId};
 pub use hostgraph_orch_abi::{CoreType, OwnedArgs};
 pub use hostgraph_platform::Platform;

@@ -7,16 +7,35 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hostgraph_platform::{DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess};
+use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::{CoreSide, DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess};
 
 use crate::error::Result;
 use crate::sched::{RunShared, SchedulerThread};
 use crate::seal::Sealed;
 
+mod inline;
 mod pool;
 mod threaded;
 
+pub use inline::{InlineRegisters, InlineSim};
 pub use threaded::{SimFault, SimOptions, ThreadedSim};
+
+/// The simulated core with handshake index `index` in a launch of
+/// `block_dim` blocks: the first `block_dim` cores are AIC (physical ids
+/// from 0), the rest AIV (physical ids after the chip's AIC range).
+pub fn sim_core(spec: &PlatformSpec, block_dim: u32, index: u32) -> CoreSide {
+    let aic = block_dim * spec.aic_per_block;
+    if index < aic {
+        CoreSide::new(index, index, CoreType::Aic)
+    } else {
+        CoreSide::new(
+            index,
+            spec.max_block_dim * spec.aic_per_block + index - aic,
+            CoreType::Aiv,
+        )
+    }
+}
 
 /// A backend the scheduler drives through registers.
 ///

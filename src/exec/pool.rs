@@ -145,8 +145,10 @@ mod tests {
                     }) as Box<dyn FnMut() + Send>
                 })
                 .collect();
-            let mut refs: Vec<&mut (dyn FnMut() + Send)> =
-                fs.iter_mut().map(|f| f as &mut (dyn FnMut() + Send)).collect();
+            let mut refs: Vec<&mut (dyn FnMut() + Send)> = fs
+                .iter_mut()
+                .map(|f| f as &mut (dyn FnMut() + Send))
+                .collect();
             pool.run(&mut refs);
         }
         let got: Vec<usize> = hits.iter().map(|h| h.load(Ordering::Relaxed)).collect();

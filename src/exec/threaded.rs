@@ -7,13 +7,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::{
     CoreSide, CoreStep, DeviceMemory, HandshakeBlock, Platform, PlatformSpec, SimDeviceMemory,
     SimRegisters,
 };
 
 use super::pool::WorkerPool;
+use super::sim_core;
 use super::{Executor, private};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result};
@@ -68,10 +68,8 @@ struct Shared {
 }
 
 /// Simulated chip: memory-backed registers and handshakes; simulated cores
-/// stepped by `runners` persistent threads, which sleep between launches.
-///
-/// Core `i` of a launch with block dim `B` is AIC for `i < B` (physical id
-/// `i`) and AIV otherwise (physical id `max_block_dim + i - B`).
+/// (numbered as [`sim_core`] says) stepped by `runners` persistent threads,
+/// which sleep between launches; scheduler threads persist too.
 pub struct ThreadedSim {
     shared: Arc<Shared>,
     runners: Vec<JoinHandle<()>>,
@@ -135,18 +133,6 @@ impl ThreadedSim {
     }
 }
 
-/// Handshake index -> (physical id, core type) for a launch of `block_dim`.
-fn core_identity(spec: &PlatformSpec, block_dim: u32, index: u32) -> (u32, CoreType) {
-    if index < block_dim * spec.aic_per_block {
-        (index, CoreType::Aic)
-    } else {
-        (
-            spec.max_block_dim * spec.aic_per_block + index - block_dim * spec.aic_per_block,
-            CoreType::Aiv,
-        )
-    }
-}
-
 fn runner(sh: &Shared, r: usize, n: usize) {
     let mut seen = 0u64;
     loop {
@@ -170,13 +156,13 @@ fn runner(sh: &Shared, r: usize, n: usize) {
             .step_by(n)
             .filter(|&i| fault != Some(SimFault::SilentCore(i)))
             .map(|i| {
-                let (phys, ty) = core_identity(sh.spec, block_dim, i);
-                match fault {
-                    Some(SimFault::BadPhysicalId { index, physical_id }) if index == i => {
-                        CoreSide::new(i, physical_id, ty)
-                    }
-                    _ => CoreSide::new(i, phys, ty),
+                let mut core = sim_core(sh.spec, block_dim, i);
+                if let Some(SimFault::BadPhysicalId { index, physical_id }) = fault
+                    && index == i
+                {
+                    core = CoreSide::new(i, physical_id, core.core_type());
                 }
+                core
             })
             .collect();
         step_until_exit(sh, &mut cores, &graph);

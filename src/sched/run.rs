@@ -108,6 +108,12 @@ impl<R> RunShared<'_, R> {
         self.set_failure(Failure::Error(e));
     }
 
+    /// Tasks not yet completed.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining.load(Ordering::Relaxed)
+    }
+
     /// Stops the run: nothing moved for `elapsed`.
     pub(crate) fn stall(&self, elapsed: Duration) {
         self.set_failure(Failure::Stall(elapsed));

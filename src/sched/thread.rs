@@ -2,7 +2,6 @@
 //! cores it owns. No locks, no allocation and no logging per task.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Worker};
 use hostgraph_orch_abi::CoreType;
@@ -10,7 +9,7 @@ use hostgraph_platform::regs::Reg;
 use hostgraph_platform::{CoreSlot, RegisterAccess};
 
 use super::run::RunShared;
-use crate::backoff::Backoff;
+use crate::backoff::{Backoff, StallWatch};
 
 /// A core as its owning thread sees it.
 #[derive(Debug, Clone, Copy)]
@@ -138,7 +137,7 @@ impl SchedulerThread {
                 Poll::Done | Poll::Stopped => return,
                 Poll::Progress => backoff.reset(),
                 Poll::Idle => {
-                    if backoff.snooze() && watch.stalled(sh.remaining.load(Ordering::Relaxed)) {
+                    if backoff.snooze() && watch.stalled(sh.remaining()) {
                         sh.stall(watch.elapsed());
                         return;
                     }
@@ -193,35 +192,5 @@ fn push_ready<R>(local: &LocalQueues, task: u32, sh: &RunShared<'_, R>) {
         local.queues[ty].push(task);
     } else {
         sh.shared[ty].push(task);
-    }
-}
-
-/// Tracks how long the count of remaining tasks has not moved.
-struct StallWatch {
-    timeout: Duration,
-    last: usize,
-    since: Instant,
-}
-
-impl StallWatch {
-    fn new(timeout: Duration) -> Self {
-        StallWatch {
-            timeout,
-            last: usize::MAX,
-            since: Instant::now(),
-        }
-    }
-
-    fn stalled(&mut self, remaining: usize) -> bool {
-        if remaining != self.last {
-            self.last = remaining;
-            self.since = Instant::now();
-            return false;
-        }
-        self.since.elapsed() >= self.timeout
-    }
-
-    fn elapsed(&self) -> Duration {
-        self.since.elapsed()
     }
 }
