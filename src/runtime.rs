@@ -34,6 +34,8 @@ pub struct RuntimeConfig {
     pub stall_timeout: Duration,
     /// Threaded-simulator options.
     pub sim: SimOptions,
+    /// Record per-task times (see [`RunReport::profile`]).
+    pub profiling: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -46,6 +48,7 @@ impl Default for RuntimeConfig {
             startup_timeout: Duration::from_secs(5),
             stall_timeout: Duration::from_secs(10),
             sim: SimOptions::default(),
+            profiling: false,
         }
     }
 }
@@ -166,6 +169,11 @@ impl<E: Executor> Runtime<E> {
     /// Sets the bound on a run without progress.
     pub fn set_stall_timeout(&mut self, timeout: Duration) {
         self.config.stall_timeout = timeout;
+    }
+
+    /// Turns per-task records on or off for later runs.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.config.profiling = on;
     }
 
     /// Replaces the dispatch policy (default: [`RoundRobin`]).
@@ -316,6 +324,7 @@ impl<E: Executor> Runtime<E> {
             threads: self.config.threads as usize,
             startup_timeout: self.config.startup_timeout,
             stall_timeout: self.config.stall_timeout,
+            profiling: self.config.profiling,
         };
         let r = execute(&mut self.world, &mut self.exec, &sealed, params);
         if r.is_err() {

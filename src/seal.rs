@@ -3,8 +3,8 @@
 //! looking up components. Sealing validates the graph (every func_id has a
 //! kernel, no cycles) and is redone only when the graph or kernels change.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
@@ -12,6 +12,7 @@ use hostgraph_orch_abi::CoreType;
 use crate::error::{Error, Result};
 use crate::graph::{Args, Fanin, Kernel, Successors, TaskId};
 use crate::kernels::{KernelFn, KernelRegistry};
+use crate::profile::{Profile, Recorder};
 
 /// A kernel failure seen by a core.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct Sealed {
     fanin: Vec<AtomicU32>,
     faulted: AtomicBool,
     fault: Mutex<Option<Fault>>,
+    profile: OnceLock<Recorder>,
+    profiling: AtomicBool,
 }
 
 impl Sealed {
@@ -96,8 +99,15 @@ impl Sealed {
             + self.kernels.capacity() * std::mem::size_of::<(i32, KernelFn)>()
     }
 
-    /// Resets the run state: every fan-in back to its initial count, no fault.
-    pub(crate) fn reset(&self) {
+    /// Resets the run state: every fan-in back to its initial count, no
+    /// fault, and per-task records on or off.
+    pub(crate) fn reset(&self, profiling: bool) {
+        self.profiling.store(profiling, Ordering::Relaxed);
+        if profiling {
+            self.profile
+                .get_or_init(|| Recorder::new(self.len()))
+                .begin();
+        }
         for (live, init) in self.fanin.iter().zip(&self.fanin_init) {
             live.store(*init, Ordering::Relaxed);
         }
@@ -118,10 +128,36 @@ impl Sealed {
 
     /// Runs `task`'s kernel on core `physical_id`; on failure records the
     /// first fault and returns false.
+    /// The per-task recorder, when this run is profiled.
+    #[inline]
+    pub(crate) fn recorder(&self) -> Option<&Recorder> {
+        if self.profiling.load(Ordering::Relaxed) {
+            self.profile.get()
+        } else {
+            None
+        }
+    }
+
+    /// The records of the run that just ended, if it was profiled.
+    pub(crate) fn take_profile(&self, window: std::time::Duration) -> Option<Profile> {
+        let tasks = self
+            .recorder()?
+            .collect(|t| self.func_id(t), |t| self.core_type(t));
+        Some(Profile { tasks, window })
+    }
+
     #[inline]
     pub(crate) fn run_task(&self, task: u32, physical_id: u32) -> bool {
         let kernel = &self.kernels[self.kernel_slot[task as usize] as usize].1;
-        match kernel.call(self.args(task)) {
+        let rec = self.recorder();
+        if let Some(r) = rec {
+            r.started(task, physical_id);
+        }
+        let result = kernel.call(self.args(task));
+        if let Some(r) = rec {
+            r.ended(task);
+        }
+        match result {
             Ok(()) => true,
             Err(message) => {
                 let mut slot = self.fault.lock().unwrap_or_else(|p| p.into_inner());
@@ -215,6 +251,8 @@ pub(crate) fn seal_graph(
         fanin,
         faulted: AtomicBool::new(false),
         fault: Mutex::new(None),
+        profile: OnceLock::new(),
+        profiling: AtomicBool::new(false),
     };
     check_acyclic(&sealed)?;
     Ok(sealed)

@@ -18,6 +18,7 @@ use crate::backoff::Backoff;
 use crate::error::{Error, Result, StallDiagnosis};
 use crate::exec::Executor;
 use crate::graph::TaskId;
+use crate::profile::Profile;
 use crate::seal::Sealed;
 
 /// A discovered core, filed as an entity for the length of a run.
@@ -44,6 +45,7 @@ pub(crate) struct RunParams {
     pub threads: usize,
     pub startup_timeout: Duration,
     pub stall_timeout: Duration,
+    pub profiling: bool,
 }
 
 /// Figures from one run.
@@ -69,6 +71,8 @@ pub struct RunReport {
     pub wall: Duration,
     /// Per-thread counters.
     pub per_thread: Vec<ThreadStats>,
+    /// Per-task records, when profiling is on ([`Runtime::set_profiling`](crate::Runtime::set_profiling)).
+    pub profile: Option<Profile>,
 }
 
 /// State every scheduler thread of a run shares: registers, the sealed
@@ -128,7 +132,7 @@ pub(crate) fn execute<E: Executor>(
     p: RunParams,
 ) -> Result<RunReport> {
     let t0 = Instant::now();
-    graph.reset();
+    graph.reset(p.profiling);
     exec.launch(p.block_dim, graph.clone())?;
     let cores = match discover(exec, p.block_dim, p.startup_timeout) {
         Ok(c) => c,
@@ -199,6 +203,7 @@ pub(crate) fn execute<E: Executor>(
         execute,
         wall: t0.elapsed(),
         per_thread: threads.iter().map(|t| t.stats).collect(),
+        profile: graph.take_profile(execute),
     })
 }
 
@@ -270,7 +275,9 @@ fn plan_threads(
     let capacity: Vec<[usize; 2]> = owned.iter().map(|o| [cap(o[0]), cap(o[1])]).collect();
     let mut out: Vec<SchedulerThread> = capacity
         .iter()
-        .map(|cap| SchedulerThread {
+        .enumerate()
+        .map(|(index, cap)| SchedulerThread {
+            index: index as u32,
             cores: Vec::new(),
             local: LocalQueues::new(*cap),
             stats: ThreadStats::default(),
@@ -381,7 +388,7 @@ mod tests {
         g.add_successor(a, c).unwrap();
         g.add_successor(b, c).unwrap();
         let sealed = world.run_system_cached(seal_graph).unwrap().unwrap();
-        sealed.reset();
+        sealed.reset(false);
         sealed
     }
 
@@ -409,6 +416,7 @@ mod tests {
         let regs = SimRegisters::new(Platform::A2A3.spec());
         let sh = shared(&regs, &graph, 2);
         let idle = SchedulerThread {
+            index: 0,
             cores: vec![OwnedCore {
                 physical_id: 0,
                 core_type: CoreType::Aic,
@@ -438,6 +446,7 @@ mod tests {
         let mut slot = CoreSlot::default();
         slot.dispatched(1);
         let busy = SchedulerThread {
+            index: 0,
             cores: vec![OwnedCore {
                 physical_id: 30,
                 core_type: CoreType::Aiv,

@@ -67,6 +67,7 @@ impl LocalQueues {
 /// its counters. Executors run it with [`run`](Self::run) (on a thread of
 /// their choosing) or step it with [`poll`](Self::poll).
 pub struct SchedulerThread {
+    pub(crate) index: u32,
     pub(crate) cores: Vec<OwnedCore>,
     pub(crate) local: LocalQueues,
     pub(crate) stats: ThreadStats,
@@ -88,6 +89,7 @@ impl SchedulerThread {
         let mut progress = false;
         let local = &self.local;
         let stats = &mut self.stats;
+        let index = self.index;
         for core in &mut self.cores {
             let word = sh.regs.read(core.physical_id, Reg::Cond);
             let done = match core.slot.observe(core.physical_id, word) {
@@ -103,6 +105,9 @@ impl SchedulerThread {
             {
                 sh.regs.write(core.physical_id, Reg::DataMainBase, task);
                 core.slot.dispatched(task);
+                if let Some(rec) = sh.graph.recorder() {
+                    rec.dispatched(task, index);
+                }
                 stats.dispatched += 1;
                 progress = true;
             }
