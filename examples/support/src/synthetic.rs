@@ -1,1 +1,235 @@
-//! Placeholder: being written.
+//! Synthetic graph shapes for the bench program: a requested task count
+//! becomes a graph of empty-kernel tasks with a known dependency pattern.
+//!
+//! Task `i` (in the order [`build`] adds them) runs on an AIC core when
+//! `i % 3 == 0` and on an AIV core otherwise — one AIC task for every two
+//! AIV tasks, the ratio of the cores in a block. Edges always go from a
+//! lower to a higher task id. Building allocates nothing beyond what the
+//! runtime's own [`GraphBuilder`] calls allocate: task ids are computed,
+//! not collected.
+
+use clap::ValueEnum;
+use hostgraph::{CoreType, GraphBuilder, Result, TaskId};
+
+/// A kernel that does nothing: what every synthetic task runs, so a run
+/// measures dispatch and dependency resolution alone.
+pub fn empty(_args: &[u64]) {}
+
+/// Number of layers of [`Shape::Layered`] (fewer when there are fewer tasks).
+pub const LAYERS: usize = 100;
+
+/// The dependency pattern of a synthetic graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum Shape {
+    /// `n` tasks, no edges: every task is ready at once.
+    Independent,
+    /// `n` tasks in one line, `t(i) -> t(i+1)`: one task ready at a time.
+    Chain,
+    /// `n` tasks in [`LAYERS`] layers of width `w = ceil(n / LAYERS)` (the
+    /// last layer may be short); task `j` of a layer has the successors `j`
+    /// and `(j + 1) mod w` in the next layer, so every task past the first
+    /// layer waits for two tasks (one if `w == 1`).
+    Layered,
+    /// A complete binary out-tree of the smallest depth `d` with
+    /// `2^d - 1 >= n` tasks (heap order: node `i` -> `2i+1`, `2i+2`).
+    BinaryTree,
+    /// A `s × s` grid with the smallest side `s` with `s² >= n`; cell
+    /// `(i, j)` -> `(i+1, j)` and `(i, j+1)`, so the ready set moves along
+    /// anti-diagonals.
+    Wavefront,
+}
+
+impl Shape {
+    /// Every shape, in the order the bench program lists them.
+    pub const ALL: [Shape; 5] = [
+        Shape::Independent,
+        Shape::Chain,
+        Shape::Layered,
+        Shape::BinaryTree,
+        Shape::Wavefront,
+    ];
+
+    /// The shape's command-line name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Independent => "independent",
+            Shape::Chain => "chain",
+            Shape::Layered => "layered",
+            Shape::BinaryTree => "binary-tree",
+            Shape::Wavefront => "wavefront",
+        }
+    }
+
+    /// The tasks [`build`] adds when asked for `n`: `n` for the shapes whose
+    /// size is free, the rounded-up size for the tree and the grid (0 for 0).
+    pub fn task_count(self, n: usize) -> usize {
+        match self {
+            Shape::Independent | Shape::Chain | Shape::Layered => n,
+            Shape::BinaryTree => (1usize << tree_depth(n)) - 1,
+            Shape::Wavefront => grid_side(n).pow(2),
+        }
+    }
+
+    /// The edges [`build`] adds when asked for `n`.
+    pub fn edge_count(self, n: usize) -> usize {
+        let tasks = self.task_count(n);
+        match self {
+            Shape::Independent => 0,
+            Shape::Chain | Shape::BinaryTree => tasks.saturating_sub(1),
+            // Every task past the first layer has two predecessors (one
+            // when the layers are one task wide).
+            Shape::Layered => {
+                let w = layer_width(n);
+                tasks.saturating_sub(w) * if w > 1 { 2 } else { 1 }
+            }
+            Shape::Wavefront => {
+                let s = grid_side(n);
+                2 * s * s.saturating_sub(1)
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Core type of the `i`-th synthetic task: AIC for every third task.
+#[inline]
+pub fn core_type(i: usize) -> CoreType {
+    if i.is_multiple_of(3) {
+        CoreType::Aic
+    } else {
+        CoreType::Aiv
+    }
+}
+
+/// Smallest depth `d` with `2^d - 1 >= n`.
+fn tree_depth(n: usize) -> u32 {
+    usize::BITS - n.leading_zeros()
+}
+
+/// Smallest side `s` with `s² >= n`.
+fn grid_side(n: usize) -> usize {
+    let mut s = n.isqrt();
+    if s * s < n {
+        s += 1;
+    }
+    s
+}
+
+/// Width of the layers of [`Shape::Layered`] for `n` tasks.
+fn layer_width(n: usize) -> usize {
+    n.div_ceil(LAYERS).max(1)
+}
+
+/// Adds `shape` sized for `n` tasks (see [`Shape::task_count`]) to `g`, every
+/// task running `func_id` with no argument words; returns the tasks added.
+///
+/// ```
+/// use hostgraph::{KernelFn, Runtime, RuntimeConfig};
+/// use hostgraph_examples::synthetic::{Shape, build, empty};
+///
+/// let mut rt = Runtime::new(RuntimeConfig::default())?;
+/// rt.register_kernel(0, KernelFn::rust(empty));
+/// rt.build(|g| build(g, Shape::Wavefront, 10, 0).map(|added| assert_eq!(added, 16)))?;
+/// assert_eq!(rt.run()?.tasks, 16);
+/// rt.finalize()?;
+/// # Ok::<(), hostgraph::Error>(())
+/// ```
+pub fn build(g: &mut GraphBuilder<'_>, shape: Shape, n: usize, func_id: i32) -> Result<usize> {
+    let tasks = shape.task_count(n);
+    let base = g.task_count();
+    for i in 0..tasks {
+        let id = g.add_task(func_id, core_type(i), &[])?;
+        debug_assert_eq!(id.index(), base + i, "task ids are dense");
+    }
+    let t = |i: usize| TaskId((base + i) as u32);
+    match shape {
+        Shape::Independent => {}
+        Shape::Chain => {
+            for i in 1..tasks {
+                g.add_successor(t(i - 1), t(i))?;
+            }
+        }
+        Shape::Layered => {
+            let w = layer_width(n);
+            // Every task before the last layer (which may be short).
+            let last_layer = tasks.saturating_sub(1) / w * w;
+            for i in 0..last_layer {
+                let next = i - i % w + w;
+                let (j, k) = (i % w, (i + 1) % w);
+                if next + j < tasks {
+                    g.add_successor(t(i), t(next + j))?;
+                }
+                if w > 1 && next + k < tasks {
+                    g.add_successor(t(i), t(next + k))?;
+                }
+            }
+        }
+        Shape::BinaryTree => {
+            for child in 1..tasks {
+                g.add_successor(t((child - 1) / 2), t(child))?;
+            }
+        }
+        Shape::Wavefront => {
+            let s = grid_side(n);
+            for i in 0..s {
+                for j in 0..s {
+                    let cell = i * s + j;
+                    if i + 1 < s {
+                        g.add_successor(t(cell), t(cell + s))?;
+                    }
+                    if j + 1 < s {
+                        g.add_successor(t(cell), t(cell + 1))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_round_up_for_tree_and_grid() {
+        assert_eq!(Shape::BinaryTree.task_count(0), 0);
+        assert_eq!(Shape::BinaryTree.task_count(1), 1);
+        assert_eq!(Shape::BinaryTree.task_count(7), 7);
+        assert_eq!(Shape::BinaryTree.task_count(8), 15);
+        assert_eq!(Shape::Wavefront.task_count(0), 0);
+        assert_eq!(Shape::Wavefront.task_count(16), 16);
+        assert_eq!(Shape::Wavefront.task_count(17), 25);
+        assert_eq!(Shape::Layered.task_count(1234), 1234);
+    }
+
+    /// The edge count the builder's summary reports, for each shape and a
+    /// few awkward sizes, against [`Shape::edge_count`].
+    #[test]
+    fn edge_counts_match_what_build_adds() {
+        let mut rt = hostgraph::Runtime::new(hostgraph::RuntimeConfig::default()).unwrap();
+        for shape in Shape::ALL {
+            for n in [0, 1, 2, 3, 99, 100, 101, 250, 1001] {
+                let mut summary = String::new();
+                rt.build(|g| {
+                    assert_eq!(build(g, shape, n, 0)?, shape.task_count(n));
+                    summary = g.summary();
+                    Ok(())
+                })
+                .unwrap();
+                rt.discard();
+                let edges: usize = summary
+                    .split(", ")
+                    .find_map(|part| part.strip_suffix(" edges"))
+                    .and_then(|e| e.parse().ok())
+                    .unwrap_or_else(|| panic!("no edge count in {summary:?}"));
+                assert_eq!(edges, shape.edge_count(n), "{shape} with n = {n}");
+            }
+        }
+    }
+}
