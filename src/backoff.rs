@@ -3,9 +3,13 @@
 
 use std::time::{Duration, Instant};
 
+/// Waits 1, 2, 4 ... 64 spin hints: a cross-core round trip or two.
 const SPIN_LIMIT: u32 = 6;
-const YIELD_LIMIT: u32 = 12;
-const SLEEP: Duration = Duration::from_micros(50);
+/// Then yields the CPU (cheap when nothing else wants it, and lets another
+/// thread run when the machine is oversubscribed) ...
+const YIELD_LIMIT: u32 = 2_000;
+/// ... and only after that long an idle stretch sleeps in short slices.
+const SLEEP: Duration = Duration::from_micros(20);
 
 /// Escalating wait for lock-free polling loops.
 #[derive(Debug, Default)]

@@ -124,9 +124,18 @@ pub struct Runtime<E: Executor = ThreadedSim> {
 
 impl Runtime<ThreadedSim> {
     /// A runtime on the threaded simulator of `config.platform`.
+    ///
+    /// With `config.sim.runners == 0` the simulator gets one runner thread
+    /// per CPU not taken by a scheduler thread (at least one), so polling
+    /// threads do not outnumber CPUs more than they must.
     pub fn new(config: RuntimeConfig) -> Result<Self> {
         config.validate()?;
-        Self::with_executor(config, ThreadedSim::new(config.platform, config.sim))
+        let mut sim = config.sim;
+        if sim.runners == 0 {
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            sim.runners = cpus.saturating_sub(config.threads as usize).max(1);
+        }
+        Self::with_executor(config, ThreadedSim::new(config.platform, sim))
     }
 }
 

@@ -34,7 +34,7 @@ fn diamond_chain<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
     .unwrap();
 }
 
-fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>) {
+fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>, label: &str) {
     diamond_chain(&mut rt);
     assert!(rt.run().unwrap().profile.is_none(), "off by default");
     rt.set_profiling(true);
@@ -79,7 +79,7 @@ fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>) {
     let events = json["traceEvents"].as_array().unwrap();
     assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 91);
     assert_eq!(events.iter().filter(|e| e["ph"] == "i").count(), 91);
-    let path = std::env::temp_dir().join(format!("hostgraph-trace-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!("hostgraph-trace-{label}-{}.json", std::process::id()));
     p.write_chrome_trace(&path).unwrap();
     let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(back, json);
@@ -92,7 +92,7 @@ fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>) {
 
 #[test]
 fn threaded_profile() {
-    check_profile(Runtime::new(RuntimeConfig::default()).unwrap());
+    check_profile(Runtime::new(RuntimeConfig::default()).unwrap(), "threaded");
 }
 
 #[test]
@@ -101,5 +101,5 @@ fn inline_profile() {
         platform: Platform::A5,
         ..Default::default()
     };
-    check_profile(Runtime::with_executor(cfg, InlineSim::new(Platform::A5)).unwrap());
+    check_profile(Runtime::with_executor(cfg, InlineSim::new(Platform::A5)).unwrap(), "inline");
 }

@@ -79,7 +79,15 @@ impl SchedulerThread {
         !self.cores.is_empty()
     }
 
-    /// Steps 8-10 for every owned core, then dispatch and resolve.
+    /// Steps 8-10 for every owned core, dispatch and resolve.
+    ///
+    /// Per core: an idle core (nothing pending or running) cannot change
+    /// COND, so it is only offered a task. Otherwise COND is read and acted
+    /// on; the core is fed before the successors of what finished are
+    /// resolved, and fed again after, if that made its next task ready (a
+    /// chain advances in one sweep). Once a core type's queues come up empty,
+    /// no other core of that type is offered a task in this sweep until a
+    /// task of that type becomes ready.
     #[inline]
     pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<'_, R>) -> Poll {
         if sh.stopped() {
@@ -87,10 +95,30 @@ impl SchedulerThread {
         }
         let mut finished = 0usize;
         let mut progress = false;
-        let local = &self.local;
-        let stats = &mut self.stats;
-        let index = self.index;
-        for core in &mut self.cores {
+        let mut dry = [false; 2];
+        let SchedulerThread { index, cores, local, stats } = self;
+        let mut feed = |core: &mut OwnedCore, dry: &mut [bool; 2]| -> bool {
+            let ty = core.core_type as usize;
+            if dry[ty] || !core.slot.can_dispatch() {
+                return false;
+            }
+            let Some(task) = next_ready(local, core.core_type, sh, stats) else {
+                dry[ty] = true;
+                return false;
+            };
+            sh.regs.write(core.physical_id, Reg::DataMainBase, task);
+            core.slot.dispatched(task);
+            if let Some(rec) = sh.graph.recorder() {
+                rec.dispatched(task, *index);
+            }
+            stats.dispatched += 1;
+            true
+        };
+        for core in cores.iter_mut() {
+            if core.slot.is_idle() {
+                progress |= feed(core, &mut dry);
+                continue;
+            }
             let word = sh.regs.read(core.physical_id, Reg::Cond);
             let done = match core.slot.observe(core.physical_id, word) {
                 Ok(d) => d,
@@ -99,26 +127,19 @@ impl SchedulerThread {
                     return Poll::Stopped;
                 }
             };
-            // Dispatch before resolving, so the core is fed first.
-            if core.slot.can_dispatch()
-                && let Some(task) = next_ready(local, core.core_type, sh, stats)
-            {
-                sh.regs.write(core.physical_id, Reg::DataMainBase, task);
-                core.slot.dispatched(task);
-                if let Some(rec) = sh.graph.recorder() {
-                    rec.dispatched(task, index);
-                }
-                stats.dispatched += 1;
-                progress = true;
+            progress |= feed(core, &mut dry);
+            if done.is_empty() {
+                continue;
             }
             for &t in done.as_slice() {
                 for &s in sh.graph.successors(t) {
                     if sh.graph.release(s) {
-                        push_ready(local, s, sh);
+                        dry[push_ready(local, s, sh)] = false;
                     }
                 }
             }
             finished += done.as_slice().len();
+            feed(core, &mut dry);
         }
         if finished > 0 {
             stats.completed += finished as u64;
@@ -189,13 +210,14 @@ fn next_ready<R>(
 }
 
 /// Files a newly ready task: the local queue of its type while below
-/// capacity, else the shared queue.
+/// capacity, else the shared queue. Returns the core type's index.
 #[inline]
-fn push_ready<R>(local: &LocalQueues, task: u32, sh: &RunShared<'_, R>) {
+fn push_ready<R>(local: &LocalQueues, task: u32, sh: &RunShared<'_, R>) -> usize {
     let ty = sh.graph.core_type(task) as usize;
     if local.queues[ty].len() < local.capacity[ty] {
         local.queues[ty].push(task);
     } else {
         sh.shared[ty].push(task);
     }
+    ty
 }
