@@ -196,8 +196,15 @@ pub enum Error {
 /// What a stall looked like when it was detected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StallDiagnosis {
-    /// Nothing running, nothing ready, tasks left: `(task, remaining fan-in)`.
-    Deadlock(Vec<(TaskId, u32)>),
+    /// No core busy and tasks left: those still waiting on predecessors
+    /// (`(task, remaining fan-in)`), and how many ready tasks sat in queues
+    /// that no core drew from (stranded).
+    Deadlock {
+        /// Tasks with predecessors not finished.
+        blocked: Vec<(TaskId, u32)>,
+        /// Ready tasks left in the queues.
+        queued: usize,
+    },
     /// Cores holding tasks that never finished: `(physical core id, core type, task)`.
     HungKernel(Vec<(u32, CoreType, TaskId)>),
 }
@@ -206,10 +213,11 @@ impl std::fmt::Display for StallDiagnosis {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         const SHOW: usize = 16;
         match self {
-            StallDiagnosis::Deadlock(blocked) => {
+            StallDiagnosis::Deadlock { blocked, queued } => {
                 write!(
                     f,
-                    "deadlock: no core busy and nothing ready; blocked tasks (task: remaining fan-in):"
+                    "deadlock: no core busy, {queued} ready task(s) stranded in queues; \
+                     blocked tasks (task: remaining fan-in):"
                 )?;
                 for (t, n) in blocked.iter().take(SHOW) {
                     write!(f, " {t}:{n}")?;

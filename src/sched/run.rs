@@ -63,7 +63,8 @@ pub struct RunReport {
     pub aiv_cores: usize,
     /// Scheduler threads.
     pub threads: usize,
-    /// Launch and start-up handshake of every core.
+    /// Launch and start-up handshake of every core (not the per-run reset
+    /// of the graph's fan-in counts, which `wall` includes).
     pub startup: Duration,
     /// From the first dispatch to the last completion.
     pub execute: Duration,
@@ -133,6 +134,7 @@ pub(crate) fn execute<E: Executor>(
 ) -> Result<RunReport> {
     let t0 = Instant::now();
     graph.reset(p.profiling);
+    let t_launch = Instant::now();
     exec.launch(p.block_dim, graph.clone())?;
     let cores = match discover(exec, p.block_dim, p.startup_timeout) {
         Ok(c) => c,
@@ -141,7 +143,7 @@ pub(crate) fn execute<E: Executor>(
             return Err(e);
         }
     };
-    let startup = t0.elapsed();
+    let startup = t_launch.elapsed();
 
     let (mut threads, seeds) = plan_threads(world, &cores, graph, p.threads);
     let sh = RunShared {
@@ -351,7 +353,9 @@ fn diagnose_stall<R: RegisterAccess>(
             .filter(|&t| graph.remaining_fanin(t) > 0)
             .map(|t| (TaskId(t), graph.remaining_fanin(t)))
             .collect();
-        StallDiagnosis::Deadlock(blocked)
+        let queued = threads.iter().map(|t| t.local.len()).sum::<usize>()
+            + sh.shared.iter().map(Injector::len).sum::<usize>();
+        StallDiagnosis::Deadlock { blocked, queued }
     } else {
         StallDiagnosis::HungKernel(busy)
     };
@@ -428,7 +432,7 @@ mod tests {
         let e = diagnose_stall(&[idle], &graph, &sh, Duration::from_secs(2));
         match e {
             Error::Stall {
-                diagnosis: StallDiagnosis::Deadlock(blocked),
+                diagnosis: StallDiagnosis::Deadlock { blocked, queued: 0 },
                 remaining: 2,
                 ..
             } => {

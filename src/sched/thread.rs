@@ -58,6 +58,11 @@ impl LocalQueues {
         }
     }
 
+    /// Tasks waiting in these queues.
+    pub fn len(&self) -> usize {
+        self.queues.iter().map(Worker::len).sum()
+    }
+
     pub fn push_seed(&self, task: u32, ty: CoreType) {
         self.queues[ty as usize].push(task);
     }
@@ -96,7 +101,12 @@ impl SchedulerThread {
         let mut finished = 0usize;
         let mut progress = false;
         let mut dry = [false; 2];
-        let SchedulerThread { index, cores, local, stats } = self;
+        let SchedulerThread {
+            index,
+            cores,
+            local,
+            stats,
+        } = self;
         let mut feed = |core: &mut OwnedCore, dry: &mut [bool; 2]| -> bool {
             let ty = core.core_type as usize;
             if dry[ty] || !core.slot.can_dispatch() {
