@@ -4,6 +4,8 @@
 use std::fmt;
 
 use bevy_ecs::prelude::*;
+use bumpalo::Bump;
+use bumpalo::collections::Vec as BumpVec;
 use hostgraph_orch_abi::{CoreType, MAX_TASK_ARGS, RESERVED_TASK_ID};
 use hostgraph_platform::DeviceMemory;
 use smallvec::SmallVec;
@@ -75,6 +77,15 @@ pub struct TaskTable(pub Vec<Entity>);
 #[derive(Resource)]
 pub struct DeviceMem(pub Box<dyn DeviceMemory + Sync>);
 
+/// Tasks and edges of a build in progress, staged in the build's scratch
+/// arena and turned into entities in one batch when the build commits.
+struct Staged<'w> {
+    kernels: BumpVec<'w, Kernel>,
+    arg_end: BumpVec<'w, usize>,
+    args: BumpVec<'w, u64>,
+    edges: BumpVec<'w, (u32, u32)>,
+}
+
 /// Builds a graph into the runtime's world. Obtained from
 /// [`Runtime::build`](crate::Runtime::build); the C ABI drives the same type.
 ///
@@ -84,15 +95,72 @@ pub struct GraphBuilder<'w> {
     pub(crate) world: &'w mut World,
     pub(crate) latched: Option<Error>,
     pairs: u32,
+    staged: Staged<'w>,
+    scratch: &'w Bump,
 }
 
 impl<'w> GraphBuilder<'w> {
-    pub(crate) fn new(world: &'w mut World) -> Self {
+    /// A builder staging into `scratch` (reset by the caller after the build).
+    pub(crate) fn new(world: &'w mut World, scratch: &'w Bump) -> Self {
         GraphBuilder {
             world,
             latched: None,
             pairs: 0,
+            staged: Staged {
+                kernels: BumpVec::new_in(scratch),
+                arg_end: BumpVec::new_in(scratch),
+                args: BumpVec::new_in(scratch),
+                edges: BumpVec::new_in(scratch),
+            },
+            scratch,
         }
+    }
+
+    /// Ends the build: with `commit`, the staged tasks become entities.
+    pub(crate) fn finish(self, commit: bool) {
+        if commit {
+            self.commit();
+        }
+    }
+
+    /// Turns the staged tasks into entities (one batch), with successor
+    /// lists and fan-in counts from the staged edges.
+    fn commit(self) {
+        let Staged {
+            kernels,
+            arg_end,
+            args,
+            edges,
+        } = self.staged;
+        let n = kernels.len();
+        let mut fanin = BumpVec::from_iter_in(std::iter::repeat_n(0u32, n), self.scratch);
+        let mut succ_end = BumpVec::from_iter_in(std::iter::repeat_n(0usize, n + 1), self.scratch);
+        for &(f, t) in &edges {
+            succ_end[f as usize + 1] += 1;
+            fanin[t as usize] += 1;
+        }
+        for i in 0..n {
+            succ_end[i + 1] += succ_end[i];
+        }
+        let mut fill = BumpVec::from_iter_in(succ_end[..n].iter().copied(), self.scratch);
+        let mut succ =
+            BumpVec::from_iter_in(std::iter::repeat_n(TaskId(0), edges.len()), self.scratch);
+        for &(f, t) in &edges {
+            succ[fill[f as usize]] = TaskId(t);
+            fill[f as usize] += 1;
+        }
+        let tasks = (0..n).map(|t| {
+            let first_arg = if t == 0 { 0 } else { arg_end[t - 1] };
+            (
+                TaskId(t as u32),
+                kernels[t],
+                Args(SmallVec::from_slice(&args[first_arg..arg_end[t]])),
+                Fanin { initial: fanin[t] },
+                Successors(SmallVec::from_slice(&succ[succ_end[t]..succ_end[t + 1]])),
+            )
+        });
+        let entities: Vec<Entity> = self.world.spawn_batch(tasks).collect();
+        self.world.resource_mut::<TaskTable>().0 = entities;
     }
 
     /// Latches the first error of the build.
@@ -107,7 +175,7 @@ impl<'w> GraphBuilder<'w> {
 
     /// Tasks added so far.
     pub fn task_count(&self) -> usize {
-        self.world.resource::<TaskTable>().0.len()
+        self.staged.kernels.len()
     }
 
     /// Adds a task running `func_id` on a core of `core_type` with argument words `args`.
@@ -140,19 +208,11 @@ impl<'w> GraphBuilder<'w> {
         if n >= RESERVED_TASK_ID as usize {
             return Err(Error::TooManyTasks(RESERVED_TASK_ID));
         }
-        let id = TaskId(n as u32);
-        let entity = self
-            .world
-            .spawn((
-                id,
-                Kernel { func_id, core_type },
-                Args(SmallVec::from_slice(args)),
-                Fanin::default(),
-                Successors::default(),
-            ))
-            .id();
-        self.world.resource_mut::<TaskTable>().0.push(entity);
-        Ok(id)
+        let staged = &mut self.staged;
+        staged.kernels.push(Kernel { func_id, core_type });
+        staged.args.extend_from_slice(args);
+        staged.arg_end.push(staged.args.len());
+        Ok(TaskId(n as u32))
     }
 
     /// Adds the edge `from -> to`: `to` starts only after `from` finished.
@@ -168,26 +228,22 @@ impl<'w> GraphBuilder<'w> {
     }
 
     fn try_add_edge(&mut self, from: i64, to: i64) -> Result<()> {
-        let table = &self.world.resource::<TaskTable>().0;
-        let count = table.len();
-        let entity = |id: i64| usize::try_from(id).ok().and_then(|i| table.get(i).copied());
-        let missing = |m| Error::UnknownTask {
-            from,
-            to,
-            missing: m,
-            count,
-        };
-        let f = entity(from).ok_or_else(|| missing(from))?;
-        let t = entity(to).ok_or_else(|| missing(to))?;
+        let count = self.task_count();
+        let exists = |id: i64| usize::try_from(id).is_ok_and(|i| i < count);
+        for id in [from, to] {
+            if !exists(id) {
+                return Err(Error::UnknownTask {
+                    from,
+                    to,
+                    missing: id,
+                    count,
+                });
+            }
+        }
         if from == to {
             return Err(Error::SelfEdge(TaskId(from as u32)));
         }
-        self.world
-            .get_mut::<Successors>(f)
-            .expect("task entity")
-            .0
-            .push(TaskId(to as u32));
-        self.world.get_mut::<Fanin>(t).expect("task entity").initial += 1;
+        self.staged.edges.push((from as u32, to as u32));
         Ok(())
     }
 
@@ -297,15 +353,14 @@ impl<'w> GraphBuilder<'w> {
 
     /// A one-line summary of the graph, as the ABI's `print_runtime` prints it.
     pub fn summary(&mut self) -> String {
-        let mut kernels = self.world.query::<(&Kernel, &Successors)>();
-        let (mut aic, mut aiv, mut edges) = (0usize, 0usize, 0usize);
-        for (k, s) in kernels.iter(self.world) {
-            match k.core_type {
-                CoreType::Aic => aic += 1,
-                CoreType::Aiv => aiv += 1,
-            }
-            edges += s.0.len();
-        }
+        let aic = self
+            .staged
+            .kernels
+            .iter()
+            .filter(|k| k.core_type == CoreType::Aic)
+            .count();
+        let aiv = self.staged.kernels.len() - aic;
+        let edges = self.staged.edges.len();
         let pairs = self.world.query::<&TensorPair>().iter(self.world).len();
         let live = self.world.resource::<DeviceMem>().0.live().len();
         format!(

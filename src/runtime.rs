@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
+use bumpalo::Bump;
 use hostgraph_orch_abi::{OrchestrationEntryFn, OwnedArgs};
 use hostgraph_platform::{DeviceMemory, Platform};
 
@@ -120,6 +121,8 @@ pub struct Runtime<E: Executor = ThreadedSim> {
     config: RuntimeConfig,
     built: bool,
     sealed: Option<Arc<Sealed>>,
+    /// Scratch arena for builds, reset after each.
+    scratch: Bump,
 }
 
 impl Runtime<ThreadedSim> {
@@ -154,6 +157,7 @@ impl<E: Executor> Runtime<E> {
             config,
             built: false,
             sealed: None,
+            scratch: Bump::new(),
         })
     }
 
@@ -234,10 +238,11 @@ impl<E: Executor> Runtime<E> {
         F: FnOnce(&mut GraphBuilder<'_>) -> Result<()>,
     {
         self.begin_build()?;
-        let mut b = GraphBuilder::new(&mut self.world);
+        let mut b = GraphBuilder::new(&mut self.world, &self.scratch);
         let r = f(&mut b);
-        let latched = b.latched.take();
-        self.end_build(latched.map_or(r, Err))
+        let r = b.latched.take().map_or(r, Err);
+        b.finish(r.is_ok());
+        self.end_build(r)
     }
 
     /// Builds a graph by calling an orchestration plugin's entry with `args`.
@@ -266,12 +271,11 @@ impl<E: Executor> Runtime<E> {
     ) -> Result<()> {
         self.begin_build()?;
         let raw = args.as_raw();
-        let mut b = GraphBuilder::new(&mut self.world);
+        let mut b = GraphBuilder::new(&mut self.world, &self.scratch);
         // SAFETY: the caller vouches for `entry`; `raw` points into `args`,
         // which outlives the call.
         let code = unsafe { vtable::call_entry(entry, &mut b, &raw) };
-        let latched = b.latched.take();
-        let r = match (latched, code) {
+        let r = match (b.latched.take(), code) {
             (Some(e), _) => Err(e),
             (None, 0) => Ok(()),
             (None, code) => Err(Error::PluginFailed {
@@ -279,6 +283,7 @@ impl<E: Executor> Runtime<E> {
                 code,
             }),
         };
+        b.finish(r.is_ok());
         self.end_build(r)
     }
 
@@ -289,7 +294,9 @@ impl<E: Executor> Runtime<E> {
         Ok(())
     }
 
+    /// Resets the scratch arena after a build, and cleans up after a failed one.
     fn end_build(&mut self, r: Result<()>) -> Result<()> {
+        self.scratch.reset();
         match r {
             Ok(()) => {
                 self.built = true;

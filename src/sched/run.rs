@@ -385,12 +385,14 @@ mod tests {
         let mut kernels = KernelRegistry::default();
         kernels.insert(0, KernelFn::rust(noop));
         world.insert_resource(kernels);
-        let mut g = GraphBuilder::new(&mut world);
+        let scratch = bumpalo::Bump::new();
+        let mut g = GraphBuilder::new(&mut world, &scratch);
         let a = g.add_task(0, CoreType::Aic, &[]).unwrap();
         let b = g.add_task(0, CoreType::Aiv, &[]).unwrap();
         let c = g.add_task(0, CoreType::Aiv, &[]).unwrap();
         g.add_successor(a, c).unwrap();
         g.add_successor(b, c).unwrap();
+        g.finish(true);
         let sealed = world.run_system_cached(seal_graph).unwrap().unwrap();
         sealed.reset(false);
         sealed
