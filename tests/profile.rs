@@ -79,7 +79,10 @@ fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>, label: &str) {
     let events = json["traceEvents"].as_array().unwrap();
     assert_eq!(events.iter().filter(|e| e["ph"] == "X").count(), 91);
     assert_eq!(events.iter().filter(|e| e["ph"] == "i").count(), 91);
-    let path = std::env::temp_dir().join(format!("hostgraph-trace-{label}-{}.json", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "hostgraph-trace-{label}-{}.json",
+        std::process::id()
+    ));
     p.write_chrome_trace(&path).unwrap();
     let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(back, json);
@@ -101,5 +104,8 @@ fn inline_profile() {
         platform: Platform::A5,
         ..Default::default()
     };
-    check_profile(Runtime::with_executor(cfg, InlineSim::new(Platform::A5)).unwrap(), "inline");
+    check_profile(
+        Runtime::with_executor(cfg, InlineSim::new(Platform::A5)).unwrap(),
+        "inline",
+    );
 }
