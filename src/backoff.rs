@@ -46,7 +46,7 @@ impl Backoff {
             std::thread::sleep(SLEEP);
         }
         self.idle = self.idle.wrapping_add(1);
-        self.idle % 64 == 0
+        self.idle.is_multiple_of(64)
     }
 }
 

@@ -448,7 +448,8 @@ fn not_a_shared_object_carries_the_loaders_message() {
 #[test]
 fn plugin_memory_and_argument_misuse_through_the_abi() {
     let mut rt = runtime();
-    let expect: [(u64, fn(&Error) -> bool); 7] = [
+    type Check = fn(&Error) -> bool;
+    let expect: [(u64, Check); 7] = [
         (1, |e| {
             matches!(e, Error::Memory(MemError::DoubleFree { .. }))
         }),

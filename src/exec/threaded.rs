@@ -21,16 +21,10 @@ use crate::sched::{RunShared, SchedulerThread};
 use crate::seal::Sealed;
 
 /// Options of the threaded simulator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimOptions {
     /// Runner threads stepping the simulated cores; 0 = one per CPU.
     pub runners: usize,
-}
-
-impl Default for SimOptions {
-    fn default() -> Self {
-        SimOptions { runners: 0 }
-    }
 }
 
 /// A misbehaving core, for testing how start-up failures are handled.
