@@ -39,9 +39,11 @@ pub struct Kernel {
     pub core_type: CoreType,
 }
 
-/// A task's argument words (device pointers and scalars), inline up to 8.
+/// A task's argument words (device pointers and scalars): inline up to 2
+/// (nothing sized for the worst case), on the heap beyond. The hot loop
+/// reads the sealed copy, never this component.
 #[derive(Component, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Args(pub SmallVec<[u64; 8]>);
+pub struct Args(pub SmallVec<[u64; 2]>);
 
 /// A task's predecessor count. The count that changes while a run is in
 /// flight lives in the sealed view; this initial count is what every run
@@ -69,9 +71,10 @@ pub struct TensorPair {
     pub index: u32,
 }
 
-/// Entity of each task, indexed by [`TaskId`].
-#[derive(Resource, Default, Debug)]
-pub struct TaskTable(pub Vec<Entity>);
+/// How many tasks the built graph has (the tasks are the entities with a
+/// [`TaskId`], ids `0..count`).
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskCount(pub usize);
 
 /// The device memory of the runtime's backend.
 #[derive(Resource)]
@@ -159,8 +162,8 @@ impl<'w> GraphBuilder<'w> {
                 Successors(SmallVec::from_slice(&succ[succ_end[t]..succ_end[t + 1]])),
             )
         });
-        let entities: Vec<Entity> = self.world.spawn_batch(tasks).collect();
-        self.world.resource_mut::<TaskTable>().0 = entities;
+        let spawned = self.world.spawn_batch(tasks).count();
+        self.world.resource_mut::<TaskCount>().0 = spawned;
     }
 
     /// Latches the first error of the build.

@@ -12,7 +12,7 @@ use hostgraph_platform::{DeviceMemory, Platform};
 
 use crate::error::{Error, Result};
 use crate::exec::{Executor, SimOptions, ThreadedSim};
-use crate::graph::{DeviceMem, GraphBuilder, TaskId, TaskTable, TensorPair};
+use crate::graph::{DeviceMem, GraphBuilder, TaskCount, TaskId, TensorPair};
 use crate::kernels::{KernelFn, KernelRegistry};
 use crate::plugin::Plugin;
 use crate::sched::{ActivePolicy, Core, Policy, RoundRobin, RunParams, RunReport, execute};
@@ -121,7 +121,7 @@ pub struct Runtime<E: Executor = ThreadedSim> {
     config: RuntimeConfig,
     built: bool,
     sealed: Option<Arc<Sealed>>,
-    /// Scratch arena for builds, reset after each.
+    /// Scratch arena for the build in progress, released after each.
     scratch: Bump,
 }
 
@@ -147,7 +147,7 @@ impl<E: Executor> Runtime<E> {
     pub fn with_executor(config: RuntimeConfig, exec: E) -> Result<Self> {
         config.validate()?;
         let mut world = World::new();
-        world.init_resource::<TaskTable>();
+        world.init_resource::<TaskCount>();
         world.init_resource::<KernelRegistry>();
         world.insert_resource(DeviceMem(exec.new_device_memory()));
         world.insert_resource(ActivePolicy(Box::new(RoundRobin)));
@@ -227,7 +227,7 @@ impl<E: Executor> Runtime<E> {
 
     /// Tasks in the built graph.
     pub fn task_count(&self) -> usize {
-        self.world.resource::<TaskTable>().0.len()
+        self.world.resource::<TaskCount>().0
     }
 
     /// Builds a graph with Rust code. On error nothing of the build remains
@@ -294,9 +294,10 @@ impl<E: Executor> Runtime<E> {
         Ok(())
     }
 
-    /// Resets the scratch arena after a build, and cleans up after a failed one.
+    /// Releases the scratch arena after a build (a built graph holds no
+    /// staging memory), and cleans up after a failed one.
     fn end_build(&mut self, r: Result<()>) -> Result<()> {
-        self.scratch.reset();
+        self.scratch = Bump::new();
         match r {
             Ok(()) => {
                 self.built = true;
@@ -410,7 +411,7 @@ impl<E: Executor> Runtime<E> {
         for e in entities {
             self.world.despawn(e);
         }
-        self.world.resource_mut::<TaskTable>().0.clear();
+        self.world.resource_mut::<TaskCount>().0 = 0;
         self.built = false;
         self.sealed = None;
         self.world.resource_mut::<DeviceMem>().0.free_all()

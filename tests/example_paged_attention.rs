@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use hostgraph::graph::{Args, Kernel, Successors, TaskTable};
+use hostgraph::graph::{Args, Kernel, Successors, TaskId};
 use hostgraph::{Error, Platform, Plugin, Runtime, RuntimeConfig};
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Reference, Round,
@@ -186,21 +186,16 @@ fn signature(rt: &Runtime) -> Vec<TaskSig> {
         None => Word::Value(w),
     };
     let world = rt.world();
-    world
-        .resource::<TaskTable>()
-        .0
-        .iter()
-        .map(|&e| {
-            let task = world.entity(e);
-            let kernel = task.get::<Kernel>().expect("kernel");
-            let args = task.get::<Args>().expect("args").0.iter().map(|&w| word(w));
-            let mut succ: Vec<u32> = task
-                .get::<Successors>()
-                .expect("successors")
-                .0
-                .iter()
-                .map(|t| t.0)
-                .collect();
+    let mut query = world
+        .try_query::<(&TaskId, &Kernel, &Args, &Successors)>()
+        .expect("task components are registered");
+    let mut tasks: Vec<_> = query.iter(world).collect();
+    tasks.sort_by_key(|(id, ..)| **id);
+    tasks
+        .into_iter()
+        .map(|(_, kernel, args, succ)| {
+            let args = args.0.iter().map(|&w| word(w));
+            let mut succ: Vec<u32> = succ.0.iter().map(|t| t.0).collect();
             succ.sort_unstable();
             (kernel.func_id, kernel.core_type, args.collect(), succ)
         })

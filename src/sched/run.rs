@@ -371,7 +371,7 @@ mod tests {
     use hostgraph_platform::{CoreSlot, Platform, SimDeviceMemory, SimRegisters};
 
     use super::*;
-    use crate::graph::{DeviceMem, GraphBuilder, TaskTable};
+    use crate::graph::{DeviceMem, GraphBuilder, TaskCount};
     use crate::kernels::{KernelFn, KernelRegistry};
     use crate::seal::seal_graph;
 
@@ -380,7 +380,7 @@ mod tests {
     /// Tasks 0 and 1 feed task 2.
     fn sealed_join() -> Sealed {
         let mut world = World::new();
-        world.init_resource::<TaskTable>();
+        world.init_resource::<TaskCount>();
         world.insert_resource(DeviceMem(Box::new(SimDeviceMemory::new())));
         let mut kernels = KernelRegistry::default();
         kernels.insert(0, KernelFn::rust(noop));
