@@ -55,6 +55,17 @@ impl Default for RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// Deadlines sized for real hardware rather than the simulator: start-up
+    /// includes launching the AICore kernel (seconds on a loaded device), and
+    /// kernels may run far longer than simulated ones.
+    pub fn with_hardware_deadlines(self) -> Self {
+        RuntimeConfig {
+            startup_timeout: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(120),
+            ..self
+        }
+    }
+
     /// Checks block dim and thread count against the platform.
     pub fn validate(&self) -> Result<()> {
         let spec = self.platform.spec();
