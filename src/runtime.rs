@@ -419,7 +419,9 @@ impl<E: Executor> Runtime<E> {
             .query_filtered::<Entity, Or<(With<TaskId>, With<TensorPair>, With<Core>)>>()
             .iter(&self.world)
             .collect();
-        for e in entities {
+        // Last row first: each removal takes its table's last row, so no
+        // row is moved to fill the gap.
+        for e in entities.into_iter().rev() {
             self.world.despawn(e);
         }
         self.world.resource_mut::<TaskCount>().0 = 0;
