@@ -4,7 +4,7 @@
 //! orchestration plugin `examples/orch/bgemm.c`. Inputs are seeded
 //! standard-normal × 0.01.
 //!
-//! `cargo run --release --example bgemm -- [--platform a2a3|a5] [--block-dim N] [--threads N]`
+//! `cargo run --release --example bgemm -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE]`
 
 use std::process::ExitCode;
 
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
+fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let path = plugins::c_plugin("bgemm");
     // SAFETY: the plugin is this project's own, built against orchestration_api.h.
     let plugin = unsafe { Plugin::load(&path)? };
@@ -53,6 +53,7 @@ fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
         "  start-up {:?}  execute {:?}  wall {:?}",
         report.startup, report.execute, report.wall
     );
+    cli.common.write_trace(&report)?;
     println!(
         "  {0}×{0} in {1}×{1} tiles: max error {err:.3e} vs reference (tolerance {2:.0e})",
         bgemm::SIZE,

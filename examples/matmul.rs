@@ -3,7 +3,7 @@
 //! one AIV task, two AIC matrix products and one AIV task, built by the C
 //! orchestration plugin `examples/orch/matmul.c`.
 //!
-//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N]`
+//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE]`
 
 use std::process::ExitCode;
 
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
+fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let path = plugins::c_plugin("matmul");
     // SAFETY: the plugin is this project's own, built against orchestration_api.h.
     let plugin = unsafe { Plugin::load(&path)? };
@@ -53,6 +53,7 @@ fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
         "  start-up {:?}  execute {:?}  wall {:?}",
         report.startup, report.execute, report.wall
     );
+    cli.common.write_trace(&report)?;
     println!(
         "  {}×{} elements: max error {err_ref:.3e} vs reference, {err_e2:.3e} vs e² (tolerance {:.0e})",
         matmul::SIZE,

@@ -5,7 +5,7 @@
 //! Every run is traced: each task must run exactly once, after its
 //! predecessors.
 //!
-//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--orch c|rust] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--head-tile N] [--max-context N] [--context-lens L,..]`
+//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--orch c|rust] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--head-tile N] [--max-context N] [--context-lens L,..]`
 //!
 //! `--scale` runs the reference runtime's large size instead: batch 256,
 //! context 8,100, block 128, one head tile → 65,536 tasks (head dim 16,
@@ -116,6 +116,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let err = pa::max_abs_error(&round.out, &pa::reference(&problem));
     println!("paged_attention ({:?} plugin {})", cli.orch, path.display());
     print_summary(cli, &problem.config, &round);
+    cli.common.write_trace(&round.report)?;
     Ok(verdict(&problem.config, &round, err))
 }
 

@@ -2,7 +2,7 @@
 //! b = 3 (so f = 42), as four AIV tasks in a diamond, built by an
 //! orchestration plugin (C by default, `--orch rust` for the Rust one).
 //!
-//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--orch c|rust]`
+//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--orch c|rust]`
 
 use std::process::ExitCode;
 
@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
+fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let path = match cli.orch {
         Orch::C => plugins::c_plugin("vector_example"),
         Orch::Rust => plugins::rust_plugin("vector"),
@@ -66,6 +66,7 @@ fn run(cli: &Cli) -> Result<bool, hostgraph::Error> {
         "  start-up {:?}  execute {:?}  wall {:?}",
         report.startup, report.execute, report.wall
     );
+    cli.common.write_trace(&report)?;
     if let Some(&i) = bad.first() {
         println!(
             "  FAILED: {} of {} elements wrong; f[{i}] = {} (want {})",

@@ -1,11 +1,14 @@
 //! The command line every example and the bench program share:
-//! `--platform a2a3|a5`, `--block-dim N`, `--threads N` (defaults: a2a3, 3, 3).
+//! `--platform a2a3|a5`, `--block-dim N`, `--threads N` (defaults: a2a3, 3, 3)
+//! and `--trace FILE` (profile the run, write a Chrome / Perfetto trace).
+
+use std::path::{Path, PathBuf};
 
 use clap::Args;
-use hostgraph::{Platform, RuntimeConfig};
+use hostgraph::{Platform, Profile, RunReport, RuntimeConfig};
 
 /// Options common to every example.
-#[derive(Args, Debug, Clone, Copy)]
+#[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Chip to simulate.
     #[arg(long, default_value = "a2a3", value_parser = parse_platform)]
@@ -16,20 +19,56 @@ pub struct Common {
     /// Scheduler (AICPU) threads.
     #[arg(long, default_value_t = 3)]
     pub threads: u32,
+    /// Profile the run and write its per-task records to FILE as Chrome /
+    /// Perfetto trace JSON (open in chrome://tracing or ui.perfetto.dev).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
-fn parse_platform(s: &str) -> Result<Platform, String> {
+/// Parses `a2a3` / `a5` (the `--platform` value parser, for programs with
+/// their own command line).
+pub fn parse_platform(s: &str) -> Result<Platform, String> {
     s.parse::<Platform>().map_err(|e| e.to_string())
 }
 
 impl Common {
-    /// The runtime configuration these options describe.
+    /// The runtime configuration these options describe; profiling is on
+    /// when `--trace` was given.
     pub fn config(&self) -> RuntimeConfig {
         RuntimeConfig {
             platform: self.platform,
             block_dim: self.block_dim,
             threads: self.threads,
+            profiling: self.trace.is_some(),
             ..Default::default()
         }
     }
+
+    /// With `--trace FILE`: writes the profile of `report` to FILE and prints
+    /// its summary and the path. Does nothing without `--trace`.
+    pub fn write_trace(&self, report: &RunReport) -> std::io::Result<()> {
+        match &self.trace {
+            Some(path) => write_trace(path, report),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes the profile of `report` (a run made with profiling on) to `path`
+/// as Chrome trace JSON, and prints its summary and the path. Fails if the
+/// run was not profiled.
+pub fn write_trace(path: &Path, report: &RunReport) -> std::io::Result<()> {
+    let profile: &Profile = report.profile.as_ref().ok_or_else(|| {
+        std::io::Error::other("the run was not profiled (profiling off), no trace to write")
+    })?;
+    profile.write_chrome_trace(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("writing trace {}: {e}", path.display()))
+    })?;
+    println!("  {}", profile.summary());
+    println!(
+        "  trace: {} ({} tasks; open in ui.perfetto.dev or chrome://tracing)",
+        path.display(),
+        profile.tasks.len()
+    );
+    Ok(())
 }

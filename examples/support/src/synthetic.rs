@@ -7,9 +7,13 @@
 //! lower to a higher task id. Building allocates nothing beyond what the
 //! runtime's own [`GraphBuilder`] calls allocate: task ids are computed,
 //! not collected.
+//!
+//! The C orchestration plugin `examples/orch/synthetic.c` builds the same
+//! graphs (same ids, core types, edges and edge order) through the C ABI,
+//! from the scalars [`plugin_args`] makes.
 
 use clap::ValueEnum;
-use hostgraph::{CoreType, GraphBuilder, Result, TaskId};
+use hostgraph::{CoreType, GraphBuilder, OwnedArgs, Result, TaskId};
 
 /// A kernel that does nothing: what every synthetic task runs, so a run
 /// measures dispatch and dependency resolution alone.
@@ -57,6 +61,23 @@ impl Shape {
             Shape::Layered => "layered",
             Shape::BinaryTree => "binary-tree",
             Shape::Wavefront => "wavefront",
+        }
+    }
+
+    /// The shape's code in the scalars of the C plugin (its index in [`ALL`](Self::ALL)).
+    pub fn code(self) -> u64 {
+        self as u64
+    }
+
+    /// The task count the bench program asks for by default, the sizes of
+    /// the issue's table: 100,000 independent tasks, a chain of 100,000,
+    /// 100 layers × 1,000, a binary tree of depth 17 (131,071 tasks) and a
+    /// 300 × 300 wavefront.
+    pub fn default_tasks(self) -> usize {
+        match self {
+            Shape::Independent | Shape::Chain | Shape::Layered => 100_000,
+            Shape::BinaryTree => (1 << 17) - 1,
+            Shape::Wavefront => 300 * 300,
         }
     }
 
@@ -192,9 +213,113 @@ pub fn build(g: &mut GraphBuilder<'_>, shape: Shape, n: usize, func_id: i32) -> 
     Ok(tasks)
 }
 
+/// The arguments of the C plugin `examples/orch/synthetic.c` that make it
+/// build what [`build`] does for `shape`, `n` and `func_id`: scalars
+/// `[shape code, n, func_id]`, no tensors.
+pub fn plugin_args(shape: Shape, n: usize, func_id: i32) -> OwnedArgs {
+    let mut args = OwnedArgs::new();
+    args.push_scalar(shape.code())
+        .push_scalar(n as u64)
+        .push_scalar(func_id as u32 as u64);
+    args
+}
+
 #[cfg(test)]
 mod tests {
+    use hostgraph::graph::{Kernel, Successors};
+    use hostgraph::{Executor, InlineSim, KernelFn, Plugin, Runtime, RuntimeConfig};
+
     use super::*;
+    use crate::plugins;
+
+    /// Every task of the built graph as `(id, func_id, core type, successors)`, by id.
+    fn graph_of<E: Executor>(rt: &Runtime<E>) -> Vec<(u32, i32, CoreType, Vec<u32>)> {
+        let mut q = rt
+            .world()
+            .try_query::<(&TaskId, &Kernel, &Successors)>()
+            .expect("task components are registered");
+        let mut tasks: Vec<_> = q
+            .iter(rt.world())
+            .map(|(id, k, s)| {
+                (
+                    id.0,
+                    k.func_id,
+                    k.core_type,
+                    s.0.iter().map(|t| t.0).collect(),
+                )
+            })
+            .collect();
+        tasks.sort_by_key(|t| t.0);
+        tasks
+    }
+
+    /// The C plugin builds, task for task and edge for edge, the graph the
+    /// Rust builder does, for every shape and a few awkward sizes; and the
+    /// graph runs.
+    #[test]
+    fn c_plugin_builds_the_same_graphs() {
+        // SAFETY: the plugin is this crate's own, built against orchestration_api.h.
+        let plugin = unsafe { Plugin::load(plugins::c_plugin("synthetic")) }.unwrap();
+        let config = RuntimeConfig::default();
+        let mut rt = Runtime::with_executor(config, InlineSim::new(config.platform)).unwrap();
+        rt.register_kernel(5, KernelFn::rust(empty));
+        for shape in Shape::ALL {
+            for n in [0, 1, 2, 3, 99, 100, 101, 250, 1001, 4097] {
+                rt.build(|g| build(g, shape, n, 5).map(drop)).unwrap();
+                let want = graph_of(&rt);
+                rt.discard();
+                // SAFETY: no tensors, nothing is copied back.
+                unsafe { rt.build_with_plugin(&plugin, &plugin_args(shape, n, 5)) }
+                    .unwrap_or_else(|e| panic!("{shape} n = {n}: {e}"));
+                let got = graph_of(&rt);
+                assert_eq!(got.len(), shape.task_count(n), "{shape} n = {n}");
+                let edges: usize = got.iter().map(|t| t.3.len()).sum();
+                assert_eq!(edges, shape.edge_count(n), "{shape} n = {n}");
+                assert!(got == want, "{shape} n = {n}: C and Rust graphs differ");
+                if n > 0 {
+                    assert_eq!(rt.run().unwrap().tasks, shape.task_count(n));
+                }
+                rt.discard();
+            }
+        }
+    }
+
+    /// The plugin refuses an unknown shape code and missing scalars.
+    #[test]
+    fn c_plugin_refuses_bad_scalars() {
+        // SAFETY: as above.
+        let plugin = unsafe { Plugin::load(plugins::c_plugin("synthetic")) }.unwrap();
+        let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        let mut bad_shape = OwnedArgs::new();
+        bad_shape.push_scalar(5).push_scalar(10);
+        // SAFETY: no tensors.
+        assert!(unsafe { rt.build_with_plugin(&plugin, &bad_shape) }.is_err());
+        let mut one_scalar = OwnedArgs::new();
+        one_scalar.push_scalar(0);
+        // SAFETY: no tensors.
+        assert!(unsafe { rt.build_with_plugin(&plugin, &one_scalar) }.is_err());
+        assert_eq!(rt.task_count(), 0);
+    }
+
+    #[test]
+    fn default_sizes_are_the_issues() {
+        assert_eq!(
+            Shape::Layered.task_count(Shape::Layered.default_tasks()),
+            100 * 1000
+        );
+        assert_eq!(Shape::Layered.edge_count(100_000), 99 * 1000 * 2);
+        assert_eq!(
+            Shape::BinaryTree.task_count(Shape::BinaryTree.default_tasks()),
+            (1 << 17) - 1
+        );
+        assert_eq!(
+            Shape::Wavefront.task_count(Shape::Wavefront.default_tasks()),
+            300 * 300
+        );
+        for (i, shape) in Shape::ALL.into_iter().enumerate() {
+            assert_eq!(shape.code(), i as u64);
+        }
+    }
 
     #[test]
     fn sizes_round_up_for_tree_and_grid() {
