@@ -10,7 +10,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hostgraph::{Plugin, Runtime};
-use hostgraph_examples::{bgemm, cli::Common, plugins};
+use hostgraph_examples::{
+    bgemm,
+    cli::{self, Common},
+    plugins,
+};
 
 /// Runs the bgemm example on the threaded simulator and checks C against
 /// an independent f64 reference.
@@ -22,14 +26,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("bgemm: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("bgemm", run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
@@ -41,18 +38,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let (c, report) = bgemm::run_round(&mut rt, &plugin, &inputs)?;
     let err = bgemm::max_error(&c, &bgemm::reference(&inputs));
     println!("bgemm (C plugin {})", path.display());
-    println!(
-        "  platform {}  block dim {}  threads {}",
-        cli.common.platform, cli.common.block_dim, report.threads
-    );
-    println!(
-        "  tasks {} ({} AIC tile GEMMs, {} AIV tile adds)  cores {} AIC + {} AIV",
-        report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
-    );
-    println!(
-        "  start-up {:?}  execute {:?}  wall {:?}",
-        report.startup, report.execute, report.wall
-    );
+    cli.common.print_run(&report);
     cli.common.write_trace(&report)?;
     println!(
         "  {0}×{0} in {1}×{1} tiles: max error {err:.3e} vs reference (tolerance {2:.0e})",

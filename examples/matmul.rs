@@ -9,7 +9,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hostgraph::{Plugin, Runtime};
-use hostgraph_examples::{cli::Common, matmul, plugins};
+use hostgraph_examples::{
+    cli::{self, Common},
+    matmul, plugins,
+};
 
 /// Runs the matmul example on the threaded simulator and checks F against
 /// an independent f64 reference.
@@ -21,14 +24,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("matmul: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("matmul", run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
@@ -41,18 +37,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let err_ref = matmul::max_error(&f, &matmul::reference(&inputs));
     let err_e2 = matmul::max_error(&f, &vec![matmul::EXPECTED; f.len()]);
     println!("matmul (C plugin {})", path.display());
-    println!(
-        "  platform {}  block dim {}  threads {}",
-        cli.common.platform, cli.common.block_dim, report.threads
-    );
-    println!(
-        "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
-        report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
-    );
-    println!(
-        "  start-up {:?}  execute {:?}  wall {:?}",
-        report.startup, report.execute, report.wall
-    );
+    cli.common.print_run(&report);
     cli.common.write_trace(&report)?;
     println!(
         "  {}×{} elements: max error {err_ref:.3e} vs reference, {err_e2:.3e} vs e² (tolerance {:.0e})",

@@ -18,7 +18,10 @@ use hostgraph::{Plugin, Runtime};
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Round,
 };
-use hostgraph_examples::{cli::Common, plugins};
+use hostgraph_examples::{
+    cli::{self, Common},
+    plugins,
+};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orch {
@@ -91,14 +94,7 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("paged_attention: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("paged_attention", run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
@@ -133,19 +129,7 @@ fn print_summary(cli: &Cli, c: &Config, round: &Round) {
         c.precision.dtype(),
         context_summary(&c.context_lens)
     );
-    println!(
-        "  platform {}  block dim {}  threads {}",
-        cli.common.platform, cli.common.block_dim, r.threads
-    );
-    println!(
-        "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
-        r.tasks, r.aic_tasks, r.aiv_tasks, r.aic_cores, r.aiv_cores
-    );
-    let ns_per_task = r.wall.as_nanos() as f64 / r.tasks.max(1) as f64;
-    println!(
-        "  start-up {:?}  execute {:?}  wall {:?}  ({ns_per_task:.0} ns/task)",
-        r.startup, r.execute, r.wall
-    );
+    cli.common.print_run(r);
 }
 
 /// The context lengths, or their range when there are many.

@@ -8,7 +8,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use hostgraph::{Plugin, Runtime};
-use hostgraph_examples::{cli::Common, plugins, vector};
+use hostgraph_examples::{
+    cli::{self, Common},
+    plugins, vector,
+};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orch {
@@ -28,14 +31,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("vector_example: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli::exit_code("vector_example", run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
@@ -54,18 +50,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
         .filter(|&i| f[i] != want[i] || f[i] != 42.0)
         .collect();
     println!("vector_example ({:?} plugin {})", cli.orch, path.display());
-    println!(
-        "  platform {}  block dim {}  threads {}",
-        cli.common.platform, cli.common.block_dim, report.threads
-    );
-    println!(
-        "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
-        report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
-    );
-    println!(
-        "  start-up {:?}  execute {:?}  wall {:?}",
-        report.startup, report.execute, report.wall
-    );
+    cli.common.print_run(&report);
     cli.common.write_trace(&report)?;
     if let Some(&i) = bad.first() {
         println!(

@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use hostgraph::{CoreType, KernelFn, Platform, Runtime, RuntimeConfig, TaskId};
+use hostgraph_examples::rng::SplitMix64;
 use proptest::prelude::*;
 
 /// func_id of the recording kernel.
@@ -20,29 +21,6 @@ const NO_VIOLATION: u64 = u64::MAX;
 
 // ---------------------------------------------------------------------------
 // Deterministic random numbers.
-
-/// splitmix64: small, fast, good enough to shape test graphs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// True with probability `num / den`.
-    fn chance(&mut self, num: usize, den: usize) -> bool {
-        self.below(den) < num
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Graphs.
@@ -61,7 +39,7 @@ impl Dag {
     /// a large fan-in, and — room permitting — hubs with more than 8 and
     /// more than 128 successors.
     fn random(seed: u64, n: usize) -> Dag {
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix64(seed);
         let aic_share = 1 + rng.below(7); // of 8
         let core: Vec<CoreType> = (0..n)
             .map(|_| {

@@ -18,6 +18,7 @@
 //! - [`FUNC_GEMM_TILE`]: `[a, b, p, t, lda, ldb]`: `p (t×t) = a (t×t, ld lda) · b (t×t, ld ldb)`
 //! - [`FUNC_TILE_ADD`]: `[p, c, t, ldc]`: `c (t×t, ld ldc) += p (t×t)`
 
+use crate::rng::SplitMix64;
 use hostgraph::{Error, KernelFn, OwnedArgs, Plugin, RunReport, Runtime};
 use hostgraph_orch_abi::{DType, OrchTensor};
 
@@ -57,30 +58,6 @@ impl Inputs {
         let a = matrix();
         let b = matrix();
         Inputs { a, b }
-    }
-}
-
-/// The splitmix64 generator: small, deterministic, good enough for test data.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Standard normal (Box–Muller).
-    fn normal(&mut self) -> f64 {
-        let r = (-2.0 * self.unit().ln()).sqrt();
-        r * (std::f64::consts::TAU * self.unit()).cos()
     }
 }
 
@@ -186,16 +163,8 @@ pub fn run_round<E: hostgraph::Executor>(
     let mut c = vec![0.0f32; SIZE * SIZE];
     let args = orch_args(inputs, &mut c);
     register_kernels(rt);
-    // SAFETY: the plugin records `c` as the only tensor pair, and `c` lives
-    // (unmoved) until after finalize below.
-    unsafe { rt.build_with_plugin(plugin, &args)? };
-    let report = match rt.run() {
-        Ok(r) => r,
-        Err(e) => {
-            rt.discard();
-            return Err(e);
-        }
-    };
-    rt.finalize()?;
+    // SAFETY: the plugin records `c` as the only tensor pair, and `c`
+    // (like the inputs) lives, unmoved, until the round has finalized.
+    let report = unsafe { crate::plugins::build_run_finalize(rt, plugin, &args)? };
     Ok((c, report))
 }

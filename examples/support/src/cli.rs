@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use std::process::ExitCode;
+
 use clap::Args;
 use hostgraph::{Platform, Profile, RunReport, RuntimeConfig};
 
@@ -71,4 +73,37 @@ pub fn write_trace(path: &Path, report: &RunReport) -> std::io::Result<()> {
         profile.tasks.len()
     );
     Ok(())
+}
+
+impl Common {
+    /// Prints the run lines every example shows: platform, block dim,
+    /// threads; tasks and cores by type; start-up, execute and wall time.
+    pub fn print_run(&self, report: &RunReport) {
+        println!(
+            "  platform {}  block dim {}  threads {}",
+            self.platform, self.block_dim, report.threads
+        );
+        println!(
+            "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
+            report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
+        );
+        let per_task = report.wall.as_nanos() as f64 / report.tasks.max(1) as f64;
+        println!(
+            "  start-up {:?}  execute {:?}  wall {:?}  ({per_task:.0} ns/task)",
+            report.startup, report.execute, report.wall
+        );
+    }
+}
+
+/// An example's exit status: success only if it ran and its check passed;
+/// an error is printed with the example's name.
+pub fn exit_code(name: &str, outcome: Result<bool, Box<dyn std::error::Error>>) -> ExitCode {
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

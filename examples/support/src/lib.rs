@@ -8,5 +8,6 @@ pub mod cli;
 pub mod matmul;
 pub mod paged_attention;
 pub mod plugins;
+pub mod rng;
 pub mod synthetic;
 pub mod vector;

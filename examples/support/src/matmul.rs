@@ -187,16 +187,8 @@ pub fn run_round<E: hostgraph::Executor>(
         .push_tensor(OrchTensor::new(inputs.w2.as_ptr(), &dims, DType::F16))
         .push_tensor(OrchTensor::new(f.as_mut_ptr(), &dims, DType::F32));
     register_kernels(rt);
-    // SAFETY: the plugin records `f` as the only tensor pair, and `f` lives
-    // until after finalize below.
-    unsafe { rt.build_with_plugin(plugin, &args)? };
-    let report = match rt.run() {
-        Ok(r) => r,
-        Err(e) => {
-            rt.discard();
-            return Err(e);
-        }
-    };
-    rt.finalize()?;
+    // SAFETY: the plugin records `f` as the only tensor pair, and `f`
+    // (like the inputs) lives, unmoved, until the round has finalized.
+    let report = unsafe { crate::plugins::build_run_finalize(rt, plugin, &args)? };
     Ok((f, report))
 }

@@ -48,6 +48,7 @@
 //! and `flags` is [`FLAG_FIRST`] | [`FLAG_LAST`] for the chain's first and
 //! last block. `dtype` is the `OrchDType` code of q/k/v.
 
+use crate::rng::SplitMix64;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
@@ -260,33 +261,10 @@ pub fn ragged_context_lens(batch: usize, block_size: usize, max_context: usize) 
         max,
         1,
     ];
-    let mut rng = SplitMix(batch as u64 ^ 0xc0ffee);
+    let mut rng = SplitMix64(batch as u64 ^ 0xc0ffee);
     (0..batch)
         .map(|b| fixed.get(b).copied().unwrap_or_else(|| rng.below(max) + 1) as i32)
         .collect()
-}
-
-/// The splitmix64 generator (deterministic test data without a dependency).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`; the modulo bias is irrelevant here).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
 }
 
 /// The host tensors of one problem.
@@ -316,10 +294,11 @@ impl Problem {
         if let Err(e) = config.validate() {
             panic!("paged_attention: {e}");
         }
-        let mut rng = SplitMix(config.seed);
+        let mut rng = SplitMix64(config.seed);
         let (block_table, num_blocks) = block_table(&config, &mut rng);
         let p = config.precision;
-        let mut random = |n: usize| -> Vec<u16> { (0..n).map(|_| p.encode(rng.unit())).collect() };
+        let mut random =
+            |n: usize| -> Vec<u16> { (0..n).map(|_| p.encode(rng.symmetric())).collect() };
         let cache = num_blocks * config.block_size * config.kv_heads * config.head_dim;
         Problem {
             query: random(config.batch() * config.heads * config.head_dim),
@@ -378,7 +357,7 @@ impl Problem {
 }
 
 /// The block table of `config` and the number of physical blocks.
-fn block_table(config: &Config, rng: &mut SplitMix) -> (Vec<i32>, usize) {
+fn block_table(config: &Config, rng: &mut SplitMix64) -> (Vec<i32>, usize) {
     let max_blocks = config.max_blocks_per_seq();
     let used: usize = (0..config.batch()).map(|b| config.blocks_of(b)).sum();
     let (num_blocks, physical) = match config.pool {
@@ -956,16 +935,8 @@ pub fn run_round<E: hostgraph::Executor>(
     let args = problem.args(&mut out);
     register_kernels(rt, kernels);
     // SAFETY: the plugins record `out` as the only tensor pair, and `out`
-    // is neither moved nor touched until after finalize below.
-    unsafe { rt.build_with_plugin(plugin, &args)? };
-    let report = match rt.run() {
-        Ok(r) => r,
-        Err(e) => {
-            rt.discard();
-            return Err(e);
-        }
-    };
-    rt.finalize()?;
+    // is neither moved nor touched until the round has finalized.
+    let report = unsafe { crate::plugins::build_run_finalize(rt, plugin, &args)? };
     let trace = session.map(|s| s.trace.report());
     Ok(Round { out, report, trace })
 }

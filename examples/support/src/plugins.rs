@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use hostgraph::{Error, Executor, OwnedArgs, Plugin, RunReport, Runtime};
+
 /// Path of the C orchestration plugin compiled from `examples/orch/<name>.c`.
 pub fn c_plugin(name: &str) -> PathBuf {
     Path::new(env!("OUT_DIR")).join(format!("lib{name}.so"))
@@ -45,4 +47,32 @@ pub fn rust_plugin(dir: &str) -> PathBuf {
     target
         .join("release")
         .join(format!("libhostgraph_orch_{dir}.so"))
+}
+
+/// One round with an orchestration plugin, as every example runs it: build
+/// with `plugin` over `args`, run, finalize (copy back, free, remove
+/// kernels). If the run fails, the graph is discarded so the runtime is
+/// ready for another round.
+///
+/// # Safety
+/// The plugin's code runs; the host buffers `args` points at (and any the
+/// plugin records as tensor pairs) must stay valid and unmoved until this
+/// returns.
+pub unsafe fn build_run_finalize<E: Executor>(
+    rt: &mut Runtime<E>,
+    plugin: &Plugin,
+    args: &OwnedArgs,
+) -> Result<RunReport, Error> {
+    // SAFETY: forwarded from the caller.
+    unsafe { rt.build_with_plugin(plugin, args)? };
+    match rt.run() {
+        Ok(report) => {
+            rt.finalize()?;
+            Ok(report)
+        }
+        Err(e) => {
+            rt.discard();
+            Err(e)
+        }
+    }
 }
