@@ -52,9 +52,7 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-        let plugin = unsafe { Plugin::load(plugins::c_plugin("synthetic")) }
-            .expect("load the synthetic plugin");
+        let plugin = plugins::load_c("synthetic").expect("load the synthetic plugin");
         let mut rt = common::inline(3, 3);
         rt.register_kernel(0, KernelFn::rust(synthetic::empty));
         Builder { rt, plugin }

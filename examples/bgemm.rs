@@ -9,7 +9,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hostgraph::{Plugin, Runtime};
+use hostgraph::Runtime;
 use hostgraph_examples::{
     bgemm,
     cli::{self, Common},
@@ -30,14 +30,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let path = plugins::c_plugin("bgemm");
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    let plugin = unsafe { Plugin::load(&path)? };
+    let plugin = plugins::load_c("bgemm")?;
     let mut rt = Runtime::new(cli.common.config())?;
     let inputs = bgemm::Inputs::random(bgemm::SEED);
     let (c, report) = bgemm::run_round(&mut rt, &plugin, &inputs)?;
     let err = bgemm::max_error(&c, &bgemm::reference(&inputs));
-    println!("bgemm (C plugin {})", path.display());
+    println!("bgemm (C plugin {})", plugin.path().display());
     cli.common.print_run(&report);
     cli.common.write_trace(&report)?;
     println!(

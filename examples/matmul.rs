@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hostgraph::{Plugin, Runtime};
+use hostgraph::Runtime;
 use hostgraph_examples::{
     cli::{self, Common},
     matmul, plugins,
@@ -28,15 +28,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let path = plugins::c_plugin("matmul");
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    let plugin = unsafe { Plugin::load(&path)? };
+    let plugin = plugins::load_c("matmul")?;
     let mut rt = Runtime::new(cli.common.config())?;
     let inputs = matmul::Inputs::new();
     let (f, report) = matmul::run_round(&mut rt, &plugin, &inputs)?;
     let err_ref = matmul::max_error(&f, &matmul::reference(&inputs));
     let err_e2 = matmul::max_error(&f, &vec![matmul::EXPECTED; f.len()]);
-    println!("matmul (C plugin {})", path.display());
+    println!("matmul (C plugin {})", plugin.path().display());
     cli.common.print_run(&report);
     cli.common.write_trace(&report)?;
     println!(

@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use hostgraph::{Plugin, Runtime};
+use hostgraph::Runtime;
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Round,
 };
@@ -100,17 +100,19 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let config = cli.config();
     config.validate()?;
-    let path = match cli.orch {
-        Orch::C => plugins::c_plugin("paged_attention"),
-        Orch::Rust => plugins::rust_plugin("paged_attention"),
+    let plugin = match cli.orch {
+        Orch::C => plugins::load_c("paged_attention")?,
+        Orch::Rust => plugins::load_rust("paged_attention")?,
     };
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    let plugin = unsafe { Plugin::load(&path)? };
     let mut rt = Runtime::new(cli.common.config())?;
     let problem = Problem::generate(config);
     let round = pa::run_round(&mut rt, &plugin, &problem, Kernels::Traced)?;
     let err = pa::max_abs_error(&round.out, &pa::reference(&problem));
-    println!("paged_attention ({:?} plugin {})", cli.orch, path.display());
+    println!(
+        "paged_attention ({:?} plugin {})",
+        cli.orch,
+        plugin.path().display()
+    );
     print_summary(cli, &problem.config, &round);
     cli.common.write_trace(&round.report)?;
     Ok(verdict(&problem.config, &round, err))

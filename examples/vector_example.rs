@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use hostgraph::{Plugin, Runtime};
+use hostgraph::Runtime;
 use hostgraph_examples::{
     cli::{self, Common},
     plugins, vector,
@@ -35,12 +35,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let path = match cli.orch {
-        Orch::C => plugins::c_plugin("vector_example"),
-        Orch::Rust => plugins::rust_plugin("vector"),
+    let plugin = match cli.orch {
+        Orch::C => plugins::load_c("vector_example")?,
+        Orch::Rust => plugins::load_rust("vector")?,
     };
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    let plugin = unsafe { Plugin::load(&path)? };
     let mut rt = Runtime::new(cli.common.config())?;
     let a = vec![2.0f32; vector::ELEMENTS];
     let b = vec![3.0f32; vector::ELEMENTS];
@@ -49,7 +47,11 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let bad: Vec<usize> = (0..f.len())
         .filter(|&i| f[i] != want[i] || f[i] != 42.0)
         .collect();
-    println!("vector_example ({:?} plugin {})", cli.orch, path.display());
+    println!(
+        "vector_example ({:?} plugin {})",
+        cli.orch,
+        plugin.path().display()
+    );
     cli.common.print_run(&report);
     cli.common.write_trace(&report)?;
     if let Some(&i) = bad.first() {

@@ -5,7 +5,7 @@
 use hostgraph::{
     CoreType, Error, KernelFn, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig, TaskId,
 };
-use hostgraph_examples::plugins::c_plugin;
+use hostgraph_examples::plugins::{c_plugin, load_c};
 use hostgraph_platform::MemError;
 
 fn noop(_: &[u64]) {}
@@ -348,13 +348,8 @@ fn registering_a_kernel_twice_replaces_it() {
     assert_eq!(report.kernels_removed, 1, "one entry per func_id");
 }
 
-fn load(name: &str) -> hostgraph::Result<Plugin> {
-    // SAFETY: the test plugins are this project's own sources.
-    unsafe { Plugin::load(c_plugin(name)) }
-}
-
 fn build_plugin(rt: &mut Runtime, name: &str, args: &OwnedArgs) -> hostgraph::Result<()> {
-    let plugin = load(name)?;
+    let plugin = load_c(name)?;
     // SAFETY: the plugins record no tensor pair whose host buffer outlives `args`.
     unsafe { rt.build_with_plugin(&plugin, args) }
 }
@@ -391,7 +386,7 @@ fn plugin_returning_non_zero_fails_and_frees_its_memory() {
 
 #[test]
 fn plugin_without_entry_symbol_names_the_symbol_and_path() {
-    let e = load("no_entry").unwrap_err();
+    let e = load_c("no_entry").unwrap_err();
     let msg = e.to_string();
     assert!(matches!(e, Error::Load { .. }), "{e}");
     assert!(
@@ -410,7 +405,7 @@ fn plugin_without_entry_symbol_names_the_symbol_and_path() {
 
 #[test]
 fn plugin_for_another_abi_version_is_refused() {
-    let e = load("old_abi").unwrap_err();
+    let e = load_c("old_abi").unwrap_err();
     assert!(
         matches!(
             e,
@@ -422,7 +417,7 @@ fn plugin_for_another_abi_version_is_refused() {
         ),
         "{e}"
     );
-    let e = load("no_version").unwrap_err();
+    let e = load_c("no_version").unwrap_err();
     assert!(e.to_string().contains("hostgraph_orch_abi_version"), "{e}");
 }
 

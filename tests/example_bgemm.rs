@@ -14,8 +14,7 @@ use hostgraph_orch_abi::{DType, OrchTensor};
 const TILES: usize = SIZE / TILE;
 
 fn plugin() -> Plugin {
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    unsafe { Plugin::load(plugins::c_plugin("bgemm")) }.expect("load the bgemm plugin")
+    plugins::load_c("bgemm").expect("load the bgemm plugin")
 }
 
 fn runtime(platform: Platform) -> Runtime {

@@ -7,8 +7,7 @@ use hostgraph_examples::{matmul, plugins};
 use hostgraph_orch_abi::{DType, OrchTensor};
 
 fn plugin() -> Plugin {
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    unsafe { Plugin::load(plugins::c_plugin("matmul")) }.expect("load the matmul plugin")
+    plugins::load_c("matmul").expect("load the matmul plugin")
 }
 
 fn runtime(platform: Platform) -> Runtime {

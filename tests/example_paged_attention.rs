@@ -20,12 +20,11 @@ enum Orch {
 }
 
 fn load(orch: Orch) -> Plugin {
-    let path = match orch {
-        Orch::C => plugins::c_plugin("paged_attention"),
-        Orch::Rust => plugins::rust_plugin("paged_attention"),
-    };
-    // SAFETY: the plugin is this project's own, built against orchestration_api.h.
-    unsafe { Plugin::load(&path) }.expect("load paged_attention plugin")
+    match orch {
+        Orch::C => plugins::load_c("paged_attention"),
+        Orch::Rust => plugins::load_rust("paged_attention"),
+    }
+    .expect("load paged_attention plugin")
 }
 
 fn runtime(platform: Platform, block_dim: u32, threads: u32) -> Runtime {

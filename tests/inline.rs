@@ -1,9 +1,7 @@
 //! The inline executor runs the same graphs, through the same protocol and
 //! scheduler, on one thread: examples stay correct, faults are contained.
 
-use hostgraph::{
-    CoreType, Error, InlineSim, KernelFn, Platform, Plugin, Runtime, RuntimeConfig, TaskId,
-};
+use hostgraph::{CoreType, Error, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig, TaskId};
 use hostgraph_examples::{plugins, vector};
 
 fn inline(platform: Platform, block_dim: u32, threads: u32) -> Runtime<InlineSim> {
@@ -18,8 +16,7 @@ fn inline(platform: Platform, block_dim: u32, threads: u32) -> Runtime<InlineSim
 
 #[test]
 fn vector_example_inline_on_both_platforms() {
-    // SAFETY: this project's own plugin.
-    let plugin = unsafe { Plugin::load(plugins::c_plugin("vector_example")) }.unwrap();
+    let plugin = plugins::load_c("vector_example").unwrap();
     let a = vec![2.0f32; vector::ELEMENTS];
     let b = vec![3.0f32; vector::ELEMENTS];
     for platform in Platform::ALL {

@@ -8,7 +8,7 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-use hostgraph::{CoreType, Error, KernelFn, Plugin, Runtime, RuntimeConfig};
+use hostgraph::{CoreType, Error, KernelFn, Runtime, RuntimeConfig};
 use hostgraph_examples::{plugins, vector};
 
 const ROUNDS: usize = 1000;
@@ -55,8 +55,7 @@ fn failed_round(rt: &mut Runtime) {
 #[test]
 fn thousand_rebuild_rounds_keep_memory_flat() {
     let _serial = quiet_planned_panics();
-    // SAFETY: this project's own plugin.
-    let plugin = unsafe { Plugin::load(plugins::c_plugin("vector_example")) }.unwrap();
+    let plugin = plugins::load_c("vector_example").unwrap();
     let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
     let a: Vec<f32> = (0..vector::ELEMENTS).map(|i| (i % 7) as f32).collect();
     let b: Vec<f32> = (0..vector::ELEMENTS)

@@ -76,3 +76,16 @@ pub unsafe fn build_run_finalize<E: Executor>(
         }
     }
 }
+
+/// Loads this project's C plugin `examples/orch/<name>.c` (or
+/// `tests/plugins/<name>.c`), as compiled by the build script.
+pub fn load_c(name: &str) -> Result<Plugin, Error> {
+    // SAFETY: the project's own plugin sources, built against orchestration_api.h.
+    unsafe { Plugin::load(c_plugin(name)) }
+}
+
+/// Loads this project's Rust plugin `examples/orch_rs/<dir>`, building it if needed.
+pub fn load_rust(dir: &str) -> Result<Plugin, Error> {
+    // SAFETY: the project's own plugin crates, built against the same ABI crate.
+    unsafe { Plugin::load(rust_plugin(dir)) }
+}

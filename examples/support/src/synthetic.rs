@@ -227,7 +227,7 @@ pub fn plugin_args(shape: Shape, n: usize, func_id: i32) -> OwnedArgs {
 #[cfg(test)]
 mod tests {
     use hostgraph::graph::{Kernel, Successors};
-    use hostgraph::{Executor, InlineSim, KernelFn, Plugin, Runtime, RuntimeConfig};
+    use hostgraph::{Executor, InlineSim, KernelFn, Runtime, RuntimeConfig};
 
     use super::*;
     use crate::plugins;
@@ -258,8 +258,7 @@ mod tests {
     /// graph runs.
     #[test]
     fn c_plugin_builds_the_same_graphs() {
-        // SAFETY: the plugin is this crate's own, built against orchestration_api.h.
-        let plugin = unsafe { Plugin::load(plugins::c_plugin("synthetic")) }.unwrap();
+        let plugin = plugins::load_c("synthetic").unwrap();
         let config = RuntimeConfig::default();
         let mut rt = Runtime::with_executor(config, InlineSim::new(config.platform)).unwrap();
         rt.register_kernel(5, KernelFn::rust(empty));
@@ -287,8 +286,7 @@ mod tests {
     /// The plugin refuses an unknown shape code and missing scalars.
     #[test]
     fn c_plugin_refuses_bad_scalars() {
-        // SAFETY: as above.
-        let plugin = unsafe { Plugin::load(plugins::c_plugin("synthetic")) }.unwrap();
+        let plugin = plugins::load_c("synthetic").unwrap();
         let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
         let mut bad_shape = OwnedArgs::new();
         bad_shape.push_scalar(5).push_scalar(10);
