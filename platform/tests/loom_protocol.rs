@@ -15,20 +15,31 @@ use hostgraph_platform::{
     AicpuStartup, CoreSide, CoreSlot, CoreStep, CoreType, HandshakeBlock, Platform, RegisterAccess,
 };
 use loom::cell::UnsafeCell;
-use loom::sync::Arc;
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use loom::sync::{Arc, Notify};
 
-/// DATA_MAIN_BASE, COND and FAST_PATH_ENABLE per core, as loom atomics.
+/// DATA_MAIN_BASE, COND and FAST_PATH_ENABLE per core, as loom atomics,
+/// with doorbells so that waiting threads block instead of spinning
+/// (spinning makes loom's search explode): a DATA_MAIN_BASE write rings the
+/// core, a COND write rings the scheduler thread that owns the core. The
+/// doorbells only decide when a thread looks again; what it sees comes from
+/// the registers, as on the chip.
 struct LoomRegs {
     cells: Vec<[AtomicU32; 3]>,
+    core_bell: Vec<Notify>,
+    sched_bell: Vec<Notify>,
+    owner: Vec<usize>,
 }
 
 impl LoomRegs {
-    fn new(cores: usize) -> Self {
+    fn new(cores: usize, threads: usize) -> Self {
         LoomRegs {
             cells: (0..cores)
                 .map(|_| std::array::from_fn(|_| AtomicU32::new(0)))
                 .collect(),
+            core_bell: (0..cores).map(|_| Notify::new()).collect(),
+            sched_bell: (0..threads).map(|_| Notify::new()).collect(),
+            owner: (0..cores).map(|c| c % threads).collect(),
         }
     }
 }
@@ -37,8 +48,14 @@ impl RegisterAccess for LoomRegs {
     fn read(&self, core: u32, reg: Reg) -> u32 {
         self.cells[core as usize][reg as usize].load(Ordering::Acquire)
     }
+
     fn write(&self, core: u32, reg: Reg, value: u32) {
-        self.cells[core as usize][reg as usize].store(value, Ordering::Release)
+        self.cells[core as usize][reg as usize].store(value, Ordering::Release);
+        match reg {
+            Reg::DataMainBase => self.core_bell[core as usize].notify(),
+            Reg::Cond => self.sched_bell[self.owner[core as usize]].notify(),
+            Reg::FastPathEnable => {}
+        }
     }
 }
 
@@ -100,18 +117,21 @@ fn started_cores(regs: &LoomRegs, n: u32) -> Vec<CoreSide> {
     cores
 }
 
-/// One scheduler thread owning `cores`: steps 8-10, dispatch before resolve,
-/// until every task finished; then step 11 for its cores.
-fn schedule(
-    regs: &LoomRegs,
-    g: &Graph,
-    cores: &[u32],
-    ready: &mut Vec<u32>,
-    fanin: &[AtomicU32],
-    left: &AtomicUsize,
-) {
+/// What one scheduler thread shares with the others.
+struct Shared<'a> {
+    regs: &'a LoomRegs,
+    graph: &'a Graph,
+    fanin: &'a [AtomicU32],
+    left: &'a AtomicUsize,
+}
+
+/// Scheduler thread `me` owning `cores`: steps 8-10, dispatch before
+/// resolve, until every task finished; then step 11 for its cores.
+fn schedule(sh: &Shared<'_>, me: usize, cores: &[u32], ready: &mut Vec<u32>) {
+    let regs = sh.regs;
     let mut slots = vec![CoreSlot::default(); cores.len()];
-    while left.load(Ordering::Acquire) > 0 {
+    while sh.left.load(Ordering::Acquire) > 0 {
+        let mut moved = false;
         for (slot, &core) in slots.iter_mut().zip(cores) {
             let done = slot
                 .observe(core, regs.read(core, Reg::Cond))
@@ -121,17 +141,24 @@ fn schedule(
             {
                 regs.write(core, Reg::DataMainBase, t);
                 slot.dispatched(t);
+                moved = true;
             }
             for &t in done.as_slice() {
-                for s in g.succs(t) {
-                    if fanin[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
+                moved = true;
+                for s in sh.graph.succs(t) {
+                    if sh.fanin[s as usize].fetch_sub(1, Ordering::AcqRel) == 1 {
                         ready.push(s);
                     }
                 }
-                left.fetch_sub(1, Ordering::AcqRel);
+                if sh.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    // The last task: wake every scheduler thread to leave.
+                    regs.sched_bell.iter().for_each(Notify::notify);
+                }
             }
         }
-        loom::thread::yield_now();
+        if !moved && sh.left.load(Ordering::Acquire) > 0 {
+            regs.sched_bell[me].wait();
+        }
     }
     for &core in cores {
         send_exit(regs, core);
@@ -140,10 +167,11 @@ fn schedule(
 
 fn core_loop(regs: &LoomRegs, g: &Graph, mut core: CoreSide) {
     let block = HandshakeBlock::default();
+    let bell = &regs.core_bell[core.physical_id() as usize];
     loop {
         match core.step(&block, regs, |t| g.run(t)) {
             CoreStep::Exited => return,
-            CoreStep::Wait => loom::thread::yield_now(),
+            CoreStep::Wait => bell.wait(),
             _ => {}
         }
     }
@@ -154,15 +182,19 @@ fn core_loop(regs: &LoomRegs, g: &Graph, mut core: CoreSide) {
 /// Thread 0 holds the initially ready tasks; readiness found by a thread
 /// stays in its own queue.
 fn check(preds: Vec<Vec<u32>>, cores: u32, threads: usize) {
-    // Polling loops (idle cores, the scheduler) take many branches. The
-    // preemption bound keeps the search finite: 2 with two loom threads, 1
-    // with more (LOOM_MAX_PREEMPTIONS overrides).
+    // The preemption bound keeps the search finite: 2 with two loom
+    // threads, 1 with three, 0 with four (threads still interleave at every
+    // doorbell wait, and every load's possible values are explored);
+    // LOOM_MAX_PREEMPTIONS overrides.
+    let bound = match cores as usize + threads {
+        ..=2 => 2,
+        3 => 1,
+        _ => 0,
+    };
     let mut model = loom::model::Builder::new();
-    model.max_branches = 100_000;
-    let loom_threads = cores as usize + threads;
-    model.preemption_bound = model.preemption_bound.or(Some(if loom_threads <= 2 { 2 } else { 1 }));
+    model.preemption_bound = model.preemption_bound.or(Some(bound));
     model.check(move || {
-        let regs = Arc::new(LoomRegs::new(cores as usize));
+        let regs = Arc::new(LoomRegs::new(cores as usize, threads));
         let g = Arc::new(Graph::new(preds.clone()));
         let n = preds.len();
         let fanin: Arc<Vec<AtomicU32>> = Arc::new(
@@ -188,13 +220,25 @@ fn check(preds: Vec<Vec<u32>>, cores: u32, threads: usize) {
                 owned(t),
             );
             handles.push(loom::thread::spawn(move || {
-                schedule(&regs, &g, &mine, &mut Vec::new(), &fanin, &left)
+                let sh = Shared {
+                    regs: &regs,
+                    graph: &g,
+                    fanin: &fanin,
+                    left: &left,
+                };
+                schedule(&sh, t, &mine, &mut Vec::new())
             }));
         }
         let mut ready: Vec<u32> = (0..n as u32)
             .filter(|&t| preds[t as usize].is_empty())
             .collect();
-        schedule(&regs, &g, &owned(0), &mut ready, &fanin, &left);
+        let sh = Shared {
+            regs: &regs,
+            graph: &g,
+            fanin: &fanin,
+            left: &left,
+        };
+        schedule(&sh, 0, &owned(0), &mut ready);
         for h in handles {
             h.join().unwrap();
         }
