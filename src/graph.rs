@@ -103,7 +103,7 @@ pub struct GraphBuilder<'w> {
 }
 
 impl<'w> GraphBuilder<'w> {
-    /// A builder staging into `scratch` (reset by the caller after the build).
+    /// A builder staging into `scratch` (released by the caller after the build).
     pub(crate) fn new(world: &'w mut World, scratch: &'w Bump) -> Self {
         GraphBuilder {
             world,
@@ -119,7 +119,8 @@ impl<'w> GraphBuilder<'w> {
         }
     }
 
-    /// Ends the build: with `commit`, the staged tasks become entities.
+    /// Ends the build, consuming the builder (so the world is free again):
+    /// with `commit`, the staged tasks become entities.
     pub(crate) fn finish(self, commit: bool) {
         if commit {
             self.commit();

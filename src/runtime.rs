@@ -58,6 +58,13 @@ impl RuntimeConfig {
     /// Deadlines sized for real hardware rather than the simulator: start-up
     /// includes launching the AICore kernel (seconds on a loaded device), and
     /// kernels may run far longer than simulated ones.
+    ///
+    /// ```
+    /// use hostgraph::RuntimeConfig;
+    /// let sim = RuntimeConfig::default();
+    /// let hw = sim.with_hardware_deadlines();
+    /// assert!(hw.startup_timeout > sim.startup_timeout && hw.stall_timeout > sim.stall_timeout);
+    /// ```
     pub fn with_hardware_deadlines(self) -> Self {
         RuntimeConfig {
             startup_timeout: Duration::from_secs(60),

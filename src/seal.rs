@@ -90,15 +90,6 @@ impl Sealed {
             .map(|(t, _)| t as u32)
     }
 
-    /// Bytes held by the dense arrays (for per-task memory figures).
-    pub fn heap_bytes(&self) -> usize {
-        self.core_type.capacity()
-            + 4 * (self.kernel_slot.capacity() + self.succ_start.capacity() + self.succ.capacity())
-            + 4 * (self.fanin_init.capacity() + self.fanin.capacity())
-            + 8 * (self.arg_start.capacity() + self.args.capacity())
-            + self.kernels.capacity() * std::mem::size_of::<(i32, KernelFn)>()
-    }
-
     /// Resets the run state: every fan-in back to its initial count, no
     /// fault, and per-task records on or off.
     pub(crate) fn reset(&self, profiling: bool) {

@@ -299,12 +299,6 @@ impl CoreSide {
         self.phase == CorePhase::Exited
     }
 
-    /// Back to "not started", for the next launch.
-    pub fn relaunch(&mut self) {
-        self.phase = CorePhase::AwaitAicpuReady;
-        self.last_task = IDLE;
-    }
-
     /// Advances the core by one step. `run` executes a task's kernel and
     /// returns `false` if the kernel failed.
     #[inline]
