@@ -32,6 +32,10 @@ pub struct Sealed {
     succ_start: Vec<u32>,
     succ: Vec<u32>,
     fanin_init: Vec<u32>,
+    /// Initially ready tasks by core type, and the AIC task count: fixed
+    /// once sealed, so runs do not recompute them.
+    roots: [Vec<u32>; 2],
+    aic_tasks: usize,
     // Run state.
     fanin: Vec<AtomicU32>,
     faulted: AtomicBool,
@@ -81,13 +85,14 @@ impl Sealed {
         &self.args[self.arg_start[t]..self.arg_start[t + 1]]
     }
 
-    /// Tasks with no predecessors, in id order.
-    pub fn roots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.fanin_init
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| **n == 0)
-            .map(|(t, _)| t as u32)
+    /// Tasks of `core_type` with no predecessors, in id order.
+    pub fn roots(&self, core_type: CoreType) -> &[u32] {
+        &self.roots[core_type as usize]
+    }
+
+    /// Tasks that run on AIC cores.
+    pub fn aic_tasks(&self) -> usize {
+        self.aic_tasks
     }
 
     /// Resets the run state: every fan-in back to its initial count, no
@@ -230,6 +235,11 @@ pub(crate) fn seal_graph(
         }
     }
     let fanin = fanin_init.iter().map(|&f| AtomicU32::new(f)).collect();
+    let mut roots: [Vec<u32>; 2] = Default::default();
+    for t in (0..n).filter(|&t| fanin_init[t] == 0) {
+        roots[core_type[t] as usize].push(t as u32);
+    }
+    let aic_tasks = core_type.iter().filter(|&&c| c == CoreType::Aic).count();
     let sealed = Sealed {
         core_type,
         kernel_slot,
@@ -239,6 +249,8 @@ pub(crate) fn seal_graph(
         succ_start,
         succ,
         fanin_init,
+        roots,
+        aic_tasks,
         fanin,
         faulted: AtomicBool::new(false),
         fault: Mutex::new(None),
@@ -264,7 +276,7 @@ fn prefix_sum<T: Copy + Default + std::ops::Add<Output = T>>(lens: &[T]) -> Vec<
 fn check_acyclic(g: &Sealed) -> Result<()> {
     let n = g.len();
     let mut indeg = g.fanin_init.clone();
-    let mut stack: Vec<u32> = g.roots().collect();
+    let mut stack: Vec<u32> = g.roots.concat();
     let mut seen = 0usize;
     while let Some(t) = stack.pop() {
         seen += 1;

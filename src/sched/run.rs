@@ -185,13 +185,10 @@ pub(crate) fn execute<E: Executor>(
         ));
     }
 
-    let aic_tasks = (0..graph.len() as u32)
-        .filter(|&t| graph.core_type(t) == CoreType::Aic)
-        .count();
     Ok(RunReport {
         tasks: graph.len(),
-        aic_tasks,
-        aiv_tasks: graph.len() - aic_tasks,
+        aic_tasks: graph.aic_tasks(),
+        aiv_tasks: graph.len() - graph.aic_tasks(),
         aic_cores: cores
             .iter()
             .filter(|c| c.core_type == CoreType::Aic)
@@ -287,12 +284,9 @@ fn plan_threads(
         .collect();
     let mut shared: [Vec<u32>; 2] = Default::default();
     for ty in CoreType::ALL {
-        let ready: Vec<u32> = graph
-            .roots()
-            .filter(|&t| graph.core_type(t) == ty)
-            .collect();
+        let ready = graph.roots(ty);
         let caps: Vec<usize> = capacity.iter().map(|c| c[ty as usize]).collect();
-        for (&task, dest) in ready.iter().zip(policy.seed(ty, &ready, &caps)) {
+        for (&task, dest) in ready.iter().zip(policy.seed(ty, ready, &caps)) {
             match dest {
                 Some(t) if t < threads && owned[t][ty as usize] > 0 => {
                     out[t].local.push_seed(task, ty)
