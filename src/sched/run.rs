@@ -208,43 +208,44 @@ pub(crate) fn execute<E: Executor>(
 
 /// Start-up steps 1-5 for every launched core, all at once, bounded in time.
 fn discover<E: Executor>(
-    exec: &mut E,
+    exec: &E,
     block_dim: u32,
     timeout: Duration,
 ) -> Result<Vec<DiscoveredCore>> {
     let spec = exec.spec();
     let n = (block_dim * spec.cores_per_block()) as usize;
-    let blocks = exec.handshakes();
-    let mut states: Vec<AicpuStartup> = blocks[..n].iter().map(AicpuStartup::begin).collect();
-    let mut filed: Vec<Option<DiscoveredCore>> = vec![None; n];
-    let mut left = n;
+    let blocks = &exec.handshakes()[..n];
+    let mut states: Vec<AicpuStartup> = blocks.iter().map(AicpuStartup::begin).collect();
     let start = Instant::now();
     let mut backoff = Backoff::new();
-    while left > 0 {
+    loop {
         let moved = exec.pump();
-        for (i, st) in states.iter_mut().enumerate() {
-            if filed[i].is_none()
-                && let Some(core) =
-                    st.poll(i as u32, &exec.handshakes()[i], exec.registers(), spec)?
-            {
-                filed[i] = Some(core);
-                left -= 1;
+        let mut pending = 0;
+        for (i, (st, block)) in states.iter_mut().zip(blocks).enumerate() {
+            if st.poll(i as u32, block, exec.registers(), spec)?.is_none() {
+                pending += 1;
             }
         }
-        if left > 0 && !moved && backoff.snooze() && start.elapsed() >= timeout {
-            let first = filed.iter().position(Option::is_none).unwrap_or(0) as u32;
+        if pending == 0 {
+            let filed = |s: &AicpuStartup| match *s {
+                AicpuStartup::Filed(core) => Some(core),
+                _ => None,
+            };
+            return Ok(states.iter().filter_map(filed).collect());
+        }
+        if !moved && backoff.snooze() && start.elapsed() >= timeout {
+            let first = states
+                .iter()
+                .position(|s| !matches!(s, AicpuStartup::Filed(_)))
+                .unwrap_or(0);
             return Err(Error::StartupTimeout {
-                pending: left,
+                pending,
                 cores: n,
                 timeout,
-                first,
+                first: first as u32,
             });
         }
     }
-    Ok(filed
-        .into_iter()
-        .map(|c| c.expect("every core filed"))
-        .collect())
 }
 
 /// Files the cores as entities, lets the policy assign them to threads and
