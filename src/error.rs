@@ -80,6 +80,15 @@ pub enum Error {
     /// A task id would reach the reserved marker range.
     #[error("graph is full: task ids stop below {0:#x}")]
     TooManyTasks(u32),
+    /// One of the graph's lists (argument words, edges) would outgrow its
+    /// 32-bit spans.
+    #[error("graph is full: its {list} would exceed {capacity} entries")]
+    GraphFull {
+        /// Which list: "argument words" or "edges".
+        list: &'static str,
+        /// The most entries it holds.
+        capacity: usize,
+    },
     /// A tensor pair with a null pointer or zero size.
     #[error("tensor pair host={host:#x} dev={dev:#x} bytes={bytes}: {why}")]
     BadTensorPair {
@@ -259,7 +268,7 @@ impl Error {
             Error::SelfEdge(_) => OrchStatus::SelfEdge,
             Error::TooManyArgs { .. } => OrchStatus::TooManyArgs,
             Error::BadCoreType(_) => OrchStatus::BadCoreType,
-            Error::TooManyTasks(_) => OrchStatus::TooManyTasks,
+            Error::TooManyTasks(_) | Error::GraphFull { .. } => OrchStatus::TooManyTasks,
             Error::Memory(MemError::OutOfMemory { .. }) => OrchStatus::OutOfMemory,
             Error::Memory(MemError::DoubleFree { .. } | MemError::UnknownPointer { .. }) => {
                 OrchStatus::UnknownPointer

@@ -1,20 +1,23 @@
-//! The graph store: tasks and tensor pairs as ECS entities, and the
+//! The graph store: tasks and tensor pairs as ECS entities, the tasks'
+//! argument words and successors as lists they index, and the
 //! [`GraphBuilder`] that the Rust API and the orchestration ABI both drive.
 
 use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
 use bumpalo::Bump;
 use bumpalo::collections::Vec as BumpVec;
 use hostgraph_orch_abi::{CoreType, MAX_TASK_ARGS, RESERVED_TASK_ID};
 use hostgraph_platform::DeviceMemory;
-use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 
 /// A task's id: dense from 0 in the order tasks were added. It travels in
 /// DATA_MAIN_BASE and COND, so it stays below [`RESERVED_TASK_ID`].
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(transparent)]
 pub struct TaskId(pub u32);
 
 impl fmt::Display for TaskId {
@@ -31,7 +34,7 @@ impl TaskId {
 }
 
 /// Which kernel a task runs, and on which kind of core.
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernel {
     /// Key into the kernel registry.
     pub func_id: i32,
@@ -39,24 +42,83 @@ pub struct Kernel {
     pub core_type: CoreType,
 }
 
-/// A task's argument words (device pointers and scalars): inline up to 2
-/// (nothing sized for the worst case), on the heap beyond. The hot loop
-/// reads the sealed copy, never this component.
-#[derive(Component, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Args(pub SmallVec<[u64; 2]>);
-
-/// A task's predecessor count. The count that changes while a run is in
-/// flight lives in the sealed view; this initial count is what every run
-/// starts from, so a built graph can run again without rebuilding.
-#[derive(Component, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Fanin {
-    /// Number of edges into the task.
-    pub initial: u32,
+/// `len` consecutive items of one of the graph's [`TaskLists`], from `start`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Span {
+    /// Index of the first item.
+    pub start: u32,
+    /// Number of items.
+    pub len: u32,
 }
 
-/// Tasks that depend on this one (no fixed fan-out cap).
-#[derive(Component, Clone, Debug, Default, PartialEq, Eq)]
-pub struct Successors(pub SmallVec<[TaskId; 4]>);
+impl Span {
+    /// The span as an index range.
+    pub fn range(self) -> Range<usize> {
+        self.start as usize..self.start as usize + self.len as usize
+    }
+}
+
+/// A task: one entity per task, with everything about it in one component
+/// (each component costs every entity its change ticks, so one compact
+/// component keeps a 100k-task graph small). Its argument words and
+/// successors are spans of the graph's [`TaskLists`].
+///
+/// ```
+/// # use hostgraph::{Runtime, RuntimeConfig, CoreType};
+/// use hostgraph::graph::{Task, TaskLists};
+/// let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+/// rt.build(|g| {
+///     let a = g.add_task(7, CoreType::Aiv, &[1, 2])?;
+///     let b = g.add_task(8, CoreType::Aic, &[3])?;
+///     g.add_successor(a, b)
+/// }).unwrap();
+/// let world = rt.world();
+/// let lists = world.resource::<TaskLists>();
+/// let mut tasks = world.try_query::<&Task>().unwrap();
+/// let a = tasks.iter(world).find(|t| t.id.0 == 0).unwrap();
+/// assert_eq!((a.kernel.func_id, a.fanin), (7, 0));
+/// assert_eq!(lists.args(a), [1, 2]);
+/// assert_eq!(lists.successors(a)[0].0, 1);
+/// # rt.finalize().unwrap();
+/// ```
+#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Task {
+    /// The task's id.
+    pub id: TaskId,
+    /// What it runs, where.
+    pub kernel: Kernel,
+    /// Number of edges into the task: the count every run starts from, so
+    /// a built graph runs again without rebuilding (the count that changes
+    /// while a run is in flight lives in the [`Sealed`](crate::Sealed) view).
+    pub fanin: u32,
+    /// Argument words (device pointers and scalars): a span of [`TaskLists::args`].
+    pub args: Span,
+    /// Tasks that depend on this one, in the order the edges were added (no
+    /// fan-out cap): a span of [`TaskLists::successors`].
+    pub successors: Span,
+}
+
+/// The graph's lists: every task's argument words and successor ids, one
+/// after another in task-id order, indexed by the [`Task`] spans. The
+/// [`Sealed`](crate::Sealed) view shares them (they are reference-counted),
+/// so a run reads the same lists without a copy.
+#[derive(Resource, Clone, Debug, Default)]
+pub struct TaskLists {
+    pub(crate) args: Arc<[u64]>,
+    pub(crate) successors: Arc<[TaskId]>,
+}
+
+impl TaskLists {
+    /// `task`'s argument words.
+    pub fn args(&self, task: &Task) -> &[u64] {
+        &self.args[task.args.range()]
+    }
+
+    /// `task`'s successors.
+    pub fn successors(&self, task: &Task) -> &[TaskId] {
+        &self.successors[task.successors.range()]
+    }
+}
 
 /// A device buffer whose contents are copied back to `host` at finalize.
 #[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,10 +145,25 @@ pub struct DeviceMem(pub Box<dyn DeviceMemory + Sync>);
 /// Tasks and edges of a build in progress, staged in the build's scratch
 /// arena and turned into entities in one batch when the build commits.
 struct Staged<'w> {
-    kernels: BumpVec<'w, Kernel>,
-    arg_end: BumpVec<'w, usize>,
+    /// Tasks as they will be spawned, but for fan-in and successors, which
+    /// the commit fills in from `edges`.
+    tasks: BumpVec<'w, Task>,
     args: BumpVec<'w, u64>,
     edges: BumpVec<'w, (u32, u32)>,
+}
+
+/// Most entries a list of [`TaskLists`] holds: its spans are 32-bit.
+const LIST_CAPACITY: usize = u32::MAX as usize;
+
+/// Checks that a list of `len` entries has room for `more`.
+fn check_room(list: &'static str, len: usize, more: usize) -> Result<()> {
+    if more > LIST_CAPACITY - len {
+        return Err(Error::GraphFull {
+            list,
+            capacity: LIST_CAPACITY,
+        });
+    }
+    Ok(())
 }
 
 /// Builds a graph into the runtime's world. Obtained from
@@ -99,7 +176,6 @@ pub struct GraphBuilder<'w> {
     pub(crate) latched: Option<Error>,
     pairs: u32,
     staged: Staged<'w>,
-    scratch: &'w Bump,
 }
 
 impl<'w> GraphBuilder<'w> {
@@ -110,12 +186,10 @@ impl<'w> GraphBuilder<'w> {
             latched: None,
             pairs: 0,
             staged: Staged {
-                kernels: BumpVec::new_in(scratch),
-                arg_end: BumpVec::new_in(scratch),
+                tasks: BumpVec::new_in(scratch),
                 args: BumpVec::new_in(scratch),
                 edges: BumpVec::new_in(scratch),
             },
-            scratch,
         }
     }
 
@@ -127,43 +201,40 @@ impl<'w> GraphBuilder<'w> {
         }
     }
 
-    /// Turns the staged tasks into entities (one batch), with successor
-    /// lists and fan-in counts from the staged edges.
+    /// Turns the staged tasks into entities (one batch) and the staged
+    /// edges into successor lists (a counting sort by source, so each list
+    /// keeps the order its edges were added in) and fan-in counts.
     fn commit(self) {
         let Staged {
-            kernels,
-            arg_end,
+            mut tasks,
             args,
             edges,
         } = self.staged;
-        let n = kernels.len();
-        let mut fanin = BumpVec::from_iter_in(std::iter::repeat_n(0u32, n), self.scratch);
-        let mut succ_end = BumpVec::from_iter_in(std::iter::repeat_n(0usize, n + 1), self.scratch);
-        for &(f, t) in &edges {
-            succ_end[f as usize + 1] += 1;
-            fanin[t as usize] += 1;
+        for &(from, to) in &edges {
+            tasks[from as usize].successors.len += 1;
+            tasks[to as usize].fanin += 1;
         }
-        for i in 0..n {
-            succ_end[i + 1] += succ_end[i];
+        // Each list starts where the previous one ends; `len` becomes the
+        // fill cursor.
+        let mut start = 0;
+        for task in tasks.iter_mut() {
+            task.successors.start = start;
+            start += task.successors.len;
+            task.successors.len = 0;
         }
-        let mut fill = BumpVec::from_iter_in(succ_end[..n].iter().copied(), self.scratch);
-        let mut succ =
-            BumpVec::from_iter_in(std::iter::repeat_n(TaskId(0), edges.len()), self.scratch);
-        for &(f, t) in &edges {
-            succ[fill[f as usize]] = TaskId(t);
-            fill[f as usize] += 1;
+        let mut successors: Arc<[TaskId]> = std::iter::repeat_n(TaskId(0), edges.len()).collect();
+        let fill = Arc::get_mut(&mut successors).expect("a new list is not shared");
+        for &(from, to) in &edges {
+            let list = &mut tasks[from as usize].successors;
+            fill[(list.start + list.len) as usize] = TaskId(to);
+            list.len += 1;
         }
-        let tasks = (0..n).map(|t| {
-            let first_arg = if t == 0 { 0 } else { arg_end[t - 1] };
-            (
-                TaskId(t as u32),
-                kernels[t],
-                Args(SmallVec::from_slice(&args[first_arg..arg_end[t]])),
-                Fanin { initial: fanin[t] },
-                Successors(SmallVec::from_slice(&succ[succ_end[t]..succ_end[t + 1]])),
-            )
-        });
-        let spawned = self.world.spawn_batch(tasks).count();
+        let lists = TaskLists {
+            args: Arc::from(args.as_slice()),
+            successors,
+        };
+        let spawned = self.world.spawn_batch(tasks.iter().copied()).count();
+        self.world.insert_resource(lists);
         self.world.resource_mut::<TaskCount>().0 = spawned;
     }
 
@@ -179,7 +250,7 @@ impl<'w> GraphBuilder<'w> {
 
     /// Tasks added so far.
     pub fn task_count(&self) -> usize {
-        self.staged.kernels.len()
+        self.staged.tasks.len()
     }
 
     /// Adds a task running `func_id` on a core of `core_type` with argument words `args`.
@@ -213,10 +284,20 @@ impl<'w> GraphBuilder<'w> {
             return Err(Error::TooManyTasks(RESERVED_TASK_ID));
         }
         let staged = &mut self.staged;
-        staged.kernels.push(Kernel { func_id, core_type });
+        check_room("argument words", staged.args.len(), args.len())?;
+        let id = TaskId(n as u32);
+        staged.tasks.push(Task {
+            id,
+            kernel: Kernel { func_id, core_type },
+            fanin: 0,
+            args: Span {
+                start: staged.args.len() as u32,
+                len: args.len() as u32,
+            },
+            successors: Span::default(),
+        });
         staged.args.extend_from_slice(args);
-        staged.arg_end.push(staged.args.len());
-        Ok(TaskId(n as u32))
+        Ok(id)
     }
 
     /// Adds the edge `from -> to`: `to` starts only after `from` finished.
@@ -247,6 +328,7 @@ impl<'w> GraphBuilder<'w> {
         if from == to {
             return Err(Error::SelfEdge(TaskId(from as u32)));
         }
+        check_room("edges", self.staged.edges.len(), 1)?;
         self.staged.edges.push((from as u32, to as u32));
         Ok(())
     }
@@ -357,13 +439,12 @@ impl<'w> GraphBuilder<'w> {
 
     /// A one-line summary of the graph, as the ABI's `print_runtime` prints it.
     pub fn summary(&mut self) -> String {
-        let aic = self
-            .staged
-            .kernels
+        let tasks = &self.staged.tasks;
+        let aic = tasks
             .iter()
-            .filter(|k| k.core_type == CoreType::Aic)
+            .filter(|t| t.kernel.core_type == CoreType::Aic)
             .count();
-        let aiv = self.staged.kernels.len() - aic;
+        let aiv = tasks.len() - aic;
         let edges = self.staged.edges.len();
         let pairs = self.world.query::<&TensorPair>().iter(self.world).len();
         let live = self.world.resource::<DeviceMem>().0.live().len();
@@ -379,4 +460,24 @@ pub(crate) fn as_bytes<T: Copy>(s: &[T]) -> &[u8] {
     // SAFETY: any initialised `T: Copy` value may be read as bytes; the
     // length covers exactly the slice.
     unsafe { std::slice::from_raw_parts(s.as_ptr().cast(), std::mem::size_of_val(s)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_list_is_refused_with_its_name() {
+        assert!(check_room("edges", LIST_CAPACITY - 1, 1).is_ok());
+        let err = check_room("edges", LIST_CAPACITY - 1, 2).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::GraphFull {
+                list: "edges",
+                capacity: LIST_CAPACITY
+            }
+        ));
+        assert!(err.to_string().contains("edges"), "{err}");
+        assert!(check_room("argument words", 0, LIST_CAPACITY + 1).is_err());
+    }
 }

@@ -12,7 +12,7 @@ use hostgraph_platform::{DeviceMemory, Platform};
 
 use crate::error::{Error, Result};
 use crate::exec::{Executor, SimOptions, ThreadedSim};
-use crate::graph::{DeviceMem, GraphBuilder, TaskCount, TaskId, TensorPair};
+use crate::graph::{DeviceMem, GraphBuilder, Task, TaskCount, TaskLists, TensorPair};
 use crate::kernels::{KernelFn, KernelRegistry};
 use crate::plugin::Plugin;
 use crate::sched::{ActivePolicy, Core, Policy, RoundRobin, RunParams, RunReport, execute};
@@ -166,6 +166,7 @@ impl<E: Executor> Runtime<E> {
         config.validate()?;
         let mut world = World::new();
         world.init_resource::<TaskCount>();
+        world.init_resource::<TaskLists>();
         world.init_resource::<KernelRegistry>();
         world.insert_resource(DeviceMem(exec.new_device_memory()));
         world.insert_resource(ActivePolicy(Box::new(RoundRobin)));
@@ -423,7 +424,7 @@ impl<E: Executor> Runtime<E> {
     fn clear_graph(&mut self) -> usize {
         let entities: Vec<Entity> = self
             .world
-            .query_filtered::<Entity, Or<(With<TaskId>, With<TensorPair>, With<Core>)>>()
+            .query_filtered::<Entity, Or<(With<Task>, With<TensorPair>, With<Core>)>>()
             .iter(&self.world)
             .collect();
         // Last row first: each removal takes its table's last row, so no
@@ -432,6 +433,7 @@ impl<E: Executor> Runtime<E> {
             self.world.despawn(e);
         }
         self.world.resource_mut::<TaskCount>().0 = 0;
+        self.world.insert_resource(TaskLists::default());
         self.built = false;
         self.sealed = None;
         self.world.resource_mut::<DeviceMem>().0.free_all()

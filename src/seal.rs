@@ -10,7 +10,7 @@ use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
 
 use crate::error::{Error, Result};
-use crate::graph::{Args, Fanin, Kernel, Successors, TaskId};
+use crate::graph::{Task, TaskId, TaskLists};
 use crate::kernels::{KernelFn, KernelRegistry};
 use crate::profile::{Profile, Recorder};
 
@@ -22,21 +22,45 @@ pub(crate) struct Fault {
     pub message: String,
 }
 
+/// What the hot loop reads about one task, in one 12-byte record: where
+/// its argument words and successors start in the graph's lists (they end
+/// where the next task's start), and its kernel slot and core type.
+#[derive(Clone, Copy, Debug, Default)]
+struct Hot {
+    arg_start: u32,
+    succ_start: u32,
+    /// Kernel slot << 1 | core type.
+    kernel: u32,
+}
+
+impl Hot {
+    fn slot(self) -> usize {
+        (self.kernel >> 1) as usize
+    }
+
+    fn core_type(self) -> CoreType {
+        if self.kernel & 1 == 0 {
+            CoreType::Aic
+        } else {
+            CoreType::Aiv
+        }
+    }
+}
+
 /// The dense graph a run executes, plus the state that changes while it runs.
 pub struct Sealed {
-    core_type: Vec<CoreType>,
-    kernel_slot: Vec<u32>,
+    /// One record per task and one past the last (where the lists end).
+    hot: Vec<Hot>,
     kernels: Vec<(i32, KernelFn)>,
-    arg_start: Vec<usize>,
-    args: Vec<u64>,
-    succ_start: Vec<u32>,
-    succ: Vec<u32>,
-    fanin_init: Vec<u32>,
+    /// The graph's lists, shared with the ECS resource (not copied).
+    lists: TaskLists,
     /// Initially ready tasks by core type, and the AIC task count: fixed
     /// once sealed, so runs do not recompute them.
     roots: [Vec<u32>; 2],
     aic_tasks: usize,
     // Run state.
+    /// Remaining fan-in per task: the initial counts when sealed, reset
+    /// from the [`Task`] components before every run.
     fanin: Vec<AtomicU32>,
     faulted: AtomicBool,
     fault: Mutex<Option<Fault>>,
@@ -47,42 +71,44 @@ pub struct Sealed {
 impl Sealed {
     /// Number of tasks.
     pub fn len(&self) -> usize {
-        self.core_type.len()
+        self.fanin.len()
     }
 
     /// Whether the graph has no tasks.
     pub fn is_empty(&self) -> bool {
-        self.core_type.is_empty()
+        self.fanin.is_empty()
     }
 
     /// Number of edges.
     pub fn edge_count(&self) -> usize {
-        self.succ.len()
+        self.lists.successors.len()
     }
 
     /// Core type of `task`.
     #[inline]
     pub fn core_type(&self, task: u32) -> CoreType {
-        self.core_type[task as usize]
+        self.hot[task as usize].core_type()
     }
 
     /// func_id of `task`.
     pub fn func_id(&self, task: u32) -> i32 {
-        self.kernels[self.kernel_slot[task as usize] as usize].0
+        self.kernels[self.hot[task as usize].slot()].0
     }
 
     /// Successors of `task`.
     #[inline]
-    pub fn successors(&self, task: u32) -> &[u32] {
+    pub fn successors(&self, task: u32) -> &[TaskId] {
         let t = task as usize;
-        &self.succ[self.succ_start[t] as usize..self.succ_start[t + 1] as usize]
+        let (from, to) = (self.hot[t].succ_start, self.hot[t + 1].succ_start);
+        &self.lists.successors[from as usize..to as usize]
     }
 
     /// Argument words of `task`.
     #[inline]
     pub fn args(&self, task: u32) -> &[u64] {
         let t = task as usize;
-        &self.args[self.arg_start[t]..self.arg_start[t + 1]]
+        let (from, to) = (self.hot[t].arg_start, self.hot[t + 1].arg_start);
+        &self.lists.args[from as usize..to as usize]
     }
 
     /// Tasks of `core_type` with no predecessors, in id order.
@@ -95,17 +121,17 @@ impl Sealed {
         self.aic_tasks
     }
 
-    /// Resets the run state: every fan-in back to its initial count, no
+    /// Resets the run state: every fan-in back to its task's count, no
     /// fault, and per-task records on or off.
-    pub(crate) fn reset(&self, profiling: bool) {
+    pub(crate) fn reset(&self, world: &mut World, profiling: bool) {
         self.profiling.store(profiling, Ordering::Relaxed);
         if profiling {
             self.profile
                 .get_or_init(|| Recorder::new(self.len()))
                 .begin();
         }
-        for (live, init) in self.fanin.iter().zip(&self.fanin_init) {
-            live.store(*init, Ordering::Relaxed);
+        for task in world.query::<&Task>().iter(world) {
+            self.fanin[task.id.index()].store(task.fanin, Ordering::Relaxed);
         }
         self.faulted.store(false, Ordering::Relaxed);
         *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -144,7 +170,7 @@ impl Sealed {
 
     #[inline]
     pub(crate) fn run_task(&self, task: u32, physical_id: u32) -> bool {
-        let kernel = &self.kernels[self.kernel_slot[task as usize] as usize].1;
+        let kernel = &self.kernels[self.hot[task as usize].slot()].1;
         let rec = self.recorder();
         if let Some(r) = rec {
             r.started(task, physical_id);
@@ -183,37 +209,45 @@ impl Sealed {
 /// System: seals the task entities into a [`Sealed`] view, checking that
 /// every func_id has a kernel and that the graph has no cycle.
 pub(crate) fn seal_graph(
-    tasks: Query<(&TaskId, &Kernel, &Args, &Fanin, &Successors)>,
+    tasks: Query<&Task>,
+    lists: Res<TaskLists>,
     registry: Res<KernelRegistry>,
 ) -> Result<Sealed> {
     let n = tasks.iter().len();
-    let mut core_type = vec![CoreType::Aic; n];
-    let mut kernel_slot = vec![0u32; n];
-    let mut fanin_init = vec![0u32; n];
-    let mut arg_len = vec![0usize; n];
-    let mut succ_len = vec![0u32; n];
+    let mut hot = vec![Hot::default(); n + 1];
+    let mut fanin: Vec<AtomicU32> = std::iter::repeat_with(|| AtomicU32::new(0))
+        .take(n)
+        .collect();
     let mut kernels: Vec<(i32, KernelFn)> = Vec::new();
     let mut missing: Vec<(TaskId, i32)> = Vec::new();
-    for (id, kernel, args, fanin, succ) in &tasks {
-        let t = id.index();
-        core_type[t] = kernel.core_type;
-        fanin_init[t] = fanin.initial;
-        arg_len[t] = args.0.len();
-        succ_len[t] = succ.0.len() as u32;
-        let slot = match kernels.iter().position(|(f, _)| *f == kernel.func_id) {
-            Some(s) => s,
-            None => match registry.get(kernel.func_id) {
-                Some(k) => {
-                    kernels.push((kernel.func_id, k.clone()));
-                    kernels.len() - 1
-                }
-                None => {
-                    missing.push((*id, kernel.func_id));
-                    continue;
-                }
+    // Graphs use few kernels, mostly in runs of one: remember the last.
+    let mut last: Option<(i32, usize)> = None;
+    for task in &tasks {
+        let t = task.id.index();
+        let func_id = task.kernel.func_id;
+        let slot = match last {
+            Some((f, s)) if f == func_id => s,
+            _ => match kernels.iter().position(|(f, _)| *f == func_id) {
+                Some(s) => s,
+                None => match registry.get(func_id) {
+                    Some(k) => {
+                        kernels.push((func_id, k.clone()));
+                        kernels.len() - 1
+                    }
+                    None => {
+                        missing.push((task.id, func_id));
+                        continue;
+                    }
+                },
             },
         };
-        kernel_slot[t] = slot as u32;
+        last = Some((func_id, slot));
+        hot[t] = Hot {
+            arg_start: task.args.start,
+            succ_start: task.successors.start,
+            kernel: (slot as u32) << 1 | task.kernel.core_type as u32,
+        };
+        *fanin[t].get_mut() = task.fanin;
     }
     if let Some(&(task, func_id)) = missing.iter().min() {
         return Err(Error::MissingKernel {
@@ -222,33 +256,23 @@ pub(crate) fn seal_graph(
             others: missing.len() - 1,
         });
     }
-    let arg_start = prefix_sum(&arg_len);
-    let succ_start: Vec<u32> = prefix_sum(&succ_len);
-    let mut args = vec![0u64; arg_start[n]];
-    let mut succ = vec![0u32; succ_start[n] as usize];
-    for (id, _, a, _, s) in &tasks {
-        let t = id.index();
-        args[arg_start[t]..arg_start[t + 1]].copy_from_slice(&a.0);
-        let dst = &mut succ[succ_start[t] as usize..succ_start[t + 1] as usize];
-        for (d, s) in dst.iter_mut().zip(&s.0) {
-            *d = s.0;
-        }
-    }
-    let fanin = fanin_init.iter().map(|&f| AtomicU32::new(f)).collect();
+    hot[n] = Hot {
+        arg_start: lists.args.len() as u32,
+        succ_start: lists.successors.len() as u32,
+        kernel: 0,
+    };
     let mut roots: [Vec<u32>; 2] = Default::default();
-    for t in (0..n).filter(|&t| fanin_init[t] == 0) {
-        roots[core_type[t] as usize].push(t as u32);
+    for t in (0..n).filter(|&t| *fanin[t].get_mut() == 0) {
+        roots[hot[t].core_type() as usize].push(t as u32);
     }
-    let aic_tasks = core_type.iter().filter(|&&c| c == CoreType::Aic).count();
+    let aic_tasks = hot[..n]
+        .iter()
+        .filter(|h| h.core_type() == CoreType::Aic)
+        .count();
     let sealed = Sealed {
-        core_type,
-        kernel_slot,
+        hot,
         kernels,
-        arg_start,
-        args,
-        succ_start,
-        succ,
-        fanin_init,
+        lists: lists.clone(),
         roots,
         aic_tasks,
         fanin,
@@ -261,26 +285,16 @@ pub(crate) fn seal_graph(
     Ok(sealed)
 }
 
-fn prefix_sum<T: Copy + Default + std::ops::Add<Output = T>>(lens: &[T]) -> Vec<T> {
-    let mut out = Vec::with_capacity(lens.len() + 1);
-    let mut acc = T::default();
-    out.push(acc);
-    for &l in lens {
-        acc = acc + l;
-        out.push(acc);
-    }
-    out
-}
-
-/// Kahn's algorithm; on failure names the tasks on one cycle, in edge order.
+/// Kahn's algorithm over the initial fan-in counts (`g` has not run yet);
+/// on failure names the tasks on one cycle, in edge order.
 fn check_acyclic(g: &Sealed) -> Result<()> {
     let n = g.len();
-    let mut indeg = g.fanin_init.clone();
+    let mut indeg: Vec<u32> = g.fanin.iter().map(|f| f.load(Ordering::Relaxed)).collect();
     let mut stack: Vec<u32> = g.roots.concat();
     let mut seen = 0usize;
     while let Some(t) = stack.pop() {
         seen += 1;
-        for &s in g.successors(t) {
+        for &TaskId(s) in g.successors(t) {
             indeg[s as usize] -= 1;
             if indeg[s as usize] == 0 {
                 stack.push(s);
@@ -297,7 +311,7 @@ fn check_acyclic(g: &Sealed) -> Result<()> {
         if indeg[t as usize] == 0 {
             continue;
         }
-        for &s in g.successors(t) {
+        for &TaskId(s) in g.successors(t) {
             if indeg[s as usize] > 0 {
                 pred[s as usize] = t;
             }

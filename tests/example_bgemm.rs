@@ -5,7 +5,7 @@
 //! partial-product buffers correct, and the reference check would catch a
 //! tile that added a wrong partial product.
 
-use hostgraph::graph::{Args, Kernel, Successors, TaskId};
+use hostgraph::graph::{Kernel, Task as TaskComponent, TaskId, TaskLists};
 use hostgraph::{CoreType, Error, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig};
 use hostgraph_examples::bgemm::{self, Inputs, SIZE, TILE};
 use hostgraph_examples::plugins;
@@ -75,18 +75,19 @@ fn built_tasks() -> Vec<Task> {
     // SAFETY: `c` outlives the graph, which is discarded below.
     unsafe { rt.build_with_plugin(&plugin(), &args) }.expect("build");
     let world = rt.world();
+    let lists = world.resource::<TaskLists>();
     let mut query = world
-        .try_query::<(&TaskId, &Kernel, &Args, &Successors)>()
+        .try_query::<&TaskComponent>()
         .expect("task components");
     let mut tasks: Vec<(TaskId, Task)> = query
         .iter(world)
-        .map(|(id, kernel, args, succ)| {
+        .map(|t| {
             let task = Task {
-                kernel: *kernel,
-                args: args.0.to_vec(),
-                successors: succ.0.to_vec(),
+                kernel: t.kernel,
+                args: lists.args(t).to_vec(),
+                successors: lists.successors(t).to_vec(),
             };
-            (*id, task)
+            (t.id, task)
         })
         .collect();
     rt.discard();

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use hostgraph::graph::{Args, Kernel, Successors, TaskId};
+use hostgraph::graph::{Task, TaskLists};
 use hostgraph::{Error, Platform, Plugin, Runtime, RuntimeConfig};
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Reference, Round,
@@ -185,18 +185,19 @@ fn signature(rt: &Runtime) -> Vec<TaskSig> {
         None => Word::Value(w),
     };
     let world = rt.world();
+    let lists = world.resource::<TaskLists>();
     let mut query = world
-        .try_query::<(&TaskId, &Kernel, &Args, &Successors)>()
+        .try_query::<&Task>()
         .expect("task components are registered");
-    let mut tasks: Vec<_> = query.iter(world).collect();
-    tasks.sort_by_key(|(id, ..)| **id);
+    let mut tasks: Vec<&Task> = query.iter(world).collect();
+    tasks.sort_by_key(|t| t.id);
     tasks
         .into_iter()
-        .map(|(_, kernel, args, succ)| {
-            let args = args.0.iter().map(|&w| word(w));
-            let mut succ: Vec<u32> = succ.0.iter().map(|t| t.0).collect();
+        .map(|t| {
+            let args = lists.args(t).iter().map(|&w| word(w));
+            let mut succ: Vec<u32> = lists.successors(t).iter().map(|s| s.0).collect();
             succ.sort_unstable();
-            (kernel.func_id, kernel.core_type, args.collect(), succ)
+            (t.kernel.func_id, t.kernel.core_type, args.collect(), succ)
         })
         .collect()
 }

@@ -133,7 +133,7 @@ pub(crate) fn execute<E: Executor>(
     p: RunParams,
 ) -> Result<RunReport> {
     let t0 = Instant::now();
-    graph.reset(p.profiling);
+    graph.reset(world, p.profiling);
     let t_launch = Instant::now();
     exec.launch(p.block_dim, graph.clone())?;
     let cores = match discover(exec, p.block_dim, p.startup_timeout) {
@@ -389,7 +389,7 @@ mod tests {
         g.add_successor(b, c).unwrap();
         g.finish(true);
         let sealed = world.run_system_cached(seal_graph).unwrap().unwrap();
-        sealed.reset(false);
+        sealed.reset(&mut world, false);
         sealed
     }
 

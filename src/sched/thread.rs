@@ -10,6 +10,7 @@ use hostgraph_platform::{CoreSlot, RegisterAccess};
 
 use super::run::RunShared;
 use crate::backoff::{Backoff, StallWatch};
+use crate::graph::TaskId;
 
 /// A core as its owning thread sees it.
 #[derive(Debug, Clone, Copy)]
@@ -142,7 +143,7 @@ impl SchedulerThread {
                 continue;
             }
             for &t in done.as_slice() {
-                for &s in sh.graph.successors(t) {
+                for &TaskId(s) in sh.graph.successors(t) {
                     if sh.graph.release(s) {
                         dry[push_ready(local, s, sh)] = false;
                     }

@@ -226,7 +226,7 @@ pub fn plugin_args(shape: Shape, n: usize, func_id: i32) -> OwnedArgs {
 
 #[cfg(test)]
 mod tests {
-    use hostgraph::graph::{Kernel, Successors};
+    use hostgraph::graph::{Task, TaskLists};
     use hostgraph::{Executor, InlineSim, KernelFn, Runtime, RuntimeConfig};
 
     use super::*;
@@ -234,18 +234,19 @@ mod tests {
 
     /// Every task of the built graph as `(id, func_id, core type, successors)`, by id.
     fn graph_of<E: Executor>(rt: &Runtime<E>) -> Vec<(u32, i32, CoreType, Vec<u32>)> {
-        let mut q = rt
-            .world()
-            .try_query::<(&TaskId, &Kernel, &Successors)>()
+        let world = rt.world();
+        let lists = world.resource::<TaskLists>();
+        let mut q = world
+            .try_query::<&Task>()
             .expect("task components are registered");
         let mut tasks: Vec<_> = q
-            .iter(rt.world())
-            .map(|(id, k, s)| {
+            .iter(world)
+            .map(|t| {
                 (
-                    id.0,
-                    k.func_id,
-                    k.core_type,
-                    s.0.iter().map(|t| t.0).collect(),
+                    t.id.0,
+                    t.kernel.func_id,
+                    t.kernel.core_type,
+                    lists.successors(t).iter().map(|s| s.0).collect(),
                 )
             })
             .collect();
