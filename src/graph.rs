@@ -7,8 +7,6 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
-use bumpalo::Bump;
-use bumpalo::collections::Vec as BumpVec;
 use hostgraph_orch_abi::{CoreType, MAX_TASK_ARGS, RESERVED_TASK_ID};
 use hostgraph_platform::DeviceMemory;
 
@@ -142,14 +140,24 @@ pub struct TaskCount(pub usize);
 #[derive(Resource)]
 pub struct DeviceMem(pub Box<dyn DeviceMemory + Sync>);
 
-/// Tasks and edges of a build in progress, staged in the build's scratch
-/// arena and turned into entities in one batch when the build commits.
-struct Staged<'w> {
+/// How much a build staged: the next build reserves as much up front, so
+/// rebuilding a graph of the same shape grows no vector.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct BuildSizes {
+    tasks: usize,
+    args: usize,
+    edges: usize,
+}
+
+/// Tasks and edges of a build in progress, turned into entities in one
+/// batch when the build commits (and freed then: a built graph holds no
+/// staging memory).
+struct Staged {
     /// Tasks as they will be spawned, but for fan-in and successors, which
     /// the commit fills in from `edges`.
-    tasks: BumpVec<'w, Task>,
-    args: BumpVec<'w, u64>,
-    edges: BumpVec<'w, (u32, u32)>,
+    tasks: Vec<Task>,
+    args: Vec<u64>,
+    edges: Vec<(u32, u32)>,
 }
 
 /// Most entries a list of [`TaskLists`] holds: its spans are 32-bit.
@@ -166,6 +174,23 @@ fn check_room(list: &'static str, len: usize, more: usize) -> Result<()> {
     Ok(())
 }
 
+/// Counting sort of `edges` by source into one list: each task's stretch
+/// (its span, already placed) in the order its edges were added. Each
+/// span's `len` serves as its fill cursor.
+fn sort_by_source(tasks: &mut [Task], edges: &[(u32, u32)]) -> Arc<[TaskId]> {
+    let mut list: Arc<[TaskId]> = std::iter::repeat_n(TaskId(0), edges.len()).collect();
+    let fill = Arc::get_mut(&mut list).expect("a new list is not shared");
+    for task in tasks.iter_mut() {
+        task.successors.len = 0;
+    }
+    for &(from, to) in edges {
+        let span = &mut tasks[from as usize].successors;
+        fill[(span.start + span.len) as usize] = TaskId(to);
+        span.len += 1;
+    }
+    list
+}
+
 /// Builds a graph into the runtime's world. Obtained from
 /// [`Runtime::build`](crate::Runtime::build); the C ABI drives the same type.
 ///
@@ -175,35 +200,43 @@ pub struct GraphBuilder<'w> {
     pub(crate) world: &'w mut World,
     pub(crate) latched: Option<Error>,
     pairs: u32,
-    staged: Staged<'w>,
+    staged: Staged,
 }
 
 impl<'w> GraphBuilder<'w> {
-    /// A builder staging into `scratch` (released by the caller after the build).
-    pub(crate) fn new(world: &'w mut World, scratch: &'w Bump) -> Self {
+    /// A builder adding to `world`'s (empty) graph, with room reserved for
+    /// `sizes` (those of the previous build).
+    pub(crate) fn new(world: &'w mut World, sizes: BuildSizes) -> Self {
         GraphBuilder {
             world,
             latched: None,
             pairs: 0,
             staged: Staged {
-                tasks: BumpVec::new_in(scratch),
-                args: BumpVec::new_in(scratch),
-                edges: BumpVec::new_in(scratch),
+                tasks: Vec::with_capacity(sizes.tasks),
+                args: Vec::with_capacity(sizes.args),
+                edges: Vec::with_capacity(sizes.edges),
             },
         }
     }
 
     /// Ends the build, consuming the builder (so the world is free again):
-    /// with `commit`, the staged tasks become entities.
-    pub(crate) fn finish(self, commit: bool) {
+    /// with `commit`, the staged tasks become entities. Returns the sizes
+    /// staged.
+    pub(crate) fn finish(self, commit: bool) -> BuildSizes {
+        let sizes = BuildSizes {
+            tasks: self.staged.tasks.len(),
+            args: self.staged.args.len(),
+            edges: self.staged.edges.len(),
+        };
         if commit {
             self.commit();
         }
+        sizes
     }
 
     /// Turns the staged tasks into entities (one batch) and the staged
-    /// edges into successor lists (a counting sort by source, so each list
-    /// keeps the order its edges were added in) and fan-in counts.
+    /// edges into fan-in counts and successor lists, each list in the order
+    /// its edges were added.
     fn commit(self) {
         let Staged {
             mut tasks,
@@ -214,21 +247,19 @@ impl<'w> GraphBuilder<'w> {
             tasks[from as usize].successors.len += 1;
             tasks[to as usize].fanin += 1;
         }
-        // Each list starts where the previous one ends; `len` becomes the
-        // fill cursor.
+        // Each list starts where the previous one ends.
         let mut start = 0;
         for task in tasks.iter_mut() {
             task.successors.start = start;
             start += task.successors.len;
-            task.successors.len = 0;
         }
-        let mut successors: Arc<[TaskId]> = std::iter::repeat_n(TaskId(0), edges.len()).collect();
-        let fill = Arc::get_mut(&mut successors).expect("a new list is not shared");
-        for &(from, to) in &edges {
-            let list = &mut tasks[from as usize].successors;
-            fill[(list.start + list.len) as usize] = TaskId(to);
-            list.len += 1;
-        }
+        let successors = if edges.is_sorted_by_key(|&(from, _)| from) {
+            // Added source by source, as graphs usually are: the lists are
+            // the targets, as they stand.
+            edges.iter().map(|&(_, to)| TaskId(to)).collect()
+        } else {
+            sort_by_source(&mut tasks, &edges)
+        };
         let lists = TaskLists {
             args: Arc::from(args.as_slice()),
             successors,
@@ -266,32 +297,24 @@ impl<'w> GraphBuilder<'w> {
     /// assert_eq!(rt.task_count(), 2);
     /// # rt.finalize().unwrap();
     /// ```
+    #[inline]
     pub fn add_task(&mut self, func_id: i32, core_type: CoreType, args: &[u64]) -> Result<TaskId> {
-        let r = self.try_add_task(func_id, core_type, args);
-        self.latch(r)
-    }
-
-    fn try_add_task(&mut self, func_id: i32, core_type: CoreType, args: &[u64]) -> Result<TaskId> {
-        if args.len() > MAX_TASK_ARGS {
-            return Err(Error::TooManyArgs {
-                func_id,
-                count: args.len(),
-                max: MAX_TASK_ARGS,
-            });
-        }
-        let n = self.task_count();
-        if n >= RESERVED_TASK_ID as usize {
-            return Err(Error::TooManyTasks(RESERVED_TASK_ID));
-        }
         let staged = &mut self.staged;
-        check_room("argument words", staged.args.len(), args.len())?;
+        let (n, words) = (staged.tasks.len(), staged.args.len());
+        if args.len() > MAX_TASK_ARGS
+            || n >= RESERVED_TASK_ID as usize
+            || args.len() > LIST_CAPACITY - words
+        {
+            let e = self.task_error(func_id, args.len());
+            return self.latch(Err(e));
+        }
         let id = TaskId(n as u32);
         staged.tasks.push(Task {
             id,
             kernel: Kernel { func_id, core_type },
             fanin: 0,
             args: Span {
-                start: staged.args.len() as u32,
+                start: words as u32,
                 len: args.len() as u32,
             },
             successors: Span::default(),
@@ -300,37 +323,61 @@ impl<'w> GraphBuilder<'w> {
         Ok(id)
     }
 
+    /// Why a task of `func_id` with `args` words was refused.
+    #[cold]
+    fn task_error(&self, func_id: i32, args: usize) -> Error {
+        if args > MAX_TASK_ARGS {
+            return Error::TooManyArgs {
+                func_id,
+                count: args,
+                max: MAX_TASK_ARGS,
+            };
+        }
+        if self.task_count() >= RESERVED_TASK_ID as usize {
+            return Error::TooManyTasks(RESERVED_TASK_ID);
+        }
+        check_room("argument words", self.staged.args.len(), args)
+            .expect_err("the argument list is full")
+    }
+
     /// Adds the edge `from -> to`: `to` starts only after `from` finished.
+    #[inline]
     pub fn add_successor(&mut self, from: TaskId, to: TaskId) -> Result<()> {
-        let r = self.try_add_edge(from.0 as i64, to.0 as i64);
-        self.latch(r)
+        self.add_successor_raw(from.0 as i64, to.0 as i64)
     }
 
     /// [`add_successor`](Self::add_successor) for raw ids from the C ABI.
+    #[inline]
     pub(crate) fn add_successor_raw(&mut self, from: i64, to: i64) -> Result<()> {
-        let r = self.try_add_edge(from, to);
-        self.latch(r)
+        let count = self.task_count() as u64;
+        // A negative id wraps above any count.
+        let known = |id: i64| (id as u64) < count;
+        let edges = &mut self.staged.edges;
+        if known(from) && known(to) && from != to && edges.len() < LIST_CAPACITY {
+            edges.push((from as u32, to as u32));
+            return Ok(());
+        }
+        let e = self.edge_error(from, to);
+        self.latch(Err(e))
     }
 
-    fn try_add_edge(&mut self, from: i64, to: i64) -> Result<()> {
+    /// Why `from -> to` was refused.
+    #[cold]
+    fn edge_error(&self, from: i64, to: i64) -> Error {
         let count = self.task_count();
         let exists = |id: i64| usize::try_from(id).is_ok_and(|i| i < count);
-        for id in [from, to] {
-            if !exists(id) {
-                return Err(Error::UnknownTask {
-                    from,
-                    to,
-                    missing: id,
-                    count,
-                });
-            }
+        if let Some(missing) = [from, to].into_iter().find(|&id| !exists(id)) {
+            return Error::UnknownTask {
+                from,
+                to,
+                missing,
+                count,
+            };
         }
         if from == to {
-            return Err(Error::SelfEdge(TaskId(from as u32)));
+            return Error::SelfEdge(TaskId(from as u32));
         }
-        check_room("edges", self.staged.edges.len(), 1)?;
-        self.staged.edges.push((from as u32, to as u32));
-        Ok(())
+        check_room("edges", self.staged.edges.len(), 1).expect_err("the edge list is full")
     }
 
     /// Records that `bytes` at device address `dev` are copied back to `host`
@@ -465,6 +512,47 @@ pub(crate) fn as_bytes<T: Copy>(s: &[T]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::KernelRegistry;
+
+    /// Builds `edges` over five tasks; returns each task's (fan-in, successors).
+    fn built(edges: &[(u32, u32)]) -> Vec<(u32, Vec<u32>)> {
+        let mut world = World::new();
+        world.init_resource::<TaskCount>();
+        world.init_resource::<KernelRegistry>();
+        let mut g = GraphBuilder::new(&mut world, BuildSizes::default());
+        for _ in 0..5 {
+            g.add_task(0, CoreType::Aiv, &[]).unwrap();
+        }
+        for &(from, to) in edges {
+            g.add_successor(TaskId(from), TaskId(to)).unwrap();
+        }
+        g.finish(true);
+        let lists = world.resource::<TaskLists>().clone();
+        let mut tasks: Vec<Task> = world.query::<&Task>().iter(&world).copied().collect();
+        tasks.sort_by_key(|t| t.id);
+        let succ = |t: &Task| lists.successors(t).iter().map(|s| s.0).collect();
+        tasks.iter().map(|t| (t.fanin, succ(t))).collect()
+    }
+
+    #[test]
+    fn successor_lists_keep_edge_order_whether_grouped_by_source_or_not() {
+        // Same edges per source, in the same order: added source by source,
+        // and interleaved.
+        let grouped = [(0, 3), (0, 1), (1, 4), (1, 2), (3, 4)];
+        let mixed = [(3, 4), (0, 3), (1, 4), (0, 1), (1, 2)];
+        let want = vec![
+            (0, vec![3, 1]),
+            (1, vec![4, 2]),
+            (1, vec![]),
+            (1, vec![4]),
+            (2, vec![]),
+        ];
+        assert_eq!(built(&grouped), want);
+        assert_eq!(built(&mixed), want);
+        let reversed = [(1, 2), (1, 4), (0, 1), (0, 3), (3, 4)];
+        assert_eq!(built(&reversed)[0].1, vec![1, 3]);
+        assert_eq!(built(&reversed)[1].1, vec![2, 4]);
+    }
 
     #[test]
     fn a_full_list_is_refused_with_its_name() {

@@ -6,13 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
-use bumpalo::Bump;
 use hostgraph_orch_abi::{OrchestrationEntryFn, OwnedArgs};
 use hostgraph_platform::{DeviceMemory, Platform};
 
 use crate::error::{Error, Result};
 use crate::exec::{Executor, SimOptions, ThreadedSim};
-use crate::graph::{DeviceMem, GraphBuilder, Task, TaskCount, TaskLists, TensorPair};
+use crate::graph::{BuildSizes, DeviceMem, GraphBuilder, Task, TaskCount, TaskLists, TensorPair};
 use crate::kernels::{KernelFn, KernelRegistry};
 use crate::plugin::Plugin;
 use crate::sched::{ActivePolicy, Core, Policy, RoundRobin, RunParams, RunReport, execute};
@@ -139,8 +138,8 @@ pub struct Runtime<E: Executor = ThreadedSim> {
     config: RuntimeConfig,
     built: bool,
     sealed: Option<Arc<Sealed>>,
-    /// Scratch arena for the build in progress, released after each.
-    scratch: Bump,
+    /// What the last build staged: the next reserves as much.
+    last_build: BuildSizes,
 }
 
 impl Runtime<ThreadedSim> {
@@ -176,7 +175,7 @@ impl<E: Executor> Runtime<E> {
             config,
             built: false,
             sealed: None,
-            scratch: Bump::new(),
+            last_build: BuildSizes::default(),
         })
     }
 
@@ -257,10 +256,10 @@ impl<E: Executor> Runtime<E> {
         F: FnOnce(&mut GraphBuilder<'_>) -> Result<()>,
     {
         self.begin_build()?;
-        let mut b = GraphBuilder::new(&mut self.world, &self.scratch);
+        let mut b = GraphBuilder::new(&mut self.world, self.last_build);
         let r = f(&mut b);
         let r = b.latched.take().map_or(r, Err);
-        b.finish(r.is_ok());
+        self.last_build = b.finish(r.is_ok());
         self.end_build(r)
     }
 
@@ -290,7 +289,7 @@ impl<E: Executor> Runtime<E> {
     ) -> Result<()> {
         self.begin_build()?;
         let raw = args.as_raw();
-        let mut b = GraphBuilder::new(&mut self.world, &self.scratch);
+        let mut b = GraphBuilder::new(&mut self.world, self.last_build);
         // SAFETY: the caller vouches for `entry`; `raw` points into `args`,
         // which outlives the call.
         let code = unsafe { vtable::call_entry(entry, &mut b, &raw) };
@@ -302,7 +301,7 @@ impl<E: Executor> Runtime<E> {
                 code,
             }),
         };
-        b.finish(r.is_ok());
+        self.last_build = b.finish(r.is_ok());
         self.end_build(r)
     }
 
@@ -313,10 +312,8 @@ impl<E: Executor> Runtime<E> {
         Ok(())
     }
 
-    /// Releases the scratch arena after a build (a built graph holds no
-    /// staging memory), and cleans up after a failed one.
+    /// Marks the graph built, or cleans up after a failed build.
     fn end_build(&mut self, r: Result<()>) -> Result<()> {
-        self.scratch = Bump::new();
         match r {
             Ok(()) => {
                 self.built = true;

@@ -93,10 +93,14 @@ int entry(OrchestrationRuntime *rt, const OrchArgs *args) {
             if (w == 0) w = 1;
             /* every task before the last layer (which may be short) */
             uint64_t last_layer = tasks == 0 ? 0 : (tasks - 1) / w * w;
-            for (uint64_t i = 0; i < last_layer; i++) {
-                uint64_t next = i - i % w + w, j = i % w, k = (i + 1) % w;
-                if (next + j < tasks) CHECK(edge(rt, base, i, next + j));
-                if (w > 1 && next + k < tasks) CHECK(edge(rt, base, i, next + k));
+            /* task j of a layer feeds tasks j and j + 1 (wrapping) of the next */
+            for (uint64_t layer = 0; layer < last_layer; layer += w) {
+                uint64_t next = layer + w;
+                for (uint64_t j = 0; j < w; j++) {
+                    uint64_t k = j + 1 == w ? 0 : j + 1;
+                    if (next + j < tasks) CHECK(edge(rt, base, layer + j, next + j));
+                    if (w > 1 && next + k < tasks) CHECK(edge(rt, base, layer + j, next + k));
+                }
             }
             break;
         }

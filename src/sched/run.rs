@@ -380,8 +380,7 @@ mod tests {
         let mut kernels = KernelRegistry::default();
         kernels.insert(0, KernelFn::rust(noop));
         world.insert_resource(kernels);
-        let scratch = bumpalo::Bump::new();
-        let mut g = GraphBuilder::new(&mut world, &scratch);
+        let mut g = GraphBuilder::new(&mut world, Default::default());
         let a = g.add_task(0, CoreType::Aic, &[]).unwrap();
         let b = g.add_task(0, CoreType::Aiv, &[]).unwrap();
         let c = g.add_task(0, CoreType::Aiv, &[]).unwrap();

@@ -179,14 +179,17 @@ pub fn build(g: &mut GraphBuilder<'_>, shape: Shape, n: usize, func_id: i32) -> 
             let w = layer_width(n);
             // Every task before the last layer (which may be short).
             let last_layer = tasks.saturating_sub(1) / w * w;
-            for i in 0..last_layer {
-                let next = i - i % w + w;
-                let (j, k) = (i % w, (i + 1) % w);
-                if next + j < tasks {
-                    g.add_successor(t(i), t(next + j))?;
-                }
-                if w > 1 && next + k < tasks {
-                    g.add_successor(t(i), t(next + k))?;
+            // Task j of a layer feeds tasks j and j + 1 (wrapping) of the next.
+            for layer in (0..last_layer).step_by(w) {
+                let next = layer + w;
+                for j in 0..w {
+                    let k = if j + 1 == w { 0 } else { j + 1 };
+                    if next + j < tasks {
+                        g.add_successor(t(layer + j), t(next + j))?;
+                    }
+                    if w > 1 && next + k < tasks {
+                        g.add_successor(t(layer + j), t(next + k))?;
+                    }
                 }
             }
         }
