@@ -13,7 +13,7 @@ use hostgraph_platform::handshake::{exit_acknowledged, send_exit};
 use hostgraph_platform::{AicpuStartup, DiscoveredCore, RegisterAccess};
 
 use super::policy::Policy;
-use super::thread::{LocalQueues, OwnedCore, SchedulerThread, ThreadStats};
+use super::thread::{OwnedCore, SchedulerThread, ThreadStats};
 use crate::backoff::Backoff;
 use crate::error::{Error, Result, StallDiagnosis};
 use crate::exec::Executor;
@@ -273,15 +273,19 @@ fn plan_threads(
     // A thread that owns no core of a type holds no local task of it.
     let cap = |n: usize| if n == 0 { 0 } else { policy.local_capacity(n) };
     let capacity: Vec<[usize; 2]> = owned.iter().map(|o| [cap(o[0]), cap(o[1])]).collect();
-    let mut out: Vec<SchedulerThread> = capacity
-        .iter()
+    let mut owned_cores: Vec<Vec<OwnedCore>> = vec![Vec::new(); threads];
+    for (c, &t) in cores.iter().zip(&owner) {
+        owned_cores[t].push(OwnedCore {
+            physical_id: c.physical_id,
+            core_type: c.core_type,
+            slot: Default::default(),
+        });
+    }
+    let mut out: Vec<SchedulerThread> = owned_cores
+        .into_iter()
+        .zip(&capacity)
         .enumerate()
-        .map(|(index, cap)| SchedulerThread {
-            index: index as u32,
-            cores: Vec::new(),
-            local: LocalQueues::new(*cap),
-            stats: ThreadStats::default(),
-        })
+        .map(|(index, (cores, cap))| SchedulerThread::new(index as u32, *cap, cores))
         .collect();
     let mut shared: [Vec<u32>; 2] = Default::default();
     for ty in CoreType::ALL {
@@ -302,11 +306,6 @@ fn plan_threads(
             physical_id: c.physical_id,
             core_type: c.core_type,
             thread: t,
-        });
-        out[t].cores.push(OwnedCore {
-            physical_id: c.physical_id,
-            core_type: c.core_type,
-            slot: Default::default(),
         });
     }
     (out, shared)
@@ -363,7 +362,10 @@ fn diagnose_stall<R: RegisterAccess>(
 
 #[cfg(test)]
 mod tests {
+    use hostgraph_platform::regs::{Cond, IDLE, Reg};
     use hostgraph_platform::{CoreSlot, Platform, SimDeviceMemory, SimRegisters};
+
+    use super::super::thread::Poll;
 
     use super::*;
     use crate::graph::{DeviceMem, GraphBuilder, TaskCount};
@@ -372,8 +374,8 @@ mod tests {
 
     fn noop(_: &[u64]) {}
 
-    /// Tasks 0 and 1 feed task 2.
-    fn sealed_join() -> Sealed {
+    /// The sealed graph `build` makes, reset for a run.
+    fn sealed(build: impl FnOnce(&mut GraphBuilder<'_>)) -> Sealed {
         let mut world = World::new();
         world.init_resource::<TaskCount>();
         world.insert_resource(DeviceMem(Box::new(SimDeviceMemory::new())));
@@ -381,22 +383,25 @@ mod tests {
         kernels.insert(0, KernelFn::rust(noop));
         world.insert_resource(kernels);
         let mut g = GraphBuilder::new(&mut world, Default::default());
-        let a = g.add_task(0, CoreType::Aic, &[]).unwrap();
-        let b = g.add_task(0, CoreType::Aiv, &[]).unwrap();
-        let c = g.add_task(0, CoreType::Aiv, &[]).unwrap();
-        g.add_successor(a, c).unwrap();
-        g.add_successor(b, c).unwrap();
+        build(&mut g);
         g.finish(true);
         let sealed = world.run_system_cached(seal_graph).unwrap().unwrap();
         sealed.reset(&mut world, false);
         sealed
     }
 
-    fn shared<'a>(
-        regs: &'a SimRegisters,
-        graph: &'a Sealed,
-        remaining: usize,
-    ) -> RunShared<'a, SimRegisters> {
+    /// Tasks 0 and 1 feed task 2.
+    fn sealed_join() -> Sealed {
+        sealed(|g| {
+            let a = g.add_task(0, CoreType::Aic, &[]).unwrap();
+            let b = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            let c = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            g.add_successor(a, c).unwrap();
+            g.add_successor(b, c).unwrap();
+        })
+    }
+
+    fn shared<'a, R>(regs: &'a R, graph: &'a Sealed, remaining: usize) -> RunShared<'a, R> {
         RunShared {
             regs,
             graph,
@@ -408,6 +413,96 @@ mod tests {
         }
     }
 
+    /// Sim registers counting the COND reads of each core.
+    struct CountingRegs {
+        regs: SimRegisters,
+        cond_reads: Vec<AtomicUsize>,
+    }
+
+    impl RegisterAccess for CountingRegs {
+        fn read(&self, physical_id: u32, reg: Reg) -> u32 {
+            if reg == Reg::Cond {
+                self.cond_reads[physical_id as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            self.regs.read(physical_id, reg)
+        }
+
+        fn write(&self, physical_id: u32, reg: Reg, value: u32) {
+            self.regs.write(physical_id, reg, value)
+        }
+    }
+
+    #[test]
+    fn a_chain_polls_only_the_core_it_runs_on() {
+        const STEPS: u32 = 50;
+        const CORES: u32 = 24;
+        let graph = sealed(|g| {
+            let mut prev = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            for _ in 1..STEPS {
+                let next = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+                g.add_successor(prev, next).unwrap();
+                prev = next;
+            }
+        });
+        let spec = Platform::A2A3.spec();
+        let regs = CountingRegs {
+            regs: SimRegisters::new(spec),
+            cond_reads: (0..spec.physical_cores())
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+        };
+        let sh = shared(&regs, &graph, STEPS as usize);
+        let cores = (0..CORES)
+            .map(|p| OwnedCore {
+                physical_id: p,
+                core_type: CoreType::Aiv,
+                slot: CoreSlot::default(),
+            })
+            .collect();
+        let mut thread = SchedulerThread::new(0, [0, CORES as usize], cores);
+        thread.local.push_seed(0, CoreType::Aiv);
+        // Each pass, every core finishes what it was newly given (ACK and
+        // FIN at once).
+        for p in 0..CORES {
+            regs.write(p, Reg::DataMainBase, IDLE);
+        }
+        let mut given = vec![IDLE; CORES as usize];
+        let mut ran = Vec::new();
+        for _ in 0..2 * STEPS {
+            if thread.poll(&sh) == Poll::Done {
+                break;
+            }
+            for p in 0..CORES {
+                let task = regs.regs.read(p, Reg::DataMainBase);
+                if task != given[p as usize] {
+                    given[p as usize] = task;
+                    ran.push((p, task));
+                    regs.write(p, Reg::Cond, Cond::fin(task).encode());
+                }
+            }
+        }
+        let tasks: Vec<u32> = ran.iter().map(|&(_, t)| t).collect();
+        assert_eq!(
+            tasks,
+            (0..STEPS).collect::<Vec<_>>(),
+            "each task once, in order"
+        );
+        assert!(
+            ran.iter().all(|&(p, _)| p == 0),
+            "the chain stays on core 0: {ran:?}"
+        );
+        let reads: Vec<usize> = regs
+            .cond_reads
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .collect();
+        assert!(
+            reads[1..].iter().all(|&r| r == 0),
+            "idle cores were polled: {reads:?}"
+        );
+        assert_eq!(reads[0], STEPS as usize, "one read per step");
+    }
+
     #[test]
     fn stall_with_no_busy_core_is_a_deadlock_listing_blocked_tasks() {
         let graph = sealed_join();
@@ -415,16 +510,15 @@ mod tests {
         assert!(!graph.release(2));
         let regs = SimRegisters::new(Platform::A2A3.spec());
         let sh = shared(&regs, &graph, 2);
-        let idle = SchedulerThread {
-            index: 0,
-            cores: vec![OwnedCore {
+        let idle = SchedulerThread::new(
+            0,
+            [1, 0],
+            vec![OwnedCore {
                 physical_id: 0,
                 core_type: CoreType::Aic,
                 slot: CoreSlot::default(),
             }],
-            local: LocalQueues::new([1, 0]),
-            stats: ThreadStats::default(),
-        };
+        );
         let e = diagnose_stall(&[idle], &graph, &sh, Duration::from_secs(2));
         match e {
             Error::Stall {
@@ -445,16 +539,15 @@ mod tests {
         let sh = shared(&regs, &graph, 3);
         let mut slot = CoreSlot::default();
         slot.dispatched(1);
-        let busy = SchedulerThread {
-            index: 0,
-            cores: vec![OwnedCore {
+        let busy = SchedulerThread::new(
+            0,
+            [0, 2],
+            vec![OwnedCore {
                 physical_id: 30,
                 core_type: CoreType::Aiv,
                 slot,
             }],
-            local: LocalQueues::new([0, 2]),
-            stats: ThreadStats::default(),
-        };
+        );
         let e = diagnose_stall(&[busy], &graph, &sh, Duration::from_secs(2));
         assert!(
             matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel(c), .. } if c == &[(30, CoreType::Aiv, TaskId(1))]),

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
-use crossbeam_deque::{Steal, Worker};
+use std::collections::VecDeque;
+
+use crossbeam_deque::Steal;
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::regs::Reg;
 use hostgraph_platform::{CoreSlot, RegisterAccess};
@@ -45,27 +47,30 @@ pub enum Poll {
 }
 
 /// The local ready queues of one thread, one per core type, each bounded by
-/// the policy's capacity.
+/// the policy's capacity. Only their thread touches them, so they are plain
+/// rings: no atomic operation per task (the shared queues take the rest).
 pub(crate) struct LocalQueues {
-    queues: [Worker<u32>; 2],
+    queues: [VecDeque<u32>; 2],
     capacity: [usize; 2],
 }
 
 impl LocalQueues {
     pub fn new(capacity: [usize; 2]) -> Self {
         LocalQueues {
-            queues: [Worker::new_fifo(), Worker::new_fifo()],
+            // Never filled beyond `capacity`, so never reallocated in a run.
+            queues: capacity.map(VecDeque::with_capacity),
             capacity,
         }
     }
 
     /// Tasks waiting in these queues.
     pub fn len(&self) -> usize {
-        self.queues.iter().map(Worker::len).sum()
+        self.queues.iter().map(VecDeque::len).sum()
     }
 
-    pub fn push_seed(&self, task: u32, ty: CoreType) {
-        self.queues[ty as usize].push(task);
+    /// Queues an initially ready task (the policy keeps within capacity).
+    pub fn push_seed(&mut self, task: u32, ty: CoreType) {
+        self.queues[ty as usize].push_back(task);
     }
 }
 
@@ -75,61 +80,82 @@ impl LocalQueues {
 pub struct SchedulerThread {
     pub(crate) index: u32,
     pub(crate) cores: Vec<OwnedCore>,
+    /// Cores holding a task (pending or running), as indices into `cores`:
+    /// the only ones whose COND can change, so the only ones polled.
+    busy: Vec<u32>,
+    /// Cores holding nothing, by core type. The last is fed first: the core
+    /// that finished last, so a chain stays on one core per type.
+    idle: [Vec<u32>; 2],
     pub(crate) local: LocalQueues,
     pub(crate) stats: ThreadStats,
 }
 
 impl SchedulerThread {
+    /// A thread owning `cores`, with local queues of `capacity` per core type.
+    pub(crate) fn new(index: u32, capacity: [usize; 2], cores: Vec<OwnedCore>) -> Self {
+        // Both lists hold every core at most once, so they never grow
+        // while a run is in flight.
+        let mut busy = Vec::with_capacity(cores.len());
+        let mut idle = [
+            Vec::with_capacity(cores.len()),
+            Vec::with_capacity(cores.len()),
+        ];
+        // Reversed, so the first core is the first fed.
+        for (i, core) in cores.iter().enumerate().rev() {
+            if core.slot.is_idle() {
+                idle[core.core_type as usize].push(i as u32);
+            } else {
+                busy.push(i as u32);
+            }
+        }
+        SchedulerThread {
+            index,
+            cores,
+            busy,
+            idle,
+            local: LocalQueues::new(capacity),
+            stats: ThreadStats::default(),
+        }
+    }
+
     /// Whether the thread owns any core (a thread without cores has nothing to do).
     pub fn has_cores(&self) -> bool {
         !self.cores.is_empty()
     }
 
-    /// Steps 8-10 for every owned core, dispatch and resolve.
+    /// Steps 8-10 for the owned cores, and dispatch. Costs O(busy cores),
+    /// not O(owned cores): a chain costs the same on 3 cores as on 108.
     ///
-    /// Per core: an idle core (nothing pending or running) cannot change
-    /// COND, so it is only offered a task. Otherwise COND is read and acted
-    /// on; the core is fed before the successors of what finished are
-    /// resolved, and fed again after, if that made its next task ready (a
-    /// chain advances in one sweep). Once a core type's queues come up empty,
-    /// no other core of that type is offered a task in this sweep until a
-    /// task of that type becomes ready.
+    /// 1. Each busy core's COND is read and acted on; the successors of what
+    ///    it shows finished are released, and those that become ready are
+    ///    queued. The core is then fed at once (its register line is still
+    ///    in this CPU's cache) if it holds nothing, or if no idle core of its
+    ///    type could take the task instead; a core left holding nothing
+    ///    joins the idle cores.
+    /// 2. Idle cores are fed, the one that finished last first, then the
+    ///    free pending slots of busy cores, until a core type's queues come
+    ///    up empty.
     #[inline]
     pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<'_, R>) -> Poll {
         if sh.stopped() {
             return Poll::Stopped;
         }
-        let mut finished = 0usize;
-        let mut progress = false;
-        let mut dry = [false; 2];
         let SchedulerThread {
             index,
             cores,
+            busy,
+            idle,
             local,
             stats,
         } = self;
-        let mut feed = |core: &mut OwnedCore, dry: &mut [bool; 2]| -> bool {
-            let ty = core.core_type as usize;
-            if dry[ty] || !core.slot.can_dispatch() {
-                return false;
-            }
-            let Some(task) = next_ready(local, core.core_type, sh, stats) else {
-                dry[ty] = true;
-                return false;
-            };
-            sh.regs.write(core.physical_id, Reg::DataMainBase, task);
-            core.slot.dispatched(task);
-            if let Some(rec) = sh.graph.recorder() {
-                rec.dispatched(task, *index);
-            }
-            stats.dispatched += 1;
-            true
-        };
-        for core in cores.iter_mut() {
-            if core.slot.is_idle() {
-                progress |= feed(core, &mut dry);
-                continue;
-            }
+        let mut finished = 0usize;
+        let mut progress = false;
+        // Bit `ty` set: no task of core type `ty` is ready.
+        let mut dry = 0u8;
+        let mut i = 0;
+        while i < busy.len() {
+            let c = busy[i] as usize;
+            let core = &mut cores[c];
             let word = sh.regs.read(core.physical_id, Reg::Cond);
             let done = match core.slot.observe(core.physical_id, word) {
                 Ok(d) => d,
@@ -138,19 +164,59 @@ impl SchedulerThread {
                     return Poll::Stopped;
                 }
             };
-            progress |= feed(core, &mut dry);
-            if done.is_empty() {
-                continue;
-            }
             for &t in done.as_slice() {
                 for &TaskId(s) in sh.graph.successors(t) {
                     if sh.graph.release(s) {
-                        dry[push_ready(local, s, sh)] = false;
+                        dry &= !(1 << push_ready(local, s, sh));
                     }
                 }
             }
             finished += done.as_slice().len();
-            feed(core, &mut dry);
+            let ty = core.core_type as usize;
+            if core.slot.can_dispatch()
+                && dry & 1 << ty == 0
+                && (core.slot.is_idle() || idle[ty].is_empty())
+            {
+                if feed(core, *index, local, sh, stats) {
+                    progress = true;
+                } else {
+                    dry |= 1 << ty;
+                }
+            }
+            if core.slot.is_idle() {
+                busy.swap_remove(i);
+                idle[ty].push(c as u32);
+            } else {
+                i += 1;
+            }
+        }
+        for (ty, idle) in idle.iter_mut().enumerate() {
+            if dry & 1 << ty != 0 {
+                continue;
+            }
+            while let Some(&c) = idle.last() {
+                if !feed(&mut cores[c as usize], *index, local, sh, stats) {
+                    dry |= 1 << ty;
+                    break;
+                }
+                idle.pop();
+                busy.push(c);
+                progress = true;
+            }
+        }
+        if dry != 0b11 {
+            for &c in busy.iter() {
+                let core = &mut cores[c as usize];
+                let ty = core.core_type as usize;
+                if dry & 1 << ty != 0 || !core.slot.can_dispatch() {
+                    continue;
+                }
+                if feed(core, *index, local, sh, stats) {
+                    progress = true;
+                } else {
+                    dry |= 1 << ty;
+                }
+            }
         }
         if finished > 0 {
             stats.completed += finished as u64;
@@ -194,39 +260,73 @@ impl SchedulerThread {
     }
 }
 
+/// Dispatches the next ready task of its type to `core` (a free pending
+/// slot); false when none is ready.
+#[inline]
+fn feed<R: RegisterAccess>(
+    core: &mut OwnedCore,
+    thread: u32,
+    local: &mut LocalQueues,
+    sh: &RunShared<'_, R>,
+    stats: &mut ThreadStats,
+) -> bool {
+    let Some(task) = next_ready(local, core.core_type, sh, stats) else {
+        return false;
+    };
+    sh.regs.write(core.physical_id, Reg::DataMainBase, task);
+    core.slot.dispatched(task);
+    if let Some(rec) = sh.graph.recorder() {
+        rec.dispatched(task, thread);
+    }
+    stats.dispatched += 1;
+    true
+}
+
 /// Pops a ready task for a core of `ty`: the local queue first, refilled
 /// from the shared queue when empty.
 #[inline]
 fn next_ready<R>(
-    local: &LocalQueues,
+    local: &mut LocalQueues,
     ty: CoreType,
     sh: &RunShared<'_, R>,
     stats: &mut ThreadStats,
 ) -> Option<u32> {
-    let q = &local.queues[ty as usize];
-    if let Some(t) = q.pop() {
+    let ty = ty as usize;
+    if let Some(t) = local.queues[ty].pop_front() {
         return Some(t);
     }
-    let shared = &sh.shared[ty as usize];
-    loop {
-        match shared.steal_batch_with_limit_and_pop(q, local.capacity[ty as usize].max(1)) {
+    let shared = &sh.shared[ty];
+    // Two loads, where an attempt to steal from an empty queue costs a
+    // full fence: polls mostly find nothing.
+    if shared.is_empty() {
+        return None;
+    }
+    // Up to a local queue's worth, the first for the caller.
+    let (mut first, mut taken) = (None, 0);
+    while taken < local.capacity[ty].max(1) {
+        match shared.steal() {
             Steal::Success(t) => {
-                stats.refilled += 1 + q.len() as u64;
-                return Some(t);
+                taken += 1;
+                match first {
+                    None => first = Some(t),
+                    Some(_) => local.queues[ty].push_back(t),
+                }
             }
-            Steal::Empty => return None,
+            Steal::Empty => break,
             Steal::Retry => std::hint::spin_loop(),
         }
     }
+    stats.refilled += taken as u64;
+    first
 }
 
 /// Files a newly ready task: the local queue of its type while below
 /// capacity, else the shared queue. Returns the core type's index.
 #[inline]
-fn push_ready<R>(local: &LocalQueues, task: u32, sh: &RunShared<'_, R>) -> usize {
+fn push_ready<R>(local: &mut LocalQueues, task: u32, sh: &RunShared<'_, R>) -> usize {
     let ty = sh.graph.core_type(task) as usize;
     if local.queues[ty].len() < local.capacity[ty] {
-        local.queues[ty].push(task);
+        local.queues[ty].push_back(task);
     } else {
         sh.shared[ty].push(task);
     }
