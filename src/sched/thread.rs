@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 
 use std::collections::VecDeque;
 
-use crossbeam_deque::Steal;
+use crossbeam_deque::{Injector, Steal};
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::regs::Reg;
 use hostgraph_platform::{CoreSlot, RegisterAccess};
@@ -66,6 +66,11 @@ impl LocalQueues {
     /// Tasks waiting in these queues.
     pub fn len(&self) -> usize {
         self.queues.iter().map(VecDeque::len).sum()
+    }
+
+    /// Whether no task waits in these queues.
+    pub fn is_empty(&self) -> bool {
+        self.queues.iter().all(VecDeque::is_empty)
     }
 
     /// Queues an initially ready task (the policy keeps within capacity).
@@ -148,6 +153,14 @@ impl SchedulerThread {
             local,
             stats,
         } = self;
+        if busy.is_empty() && local.is_empty() && sh.shared.iter().all(Injector::is_empty) {
+            // Nothing to poll, nothing to dispatch.
+            return if sh.remaining() == 0 {
+                Poll::Done
+            } else {
+                Poll::Idle
+            };
+        }
         let mut finished = 0usize;
         let mut progress = false;
         // Bit `ty` set: no task of core type `ty` is ready.
