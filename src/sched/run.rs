@@ -76,11 +76,64 @@ pub struct RunReport {
     pub profile: Option<Profile>,
 }
 
+/// Initially ready tasks that did not fit in the local queues, by core
+/// type: claimed in batches through an atomic cursor, one read-modify-write
+/// per batch (the shared queues take one per task). An independent graph
+/// is almost all seeds.
+#[derive(Default)]
+pub(crate) struct Seeds {
+    tasks: [Vec<u32>; 2],
+    next: [Cursor; 2],
+}
+
+/// A claim cursor on its own cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct Cursor(AtomicUsize);
+
+impl Seeds {
+    fn new(tasks: [Vec<u32>; 2]) -> Self {
+        Seeds {
+            tasks,
+            next: Default::default(),
+        }
+    }
+
+    /// Claims up to `n` seeds of core type `ty` (none once all are claimed).
+    #[inline]
+    pub(crate) fn claim(&self, ty: usize, n: usize) -> &[u32] {
+        let (tasks, next) = (&self.tasks[ty], &self.next[ty].0);
+        // A load first: once drained, polls find nothing without a write.
+        if next.load(Ordering::Relaxed) >= tasks.len() {
+            return &[];
+        }
+        let start = next.fetch_add(n, Ordering::Relaxed).min(tasks.len());
+        &tasks[start..(start + n).min(tasks.len())]
+    }
+
+    /// Whether every seed has been claimed.
+    #[inline]
+    pub(crate) fn is_drained(&self) -> bool {
+        (0..2).all(|ty| self.next[ty].0.load(Ordering::Relaxed) >= self.tasks[ty].len())
+    }
+
+    /// Seeds not claimed yet.
+    fn unclaimed(&self) -> usize {
+        let left = |ty: usize| {
+            let claimed = self.next[ty].0.load(Ordering::Relaxed);
+            self.tasks[ty].len().saturating_sub(claimed)
+        };
+        left(0) + left(1)
+    }
+}
+
 /// State every scheduler thread of a run shares: registers, the sealed
-/// graph, the shared ready queues, the count of tasks left, the stop flag.
+/// graph, the seeds and shared ready queues, the count of tasks left, the
+/// stop flag.
 pub struct RunShared<'a, R> {
     pub(crate) regs: &'a R,
     pub(crate) graph: &'a Sealed,
+    pub(crate) seeds: Seeds,
     pub(crate) shared: [Injector<u32>; 2],
     pub(crate) remaining: AtomicUsize,
     pub(crate) stall_timeout: Duration,
@@ -149,15 +202,13 @@ pub(crate) fn execute<E: Executor>(
     let sh = RunShared {
         regs: exec.registers(),
         graph,
+        seeds: Seeds::new(seeds),
         shared: [Injector::new(), Injector::new()],
         remaining: AtomicUsize::new(graph.len()),
         stall_timeout: p.stall_timeout,
         stop: AtomicBool::new(false),
         failure: Mutex::new(None),
     };
-    for (q, seeded) in sh.shared.iter().zip(seeds) {
-        seeded.into_iter().for_each(|t| q.push(t));
-    }
     let t1 = Instant::now();
     if !graph.is_empty() {
         exec.run_schedulers(&mut threads, &sh);
@@ -348,6 +399,7 @@ fn diagnose_stall<R: RegisterAccess>(
             .map(|t| (TaskId(t), graph.remaining_fanin(t)))
             .collect();
         let queued = threads.iter().map(|t| t.local.len()).sum::<usize>()
+            + sh.seeds.unclaimed()
             + sh.shared.iter().map(Injector::len).sum::<usize>();
         StallDiagnosis::Deadlock { blocked, queued }
     } else {
@@ -405,6 +457,7 @@ mod tests {
         RunShared {
             regs,
             graph,
+            seeds: Seeds::default(),
             shared: [Injector::new(), Injector::new()],
             remaining: AtomicUsize::new(remaining),
             stall_timeout: Duration::from_secs(1),
@@ -430,6 +483,21 @@ mod tests {
         fn write(&self, physical_id: u32, reg: Reg, value: u32) {
             self.regs.write(physical_id, reg, value)
         }
+    }
+
+    #[test]
+    fn seeds_are_claimed_in_batches_each_once() {
+        let seeds = Seeds::new([vec![1, 2, 3, 4, 5], vec![9]]);
+        assert_eq!(seeds.unclaimed(), 6);
+        assert_eq!(seeds.claim(0, 2), [1, 2]);
+        assert_eq!(seeds.claim(0, 2), [3, 4]);
+        assert_eq!(seeds.claim(0, 2), [5]);
+        assert!(seeds.claim(0, 2).is_empty());
+        assert!(!seeds.is_drained());
+        assert_eq!(seeds.unclaimed(), 1);
+        assert_eq!(seeds.claim(1, 4), [9]);
+        assert!(seeds.is_drained());
+        assert_eq!(seeds.unclaimed(), 0);
     }
 
     #[test]

@@ -153,7 +153,11 @@ impl SchedulerThread {
             local,
             stats,
         } = self;
-        if busy.is_empty() && local.is_empty() && sh.shared.iter().all(Injector::is_empty) {
+        if busy.is_empty()
+            && local.is_empty()
+            && sh.seeds.is_drained()
+            && sh.shared.iter().all(Injector::is_empty)
+        {
             // Nothing to poll, nothing to dispatch.
             return if sh.remaining() == 0 {
                 Poll::Done
@@ -296,7 +300,7 @@ fn feed<R: RegisterAccess>(
 }
 
 /// Pops a ready task for a core of `ty`: the local queue first, refilled
-/// from the shared queue when empty.
+/// from the seeds, then from the shared queue, when empty.
 #[inline]
 fn next_ready<R>(
     local: &mut LocalQueues,
@@ -307,6 +311,12 @@ fn next_ready<R>(
     let ty = ty as usize;
     if let Some(t) = local.queues[ty].pop_front() {
         return Some(t);
+    }
+    // A local queue's worth of seeds, the first for the caller.
+    if let [first, rest @ ..] = sh.seeds.claim(ty, local.capacity[ty].max(1)) {
+        local.queues[ty].extend(rest);
+        stats.refilled += 1 + rest.len() as u64;
+        return Some(*first);
     }
     let shared = &sh.shared[ty];
     // Two loads, where an attempt to steal from an empty queue costs a
