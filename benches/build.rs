@@ -11,8 +11,9 @@
 //! - `discard/layered/<tasks>`: the discard alone (despawning the graph's
 //!   entities).
 //!
-//! Every build after the first reuses the graph store and build arena the
-//! first one grew (a warm runtime).
+//! Every build after the first reuses the graph store the first one grew
+//! and reserves its staging vectors from the previous build's sizes (a warm
+//! runtime).
 //!
 //! `cargo bench --bench build`
 

@@ -16,8 +16,8 @@
 //! bytes/task is measured with a counting global allocator (below): the
 //! live heap bytes (bytes requested from the allocator and not yet freed,
 //! by any thread) after the first run minus those before the build — the
-//! ECS graph store, the sealed view, the build arena's retained chunk and
-//! the cores' entities — divided by the tasks. Allocator overhead and
+//! ECS graph store and its lists, the sealed view and the cores'
+//! entities (a built graph holds no staging memory) — divided by the tasks. Allocator overhead and
 //! fragmentation are not counted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -343,12 +343,12 @@ fn print_footer(cli: &Cli, runners: &mut Vec<(u32, usize)>) {
     println!();
     let notes = [
         "build      graph construction through GraphBuilder (Rust API) in a fresh runtime, its memory touched for the first time".to_string(),
-        "rebuild    the same build again after a discard (graph store and build arena already grown)".to_string(),
+        "rebuild    the same build again after a discard (graph store grown, staging reserved from the last build)".to_string(),
         "seal       extra time of the first run: validation, dense view".to_string(),
         format!("execute    first dispatch to last completion; wall: whole run incl. start-up and shutdown; medians over {} runs", cli.rounds),
         "tasks/s    tasks / execute".to_string(),
         "start-up   launch and start-up handshake of every core (median)".to_string(),
-        "bytes      live heap bytes after the first run minus before the build (graph store, sealed view, build arena, core entities), per task".to_string(),
+        "bytes      live heap bytes after the first run minus before the build (graph store and lists, sealed view, core entities), per task".to_string(),
     ];
     for n in notes {
         println!("{n}");
@@ -397,7 +397,7 @@ fn bench_row<E: Executor>(
         }
     };
     rt.discard();
-    // The same build again, into the store and arena the first one grew.
+    // The same build again, into the store the first one grew.
     let t = Instant::now();
     rt.build(|g| synthetic::build(g, shape, n, FUNC_EMPTY).map(drop))?;
     let rebuild = t.elapsed();
