@@ -1,9 +1,8 @@
 //! One scheduler (AICPU) thread: the poll / resolve / dispatch loop over the
 //! cores it owns. No locks, no allocation and no logging per task.
 
-use std::sync::atomic::Ordering;
-
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 
 use crossbeam_deque::{Injector, Steal};
 use hostgraph_orch_abi::CoreType;
@@ -133,8 +132,8 @@ impl SchedulerThread {
     ///
     /// 1. Each busy core's COND is read and acted on; the successors of what
     ///    it shows finished are released, and those that become ready are
-    ///    queued. The core is then fed at once (its register line is still
-    ///    in this CPU's cache) if it holds nothing, or if no idle core of its
+    ///    queued. The core is then fed at once (not after every other busy
+    ///    core has been read) if it holds nothing, or if no idle core of its
     ///    type could take the task instead; a core left holding nothing
     ///    joins the idle cores.
     /// 2. Idle cores are fed, the one that finished last first, then the
