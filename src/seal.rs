@@ -220,28 +220,23 @@ pub(crate) fn seal_graph(
         .collect();
     let mut kernels: Vec<(i32, KernelFn)> = Vec::new();
     let mut missing: Vec<(TaskId, i32)> = Vec::new();
-    // Graphs use few kernels, mostly in runs of one: remember the last.
-    let mut last: Option<(i32, usize)> = None;
     for task in &tasks {
         let t = task.id.index();
         let func_id = task.kernel.func_id;
-        let slot = match last {
-            Some((f, s)) if f == func_id => s,
-            _ => match kernels.iter().position(|(f, _)| *f == func_id) {
-                Some(s) => s,
-                None => match registry.get(func_id) {
-                    Some(k) => {
-                        kernels.push((func_id, k.clone()));
-                        kernels.len() - 1
-                    }
-                    None => {
-                        missing.push((task.id, func_id));
-                        continue;
-                    }
-                },
+        // Graphs use few kernels: a short list beats a map.
+        let slot = match kernels.iter().position(|(f, _)| *f == func_id) {
+            Some(s) => s,
+            None => match registry.get(func_id) {
+                Some(k) => {
+                    kernels.push((func_id, k.clone()));
+                    kernels.len() - 1
+                }
+                None => {
+                    missing.push((task.id, func_id));
+                    continue;
+                }
             },
         };
-        last = Some((func_id, slot));
         hot[t] = Hot {
             arg_start: task.args.start,
             succ_start: task.successors.start,
