@@ -375,7 +375,7 @@ fn bench_row<E: Executor>(
     rounds: u32,
     trace: bool,
 ) -> Result<Row, hostgraph::Error> {
-    rt.register_kernel(FUNC_EMPTY, KernelFn::rust(synthetic::empty));
+    rt.register_kernel(FUNC_EMPTY, KernelFn::rust(synthetic::empty).named("empty"));
     // Warm-up: spawns the scheduler workers, registers the seal system.
     rt.build(|g| synthetic::build(g, Shape::Independent, WARM_UP_TASKS, FUNC_EMPTY).map(drop))?;
     rt.run()?;

@@ -8,11 +8,12 @@ use std::sync::{Mutex, OnceLock};
 
 use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::DiscoveredCore;
 
 use crate::error::{Error, Result};
 use crate::graph::{Task, TaskId, TaskLists};
 use crate::kernels::{KernelFn, KernelRegistry};
-use crate::profile::{Profile, Recorder};
+use crate::profile::{Profile, Recorder, RunInfo};
 
 /// A kernel failure seen by a core.
 #[derive(Debug, Clone)]
@@ -160,12 +161,29 @@ impl Sealed {
         }
     }
 
-    /// The records of the run that just ended, if it was profiled.
-    pub(crate) fn take_profile(&self, window: std::time::Duration) -> Option<Profile> {
+    /// The records of the run that just ended, if it was profiled, with
+    /// the run's figures, its cores and the names of the graph's kernels.
+    pub(crate) fn take_profile(
+        &self,
+        window: std::time::Duration,
+        run: RunInfo,
+        cores: &[DiscoveredCore],
+    ) -> Option<Profile> {
         let tasks = self
             .recorder()?
             .collect(|t| self.func_id(t), |t| self.core_type(t));
-        Some(Profile { tasks, window })
+        let kernel_names = self
+            .kernels
+            .iter()
+            .filter_map(|(f, k)| Some((*f, k.name()?.into())))
+            .collect();
+        Some(Profile {
+            tasks,
+            window,
+            run,
+            cores: cores.to_vec(),
+            kernel_names,
+        })
     }
 
     #[inline]
