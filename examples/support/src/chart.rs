@@ -401,6 +401,7 @@ fn draw_bars(title: &str, y_desc: &str, bars: &[Bar], svg: &mut String) -> DrawR
         .disable_x_mesh()
         .x_labels(0)
         .y_desc(y_desc)
+        .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
     // Each group takes one x unit: its bars side by side in the middle 80%.
     let slot = 0.8 / series.len().max(1) as f64;
