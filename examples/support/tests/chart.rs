@@ -33,8 +33,8 @@ struct Read {
     /// Lane label -> tasks drawn on it (bars on core lanes, dispatch marks
     /// on scheduler lanes).
     per_lane: BTreeMap<String, usize>,
-    /// The busy shares of the utilisation strip.
-    shares: Vec<f64>,
+    /// Lane label -> busy share shown in the utilisation strip.
+    shares: BTreeMap<String, f64>,
     /// Every text.
     texts: Vec<String>,
 }
@@ -88,7 +88,7 @@ fn read_gantt(svg: &str, profile: &Profile) -> Read {
     }
     let shares = texts
         .iter()
-        .filter_map(|(t, _)| t.strip_suffix('%')?.parse::<f64>().ok())
+        .filter_map(|(t, y)| Some((nearest(*y), t.strip_suffix('%')?.parse::<f64>().ok()?)))
         .collect();
     Read {
         per_lane,
@@ -140,8 +140,13 @@ fn swimlane_chart_of_a_profiled_bgemm_run() {
         "AIC lanes, then AIV: {lanes:?}"
     );
     assert_eq!(read.per_lane, expected_per_lane(&profile));
-    assert_eq!(read.shares.len(), 9, "a busy share per core");
-    assert!(read.shares.iter().all(|s| (0.0..=100.0).contains(s)));
+    let cores: Vec<String> = lanes[..9].iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        read.shares.keys().cloned().collect::<BTreeSet<_>>(),
+        cores.into_iter().collect(),
+        "a busy share per core, on its lane"
+    );
+    assert!(read.shares.values().all(|s| (0.0..=100.0).contains(s)));
     for kernel in ["gemm_tile", "tile_add"] {
         assert!(
             read.texts
@@ -178,8 +183,12 @@ fn idle_cores_and_threads_keep_their_lanes() {
     assert_eq!(chart::lanes(&profile).len(), 6 + 2);
     assert_eq!(read.per_lane, expected_per_lane(&profile));
     assert_eq!(read.per_lane.len(), 2, "one core lane, one thread lane");
-    assert_eq!(read.shares.len(), 6);
-    assert_eq!(read.shares.iter().filter(|&&s| s == 0.0).count(), 5);
+    assert_eq!(read.shares.len(), 6, "a busy share per core");
+    for (lane, share) in &read.shares {
+        if !read.per_lane.contains_key(lane) {
+            assert_eq!(*share, 0.0, "{lane} ran nothing");
+        }
+    }
     assert!(read.texts.iter().any(|t| t == "func 3"), "unnamed kernel");
 }
 
