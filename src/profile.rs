@@ -41,19 +41,13 @@ pub(crate) struct Slot {
 /// The slots of every task of a sealed graph.
 pub(crate) struct Recorder {
     slots: Box<[Slot]>,
-    epoch: AtomicU64,
 }
 
 impl Recorder {
     pub fn new(tasks: usize) -> Self {
         Recorder {
             slots: (0..tasks).map(|_| Slot::default()).collect(),
-            epoch: AtomicU64::new(0),
         }
-    }
-
-    pub fn begin(&self) {
-        self.epoch.store(now_ns(), Ordering::Relaxed);
     }
 
     #[inline]
@@ -77,14 +71,20 @@ impl Recorder {
             .store(now_ns(), Ordering::Relaxed);
     }
 
-    /// The records of the run that just ended (every thread has been joined).
+    /// The records of the run that just ended (every thread has been joined
+    /// and every task ran), with times from its first dispatch.
     pub fn collect(
         &self,
         func_id: impl Fn(u32) -> i32,
         core_type: impl Fn(u32) -> CoreType,
     ) -> Vec<TaskRecord> {
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        let rel = |a: &AtomicU64| a.load(Ordering::Relaxed).saturating_sub(epoch);
+        let first = self
+            .slots
+            .iter()
+            .map(|s| s.dispatch.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        let rel = |a: &AtomicU64| a.load(Ordering::Relaxed).saturating_sub(first);
         self.slots
             .iter()
             .enumerate()
@@ -102,8 +102,8 @@ impl Recorder {
     }
 }
 
-/// What happened to one task in a profiled run (times in ns from the start
-/// of dispatching).
+/// What happened to one task in a profiled run (times in ns from the run's
+/// first dispatch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskRecord {
     /// The task.

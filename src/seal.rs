@@ -127,9 +127,7 @@ impl Sealed {
     pub(crate) fn reset(&self, world: &mut World, profiling: bool) {
         self.profiling.store(profiling, Ordering::Relaxed);
         if profiling {
-            self.profile
-                .get_or_init(|| Recorder::new(self.len()))
-                .begin();
+            self.profile.get_or_init(|| Recorder::new(self.len()));
         }
         for task in world.query::<&Task>().iter(world) {
             self.fanin[task.id.index()].store(task.fanin, Ordering::Relaxed);

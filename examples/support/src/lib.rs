@@ -2,7 +2,7 @@
 //! the common command line ([`cli`]), where the orchestration plugins are
 //! ([`plugins`]), per example its kernels and an independent reference, the
 //! synthetic graph shapes of the bench program ([`synthetic`]) and its
-//! measurements and reports ([`bench`]), and SVG charts of runs and bench
+//! measurements and reports ([`bench`](mod@bench)), and SVG charts of runs and bench
 //! results ([`chart`]).
 
 pub mod bench;
