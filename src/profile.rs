@@ -81,7 +81,11 @@ impl Recorder {
         let first = self
             .slots
             .iter()
-            .map(|s| s.dispatch.load(Ordering::Relaxed))
+            .map(|s| {
+                s.dispatch
+                    .load(Ordering::Relaxed)
+                    .min(s.start.load(Ordering::Relaxed))
+            })
             .min()
             .unwrap_or(0);
         let rel = |a: &AtomicU64| a.load(Ordering::Relaxed).saturating_sub(first);
@@ -94,7 +98,10 @@ impl Recorder {
                 core_type: core_type(t as u32),
                 physical_id: s.core.load(Ordering::Relaxed),
                 thread: s.thread.load(Ordering::Relaxed),
-                dispatch_ns: rel(&s.dispatch),
+                // The scheduler stamps a dispatch just after writing the
+                // task's id, so a core may start it before the stamp: the
+                // id was written before the start, so cap it there.
+                dispatch_ns: rel(&s.dispatch).min(rel(&s.start)),
                 start_ns: rel(&s.start),
                 end_ns: rel(&s.end),
             })

@@ -161,15 +161,14 @@ impl Sealed {
 
     /// The records of the run that just ended, if it was profiled, with
     /// the run's figures, its cores and the names of the graph's kernels.
-    pub(crate) fn take_profile(
-        &self,
-        window: std::time::Duration,
-        run: RunInfo,
-        cores: &[DiscoveredCore],
-    ) -> Option<Profile> {
+    pub(crate) fn take_profile(&self, run: RunInfo, cores: &[DiscoveredCore]) -> Option<Profile> {
         let tasks = self
             .recorder()?
             .collect(|t| self.func_id(t), |t| self.core_type(t));
+        // Records count from the first dispatch: the window ends with the
+        // last completion.
+        let window =
+            std::time::Duration::from_nanos(tasks.iter().map(|r| r.end_ns).max().unwrap_or(0));
         let kernel_names = self
             .kernels
             .iter()

@@ -254,7 +254,6 @@ pub(crate) fn execute<E: Executor>(
         wall: t0.elapsed(),
         per_thread: threads.iter().map(|t| t.stats).collect(),
         profile: graph.take_profile(
-            execute,
             RunInfo {
                 platform: exec.spec().platform,
                 block_dim: p.block_dim,

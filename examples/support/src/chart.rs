@@ -154,16 +154,9 @@ fn draw_gantt(profile: &Profile, svg: &mut String) -> DrawResult {
         body.split_vertically(body.dim_in_pixel().1 - LEGEND_ROW * legend_rows.len() as u32);
     let (gantt_area, strip_area) = charts.split_horizontally(WIDTH - STRIP);
 
-    // The window, or the last record if one ends after it.
-    let span_ns = profile
-        .tasks
-        .iter()
-        .map(|r| r.end_ns)
-        .chain([profile.window.as_nanos() as u64])
-        .max()
-        .unwrap_or(0);
-    let (unit, per) = time_unit(span_ns);
-    let x_max = (span_ns.max(1) as f64 / per) * 1.01;
+    let window_ns = profile.window.as_nanos() as u64;
+    let (unit, per) = time_unit(window_ns);
+    let x_max = (window_ns.max(1) as f64 / per) * 1.01;
     let mut chart = ChartBuilder::on(&gantt_area)
         .margin(10)
         .x_label_area_size(40)
