@@ -1,7 +1,8 @@
 //! bench: dispatch overhead of the runtime on synthetic graphs of empty
-//! kernels, on the inline and the threaded simulator, as one table.
+//! kernels, on the inline and the threaded simulator, as one table (or as
+//! JSON or CSV, and as a chart).
 //!
-//! `cargo run --release --example bench -- [--shape all|independent|chain|layered|binary-tree|wavefront[,…]] [--mode inline|threaded|all] [--matrix | --block-dim N[,N…] --threads N[,N…]] [--tasks N] [--rounds R] [--runners N] [--platform a2a3|a5] [--trace FILE]`
+//! `cargo run --release --example bench -- [--shape all|independent|chain|layered|binary-tree|wavefront[,…]] [--mode inline|threaded|all] [--matrix | --block-dim N[,N…] --threads N[,N…]] [--tasks N] [--rounds R] [--runners N] [--platform a2a3|a5] [--json | --csv] [--svg FILE] [--trace FILE]`
 //!
 //! The whole table (every shape, both simulators, the standard grid of
 //! (block dim, threads) = (1, 1), (3, 3), (24, 4)):
@@ -11,7 +12,9 @@
 //! Every row gets a fresh runtime, warmed up on a small graph (so thread
 //! start-up and one-time allocations stay out of the figures); the shape's
 //! graph is built once, run once (the first run seals it), then run `R`
-//! more times: start-up, execute and wall are medians over those `R` runs.
+//! more times: the table shows start-up, execute and wall as medians over
+//! those `R` runs; `--json` gives each one's min, median and max, with the
+//! machine (CPU model, CPUs, load average at the start).
 //!
 //! bytes/task is measured with a counting global allocator (below): the
 //! live heap bytes (bytes requested from the allocator and not yet freed,
@@ -24,12 +27,13 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use hostgraph::{Executor, InlineSim, KernelFn, Platform, RunReport, Runtime, RuntimeConfig};
+use hostgraph::{InlineSim, Platform, Runtime, RuntimeConfig};
+use hostgraph_examples::bench::{Machine, Results, Row, Sim, measure_row};
 use hostgraph_examples::cli::{parse_platform, write_trace};
-use hostgraph_examples::synthetic::{self, Shape};
+use hostgraph_examples::synthetic::Shape;
 
 /// Counts the live heap bytes of the process (see the module docs).
 struct CountingAlloc;
@@ -82,14 +86,8 @@ fn live_bytes() -> usize {
     LIVE.load(Ordering::Relaxed)
 }
 
-/// func_id the empty kernel is registered under.
-const FUNC_EMPTY: i32 = 0;
-
 /// The (block dim, threads) grid of `--matrix`.
 const MATRIX: [(u32, u32); 3] = [(1, 1), (3, 3), (24, 4)];
-
-/// Tasks of the warm-up graph each row's runtime runs first.
-const WARM_UP_TASKS: usize = 64;
 
 /// The shapes to run: `all` or a comma-separated list.
 #[derive(Debug, Clone)]
@@ -125,19 +123,11 @@ enum Mode {
 }
 
 impl Mode {
-    fn modes(self) -> &'static [Mode] {
+    fn sims(self) -> &'static [Sim] {
         match self {
-            Mode::Inline => &[Mode::Inline],
-            Mode::Threaded => &[Mode::Threaded],
-            Mode::All => &[Mode::Inline, Mode::Threaded],
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Inline => "inline",
-            Mode::Threaded => "threaded",
-            Mode::All => "all",
+            Mode::Inline => &[Sim::Inline],
+            Mode::Threaded => &[Sim::Threaded],
+            Mode::All => &[Sim::Inline, Sim::Threaded],
         }
     }
 }
@@ -186,24 +176,24 @@ struct Cli {
     /// Chrome / Perfetto trace JSON.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Print the whole result as one JSON document on stdout instead of the
+    /// table: every row with min / median / max, and the machine.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print the rows as CSV on stdout instead of the table.
+    #[arg(long)]
+    csv: bool,
+    /// Draw the results to FILE as an SVG chart: execute ns/task per shape,
+    /// a bar per mode × (block dim, threads).
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
-/// One table row.
-struct Row {
-    shape: Shape,
-    mode: Mode,
-    block_dim: u32,
-    threads: u32,
-    tasks: usize,
-    build: Duration,
-    rebuild: Duration,
-    seal: Duration,
-    startup: Duration,
-    execute: Duration,
-    wall: Duration,
-    bytes: usize,
-    /// The profiled run, with `--trace` on the first row.
-    traced: Option<RunReport>,
+impl Cli {
+    /// Whether stdout carries JSON or CSV (notes then go to stderr).
+    fn machine_readable(&self) -> bool {
+        self.json || self.csv
+    }
 }
 
 fn main() -> ExitCode {
@@ -229,43 +219,103 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     for &(block_dim, threads) in &configs {
         config(cli, block_dim, threads).validate()?;
     }
-    print_header(cli);
+    let machine = Machine::read();
+    if machine.overloaded() {
+        eprintln!(
+            "bench: warning: load average {} exceeds the {} CPUs: threaded figures will be inflated",
+            machine.load_text(),
+            machine.cpus
+        );
+    }
+    if !cli.machine_readable() {
+        print_header(cli, &machine);
+    }
+    let mut results = Results {
+        machine,
+        platform: cli.platform,
+        rounds: cli.rounds,
+        rows: vec![],
+    };
     let mut traced = None;
-    let mut runners_seen = Vec::new();
     for &shape in &cli.shape.0 {
         let n = cli.tasks.unwrap_or(shape.default_tasks());
-        for &mode in cli.mode.modes() {
+        for &sim in cli.mode.sims() {
             for &(block_dim, threads) in &configs {
                 let trace = cli.trace.is_some() && traced.is_none();
                 let cfg = config(cli, block_dim, threads);
-                let mut row = match mode {
-                    Mode::Inline => {
+                let (row, report) = match sim {
+                    Sim::Inline => {
                         let rt = Runtime::with_executor(cfg, InlineSim::new(cfg.platform))?;
-                        bench_row(rt, mode, shape, n, cli.rounds, trace)?
+                        measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?
                     }
-                    _ => {
+                    Sim::Threaded => {
                         let rt = Runtime::new(cfg)?;
-                        runners_seen.push((threads, rt.executor().runner_count()));
-                        bench_row(rt, mode, shape, n, cli.rounds, trace)?
+                        let runners = rt.executor().runner_count();
+                        let (row, report) =
+                            measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?;
+                        (
+                            Row {
+                                runners: Some(runners),
+                                ..row
+                            },
+                            report,
+                        )
                     }
                 };
-                if let Some(report) = row.traced.take() {
-                    traced = Some((report, row.shape, mode, block_dim, threads));
+                if let Some(report) = report {
+                    traced = Some((report, shape, sim, block_dim, threads));
                 }
-                print_row(&row);
+                if cli.machine_readable() {
+                    eprintln!(
+                        "bench: {shape} {} ({block_dim}, {threads}) done",
+                        sim.name()
+                    );
+                } else {
+                    print_row(&row);
+                }
+                results.rows.push(row);
             }
         }
     }
-    print_footer(cli, &mut runners_seen);
-    if let (Some(path), Some((report, shape, mode, block_dim, threads))) = (&cli.trace, traced) {
-        println!();
-        println!(
-            "traced: one more run of {shape} {} at block dim {block_dim}, {threads} threads",
-            mode.name()
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&results.to_json())?);
+    } else if cli.csv {
+        print!("{}", results.to_csv());
+    } else {
+        print_footer(cli, &results);
+    }
+    if let Some(path) = &cli.svg {
+        std::fs::write(path, results.chart_svg()?)
+            .map_err(|e| format!("writing chart {}: {e}", path.display()))?;
+        note(cli, &format!("chart: {}", path.display()));
+    }
+    if let (Some(path), Some((report, shape, sim, block_dim, threads))) = (&cli.trace, traced) {
+        let what = format!(
+            "one more run of {shape} {} at block dim {block_dim}, {threads} threads",
+            sim.name()
         );
-        write_trace(path, &report)?;
+        if cli.machine_readable() {
+            let profile = report.profile.as_ref().expect("the traced run is profiled");
+            profile
+                .write_chrome_trace(path)
+                .map_err(|e| format!("writing trace {}: {e}", path.display()))?;
+            eprintln!("bench: traced {what}: {}", path.display());
+        } else {
+            println!();
+            println!("traced: {what}");
+            write_trace(path, &report)?;
+        }
     }
     Ok(())
+}
+
+/// Prints `line` where it does not mix with JSON or CSV output.
+fn note(cli: &Cli, line: &str) {
+    if cli.machine_readable() {
+        eprintln!("bench: {line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 fn config(cli: &Cli, block_dim: u32, threads: u32) -> RuntimeConfig {
@@ -279,28 +329,15 @@ fn config(cli: &Cli, block_dim: u32, threads: u32) -> RuntimeConfig {
     config
 }
 
-fn print_header(cli: &Cli) {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into());
+fn print_header(cli: &Cli, machine: &Machine) {
     println!(
-        "hostgraph bench: {} CPUs ({model}), load average {load}; platform {}; empty kernels; \
+        "hostgraph bench: {} CPUs ({}), load average {}; platform {}; empty kernels; \
          {} measured runs per row after one sealing run",
-        cpus, cli.platform, cli.rounds
-    );
-    println!(
-        "reference figures (issue): reference runtime thread sim ~850–950 ns/task independent steady state; \
-         chain 1.8 µs/step at block dim 1, 33 µs at block dim 24; 5.5 s start-up for 72 cores; \
-         Taskflow 48–71 ns/task (build 34–44); hand-written crossbeam-deque executor 19–50 ns/task (build 4–15)"
+        machine.cpus,
+        machine.cpu_model,
+        machine.load_text(),
+        cli.platform,
+        cli.rounds
     );
     println!();
     println!(
@@ -337,7 +374,12 @@ fn print_header(cli: &Cli) {
     );
 }
 
-fn print_footer(cli: &Cli, runners: &mut Vec<(u32, usize)>) {
+fn print_footer(cli: &Cli, results: &Results) {
+    let mut runners: Vec<(u32, usize)> = results
+        .rows
+        .iter()
+        .filter_map(|r| Some((r.threads, r.runners?)))
+        .collect();
     runners.sort_unstable();
     runners.dedup();
     println!();
@@ -365,130 +407,25 @@ fn print_footer(cli: &Cli, runners: &mut Vec<(u32, usize)>) {
     }
 }
 
-/// Warms `rt` up, builds `shape` for `n` tasks, runs it once (sealing) and
-/// `rounds` more times, and with `trace` once more with profiling on.
-fn bench_row<E: Executor>(
-    mut rt: Runtime<E>,
-    mode: Mode,
-    shape: Shape,
-    n: usize,
-    rounds: u32,
-    trace: bool,
-) -> Result<Row, hostgraph::Error> {
-    rt.register_kernel(FUNC_EMPTY, KernelFn::rust(synthetic::empty));
-    // Warm-up: spawns the scheduler workers, registers the seal system.
-    rt.build(|g| synthetic::build(g, Shape::Independent, WARM_UP_TASKS, FUNC_EMPTY).map(drop))?;
-    rt.run()?;
-    rt.discard();
-
-    let before = live_bytes();
-    let t = Instant::now();
-    let mut tasks = 0;
-    rt.build(|g| {
-        tasks = synthetic::build(g, shape, n, FUNC_EMPTY)?;
-        Ok(())
-    })?;
-    let build = t.elapsed();
-    let (seal, bytes, reports, traced) = match measure(&mut rt, before, rounds, trace) {
-        Ok(r) => r,
-        Err(e) => {
-            rt.discard();
-            return Err(e);
-        }
-    };
-    rt.discard();
-    // The same build again, into the store the first one grew.
-    let t = Instant::now();
-    rt.build(|g| synthetic::build(g, shape, n, FUNC_EMPTY).map(drop))?;
-    let rebuild = t.elapsed();
-    rt.discard();
-    for r in &reports {
-        assert_eq!(r.tasks, tasks, "{shape}: every task ran");
-    }
-    Ok(Row {
-        shape,
-        mode,
-        block_dim: rt.config().block_dim,
-        threads: rt.config().threads,
-        tasks,
-        build,
-        rebuild,
-        seal,
-        startup: median(reports.iter().map(|r| r.startup)),
-        execute: median(reports.iter().map(|r| r.execute)),
-        wall: median(reports.iter().map(|r| r.wall)),
-        bytes,
-        traced,
-    })
-}
-
-/// Runs the built graph once (sealing it), then `rounds` times, then with
-/// `trace` once more profiled. Returns the extra time of the first run over
-/// its own wall time, the live heap bytes after the first run minus
-/// `before`, the measured reports and the profiled one.
-#[allow(clippy::type_complexity)]
-fn measure<E: Executor>(
-    rt: &mut Runtime<E>,
-    before: usize,
-    rounds: u32,
-    trace: bool,
-) -> Result<(Duration, usize, Vec<RunReport>, Option<RunReport>), hostgraph::Error> {
-    let t = Instant::now();
-    let first = rt.run()?;
-    let seal = t.elapsed().saturating_sub(first.wall);
-    drop(first);
-    let bytes = live_bytes().saturating_sub(before);
-    let mut reports = Vec::with_capacity(rounds as usize);
-    for _ in 0..rounds {
-        reports.push(rt.run()?);
-    }
-    let traced = if trace {
-        rt.set_profiling(true);
-        let r = rt.run();
-        rt.set_profiling(false);
-        Some(r?)
-    } else {
-        None
-    };
-    Ok((seal, bytes, reports, traced))
-}
-
-/// Median of a non-empty set of durations (the upper one of an even count).
-fn median(it: impl Iterator<Item = Duration>) -> Duration {
-    let mut v: Vec<Duration> = it.collect();
-    v.sort_unstable();
-    v[v.len() / 2]
-}
-
 fn print_row(r: &Row) {
     // Per-task figures of an empty graph would be meaningless: "-".
-    let per_task = |d: Duration| match r.tasks {
-        0 => "-".to_string(),
-        n => format!("{:.0}", d.as_nanos() as f64 / n as f64),
-    };
-    let rate = match r.tasks {
-        0 => "-".to_string(),
-        n => si(n as f64 / r.execute.as_secs_f64()),
-    };
-    let bytes = match r.tasks {
-        0 => "-".to_string(),
-        n => format!("{:.0}", r.bytes as f64 / n as f64),
-    };
+    let shown = |x: Option<f64>, f: fn(f64) -> String| x.map_or("-".to_string(), f);
+    let per_task = |d: Duration| shown(r.per_task(d), |x| format!("{x:.0}"));
     println!(
         "{:<11} {:<8} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9.0} {:>6}",
         r.shape.name(),
-        r.mode.name(),
+        r.sim.name(),
         r.threads,
         r.block_dim,
         r.tasks,
         per_task(r.build),
         per_task(r.rebuild),
         per_task(r.seal),
-        per_task(r.execute),
-        per_task(r.wall),
-        rate,
-        r.startup.as_secs_f64() * 1e6,
-        bytes,
+        per_task(r.execute.median),
+        per_task(r.wall.median),
+        shown(r.tasks_per_s(), si),
+        r.startup.median.as_secs_f64() * 1e6,
+        shown(r.bytes_per_task(), |x| format!("{x:.0}")),
     );
 }
 

@@ -4,7 +4,7 @@
 //! orchestration plugin `examples/orch/bgemm.c`. Inputs are seeded
 //! standard-normal × 0.01.
 //!
-//! `cargo run --release --example bgemm -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE]`
+//! `cargo run --release --example bgemm -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE]`
 
 use std::process::ExitCode;
 
@@ -37,7 +37,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let err = bgemm::max_error(&c, &bgemm::reference(&inputs));
     println!("bgemm (C plugin {})", plugin.path().display());
     cli.common.print_run(&report);
-    cli.common.write_trace(&report)?;
+    cli.common.write_profile(&report)?;
     println!(
         "  {0}×{0} in {1}×{1} tiles: max error {err:.3e} vs reference (tolerance {2:.0e})",
         bgemm::SIZE,

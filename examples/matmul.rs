@@ -3,7 +3,7 @@
 //! one AIV task, two AIC matrix products and one AIV task, built by the C
 //! orchestration plugin `examples/orch/matmul.c`.
 //!
-//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE]`
+//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE]`
 
 use std::process::ExitCode;
 
@@ -36,7 +36,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let err_e2 = matmul::max_error(&f, &vec![matmul::EXPECTED; f.len()]);
     println!("matmul (C plugin {})", plugin.path().display());
     cli.common.print_run(&report);
-    cli.common.write_trace(&report)?;
+    cli.common.write_profile(&report)?;
     println!(
         "  {}×{} elements: max error {err_ref:.3e} vs reference, {err_e2:.3e} vs e² (tolerance {:.0e})",
         matmul::SIZE,

@@ -5,7 +5,7 @@
 //! Every run is traced: each task must run exactly once, after its
 //! predecessors.
 //!
-//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--orch c|rust] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--head-tile N] [--max-context N] [--context-lens L,..]`
+//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--head-tile N] [--max-context N] [--context-lens L,..]`
 //!
 //! `--scale` runs the reference runtime's large size instead: batch 256,
 //! context 8,100, block 128, one head tile → 65,536 tasks (head dim 16,
@@ -114,7 +114,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
         plugin.path().display()
     );
     print_summary(cli, &problem.config, &round);
-    cli.common.write_trace(&round.report)?;
+    cli.common.write_profile(&round.report)?;
     Ok(verdict(&problem.config, &round, err))
 }
 

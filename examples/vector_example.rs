@@ -2,7 +2,7 @@
 //! b = 3 (so f = 42), as four AIV tasks in a diamond, built by an
 //! orchestration plugin (C by default, `--orch rust` for the Rust one).
 //!
-//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--orch c|rust]`
+//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust]`
 
 use std::process::ExitCode;
 
@@ -53,7 +53,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
         plugin.path().display()
     );
     cli.common.print_run(&report);
-    cli.common.write_trace(&report)?;
+    cli.common.write_profile(&report)?;
     if let Some(&i) = bad.first() {
         println!(
             "  FAILED: {} of {} elements wrong; f[{i}] = {} (want {})",

@@ -24,17 +24,20 @@ enum Entry {
     Rust(fn(&[u64])),
 }
 
-/// A kernel: what a core calls to run a task.
+/// A kernel: what a core calls to run a task, and optionally its name
+/// (shown in profiles and traces instead of the func_id).
 ///
 /// ```
 /// use hostgraph::KernelFn;
 /// fn noop(_args: &[u64]) {}
-/// let k = KernelFn::rust(noop);
+/// let k = KernelFn::rust(noop).named("noop");
 /// assert!(k.call(&[1, 2]).is_ok());
+/// assert_eq!(k.name(), Some("noop"));
 /// ```
 #[derive(Clone)]
 pub struct KernelFn {
     entry: Entry,
+    name: Option<Arc<str>>,
     /// Keeps a kernel object loaded while any copy of the entry exists.
     _library: Option<Arc<Library>>,
 }
@@ -46,15 +49,14 @@ impl std::fmt::Debug for KernelFn {
             Entry::CUnwind(_) => "C-unwind",
             Entry::Rust(_) => "Rust",
         };
-        write!(
-            f,
-            "KernelFn({kind}{})",
-            if self._library.is_some() {
-                ", from object"
-            } else {
-                ""
-            }
-        )
+        write!(f, "KernelFn({kind}")?;
+        if let Some(name) = &self.name {
+            write!(f, " {name:?}")?;
+        }
+        if self._library.is_some() {
+            f.write_str(", from object")?;
+        }
+        f.write_str(")")
     }
 }
 
@@ -64,6 +66,7 @@ impl KernelFn {
     pub fn rust(f: fn(&[u64])) -> Self {
         KernelFn {
             entry: Entry::Rust(f),
+            name: None,
             _library: None,
         }
     }
@@ -78,6 +81,7 @@ impl KernelFn {
     pub unsafe fn c(f: CKernelFn) -> Self {
         KernelFn {
             entry: Entry::C(f),
+            name: None,
             _library: None,
         }
     }
@@ -89,12 +93,14 @@ impl KernelFn {
     pub unsafe fn c_unwind(f: CUnwindKernelFn) -> Self {
         KernelFn {
             entry: Entry::CUnwind(f),
+            name: None,
             _library: None,
         }
     }
 
     /// Loads the kernel object at `path` and resolves `symbol`
-    /// (`void symbol(const uint64_t *args)`).
+    /// (`void symbol(const uint64_t *args)`); the kernel is named after
+    /// the symbol.
     ///
     /// # Safety
     /// The object must be trusted (its initialisers run) and `symbol` must
@@ -107,12 +113,13 @@ impl KernelFn {
         let f = unsafe { sharedlib::symbol::<CKernelFn>("kernel object", &lib, path, symbol)? };
         Ok(KernelFn {
             entry: Entry::C(f),
+            name: Some(symbol.into()),
             _library: Some(Arc::new(lib)),
         })
     }
 
     /// Like [`load`](Self::load), from the object's bytes (written to a
-    /// private temp file, loaded, unlinked).
+    /// private temp file, loaded, unlinked); named after the symbol.
     ///
     /// # Safety
     /// As [`load`](Self::load).
@@ -123,8 +130,24 @@ impl KernelFn {
         let f = unsafe { sharedlib::symbol::<CKernelFn>("kernel object", &lib, &path, symbol)? };
         Ok(KernelFn {
             entry: Entry::C(f),
+            name: Some(symbol.into()),
             _library: Some(Arc::new(lib)),
         })
+    }
+
+    /// The same kernel named `name`: profiles and traces show the name
+    /// instead of the func_id (the name is looked up once per profile, not
+    /// per task).
+    pub fn named(self, name: impl Into<Arc<str>>) -> Self {
+        KernelFn {
+            name: Some(name.into()),
+            ..self
+        }
+    }
+
+    /// The kernel's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
     }
 
     /// Calls the kernel with `args`; a caught panic comes back as its message.

@@ -1,18 +1,23 @@
 //! Profiling: per-task records (core, func_id, dispatch / start / end
 //! times) collected while a run is in flight, exported as Chrome / Perfetto
-//! trace JSON, with a per-run summary.
+//! trace JSON, with a per-run summary. A [`Profile`] also carries what the
+//! records need to be read: the run's platform, block dim and thread count,
+//! every discovered core, and the names of the graph's kernels.
 //!
 //! Off by default; when off, the hot loop pays one predictable branch per
 //! dispatch and per kernel call. When on, each record is a fixed slot per
 //! task (no allocation, no lock while running).
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::io::Write;
 use std::path::Path;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::{DiscoveredCore, Platform};
 use serde_json::json;
 
 /// Nanoseconds since a process-wide base instant.
@@ -36,19 +41,13 @@ pub(crate) struct Slot {
 /// The slots of every task of a sealed graph.
 pub(crate) struct Recorder {
     slots: Box<[Slot]>,
-    epoch: AtomicU64,
 }
 
 impl Recorder {
     pub fn new(tasks: usize) -> Self {
         Recorder {
             slots: (0..tasks).map(|_| Slot::default()).collect(),
-            epoch: AtomicU64::new(0),
         }
-    }
-
-    pub fn begin(&self) {
-        self.epoch.store(now_ns(), Ordering::Relaxed);
     }
 
     #[inline]
@@ -72,14 +71,24 @@ impl Recorder {
             .store(now_ns(), Ordering::Relaxed);
     }
 
-    /// The records of the run that just ended (every thread has been joined).
+    /// The records of the run that just ended (every thread has been joined
+    /// and every task ran), with times from its first dispatch.
     pub fn collect(
         &self,
         func_id: impl Fn(u32) -> i32,
         core_type: impl Fn(u32) -> CoreType,
     ) -> Vec<TaskRecord> {
-        let epoch = self.epoch.load(Ordering::Relaxed);
-        let rel = |a: &AtomicU64| a.load(Ordering::Relaxed).saturating_sub(epoch);
+        let first = self
+            .slots
+            .iter()
+            .map(|s| {
+                s.dispatch
+                    .load(Ordering::Relaxed)
+                    .min(s.start.load(Ordering::Relaxed))
+            })
+            .min()
+            .unwrap_or(0);
+        let rel = |a: &AtomicU64| a.load(Ordering::Relaxed).saturating_sub(first);
         self.slots
             .iter()
             .enumerate()
@@ -89,7 +98,10 @@ impl Recorder {
                 core_type: core_type(t as u32),
                 physical_id: s.core.load(Ordering::Relaxed),
                 thread: s.thread.load(Ordering::Relaxed),
-                dispatch_ns: rel(&s.dispatch),
+                // The scheduler stamps a dispatch just after writing the
+                // task's id, so a core may start it before the stamp: the
+                // id was written before the start, so cap it there.
+                dispatch_ns: rel(&s.dispatch).min(rel(&s.start)),
                 start_ns: rel(&s.start),
                 end_ns: rel(&s.end),
             })
@@ -97,8 +109,8 @@ impl Recorder {
     }
 }
 
-/// What happened to one task in a profiled run (times in ns from the start
-/// of dispatching).
+/// What happened to one task in a profiled run (times in ns from the run's
+/// first dispatch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskRecord {
     /// The task.
@@ -134,27 +146,89 @@ pub struct CoreUsage {
     pub idle: Duration,
 }
 
-/// A profiled run: every task's record, and what they add up to.
+/// The run a profile was taken of.
+///
+/// Its `Display` is the trace's process name:
+///
+/// ```
+/// use hostgraph::{Platform, profile::RunInfo};
+/// let run = RunInfo { platform: Platform::A2A3, block_dim: 3, threads: 2 };
+/// assert_eq!(run.to_string(), "hostgraph a2a3, block dim 3, 2 scheduler threads");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunInfo {
+    /// The chip.
+    pub platform: Platform,
+    /// Blocks launched.
+    pub block_dim: u32,
+    /// Scheduler (AICPU) threads.
+    pub threads: usize,
+}
+
+impl fmt::Display for RunInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "hostgraph {}, block dim {}, {} scheduler thread{}",
+            self.platform,
+            self.block_dim,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" }
+        )
+    }
+}
+
+/// A profiled run: every task's record, what they add up to, and what is
+/// needed to show them (the run, its cores, its kernels' names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
     /// One record per task, by task id.
     pub tasks: Vec<TaskRecord>,
     /// Length of the dispatch window (first dispatch to last completion).
     pub window: Duration,
+    /// Platform, block dim and scheduler threads of the run.
+    pub run: RunInfo,
+    /// Every core the run discovered, in launch order (also those that ran
+    /// no task).
+    pub cores: Vec<DiscoveredCore>,
+    /// Names of the graph's kernels that have one ([`KernelFn::named`](crate::KernelFn::named)), by func_id.
+    pub kernel_names: BTreeMap<i32, Arc<str>>,
 }
 
 impl Profile {
-    /// Busy/idle time per core that ran at least one task, by physical id.
+    /// The name of the kernel registered for `func_id`, if it has one.
+    pub fn kernel_name(&self, func_id: i32) -> Option<&str> {
+        self.kernel_names.get(&func_id).map(|n| &**n)
+    }
+
+    /// What to call the kernel of `func_id`: its name, or `func N`.
+    pub fn kernel_label(&self, func_id: i32) -> String {
+        match self.kernel_name(func_id) {
+            Some(name) => name.to_string(),
+            None => format!("func {func_id}"),
+        }
+    }
+
+    /// Busy/idle time of every discovered core (those that ran nothing too,
+    /// and any core a record names that is not among [`cores`](Self::cores)),
+    /// by physical id.
     pub fn core_usage(&self) -> Vec<CoreUsage> {
-        let mut by_core: std::collections::BTreeMap<u32, CoreUsage> = Default::default();
+        let idle = |physical_id, core_type| CoreUsage {
+            physical_id,
+            core_type,
+            tasks: 0,
+            busy: Duration::ZERO,
+            idle: Duration::ZERO,
+        };
+        let mut by_core: BTreeMap<u32, CoreUsage> = self
+            .cores
+            .iter()
+            .map(|c| (c.physical_id, idle(c.physical_id, c.core_type)))
+            .collect();
         for r in &self.tasks {
-            let u = by_core.entry(r.physical_id).or_insert(CoreUsage {
-                physical_id: r.physical_id,
-                core_type: r.core_type,
-                tasks: 0,
-                busy: Duration::ZERO,
-                idle: Duration::ZERO,
-            });
+            let u = by_core
+                .entry(r.physical_id)
+                .or_insert_with(|| idle(r.physical_id, r.core_type));
             u.tasks += 1;
             u.busy += Duration::from_nanos(r.end_ns.saturating_sub(r.start_ns));
         }
@@ -165,6 +239,17 @@ impl Profile {
                 u
             })
             .collect()
+    }
+
+    /// The scheduler threads: every thread of the run, and any thread a
+    /// record names beyond them, in order.
+    pub fn scheduler_threads(&self) -> Vec<u32> {
+        let mut threads: Vec<u32> = (0..self.run.threads as u32)
+            .chain(self.tasks.iter().map(|r| r.thread))
+            .collect();
+        threads.sort_unstable();
+        threads.dedup();
+        threads
     }
 
     /// Mean time from writing a task's id to its kernel starting.
@@ -179,22 +264,29 @@ impl Profile {
         )
     }
 
-    /// Scheduler overhead per task: core time not spent in kernels over the
-    /// window, divided by the number of tasks.
+    /// Scheduler overhead per task: time not spent in kernels over the
+    /// window on the cores that ran tasks, divided by the number of tasks.
     pub fn overhead_per_task(&self) -> Duration {
-        let idle: Duration = self.core_usage().iter().map(|u| u.idle).sum();
+        let idle: Duration = self
+            .core_usage()
+            .iter()
+            .filter(|u| u.tasks > 0)
+            .map(|u| u.idle)
+            .sum();
         idle / self.tasks.len().max(1) as u32
     }
 
-    /// A few lines for a terminal.
+    /// A few lines for a terminal (busy share over the cores that ran tasks).
     pub fn summary(&self) -> String {
-        let usage = self.core_usage();
+        let all = self.core_usage();
+        let usage: Vec<&CoreUsage> = all.iter().filter(|u| u.tasks > 0).collect();
         let busy: Duration = usage.iter().map(|u| u.busy).sum();
         let total = self.window * usage.len().max(1) as u32;
         format!(
-            "profile: {} tasks on {} cores over {:?}; cores busy {:.1}%; dispatch->start {:?} mean; overhead {:?}/task",
+            "profile: {} tasks on {} of {} cores over {:?}; cores busy {:.1}%; dispatch->start {:?} mean; overhead {:?}/task",
             self.tasks.len(),
             usage.len(),
+            all.len(),
             self.window,
             100.0 * busy.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE),
             self.mean_dispatch_latency(),
@@ -202,29 +294,36 @@ impl Profile {
         )
     }
 
-    /// The run as Chrome / Perfetto trace JSON: a track per core (one slice
-    /// per kernel) and per scheduler thread (one instant per dispatch).
+    /// The run as Chrome / Perfetto trace JSON: one process named after the
+    /// run ([`RunInfo`]), a named track per discovered core (one slice per
+    /// kernel, named after the kernel or `func N`) and per scheduler thread
+    /// (one instant per dispatch).
     pub fn chrome_trace(&self) -> serde_json::Value {
         const SCHED_TRACK: u64 = 10_000;
         let us = |ns: u64| ns as f64 / 1000.0;
         let mut events = Vec::with_capacity(2 * self.tasks.len() + 64);
+        events.push(json!({"ph": "M", "name": "process_name", "pid": 1,
+            "args": {"name": self.run.to_string()}}));
         for u in self.core_usage() {
             events.push(
                 json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": u.physical_id,
                 "args": {"name": format!("{} core {}", u.core_type, u.physical_id)}}),
             );
         }
-        let mut threads: Vec<u32> = self.tasks.iter().map(|r| r.thread).collect();
-        threads.sort_unstable();
-        threads.dedup();
-        for t in threads {
+        for t in self.scheduler_threads() {
             events.push(json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": SCHED_TRACK + u64::from(t),
                 "args": {"name": format!("AICPU scheduler {t}")}}));
         }
+        let mut labels: BTreeMap<i32, String> = BTreeMap::new();
         for r in &self.tasks {
-            events.push(json!({"ph": "X", "name": format!("func {}", r.func_id), "pid": 1, "tid": r.physical_id,
+            let name = labels
+                .entry(r.func_id)
+                .or_insert_with(|| self.kernel_label(r.func_id));
+            events.push(
+                json!({"ph": "X", "name": name, "pid": 1, "tid": r.physical_id,
                 "ts": us(r.start_ns), "dur": us(r.end_ns.saturating_sub(r.start_ns)),
-                "args": {"task": r.task, "func_id": r.func_id, "dispatch_us": us(r.dispatch_ns)}}));
+                "args": {"task": r.task, "func_id": r.func_id, "dispatch_us": us(r.dispatch_ns)}}),
+            );
             events.push(
                 json!({"ph": "i", "s": "t", "name": format!("dispatch {}", r.task), "pid": 1,
                 "tid": SCHED_TRACK + u64::from(r.thread), "ts": us(r.dispatch_ns),

@@ -8,11 +8,12 @@ use std::sync::{Mutex, OnceLock};
 
 use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::DiscoveredCore;
 
 use crate::error::{Error, Result};
 use crate::graph::{Task, TaskId, TaskLists};
 use crate::kernels::{KernelFn, KernelRegistry};
-use crate::profile::{Profile, Recorder};
+use crate::profile::{Profile, Recorder, RunInfo};
 
 /// A kernel failure seen by a core.
 #[derive(Debug, Clone)]
@@ -126,9 +127,7 @@ impl Sealed {
     pub(crate) fn reset(&self, world: &mut World, profiling: bool) {
         self.profiling.store(profiling, Ordering::Relaxed);
         if profiling {
-            self.profile
-                .get_or_init(|| Recorder::new(self.len()))
-                .begin();
+            self.profile.get_or_init(|| Recorder::new(self.len()));
         }
         for task in world.query::<&Task>().iter(world) {
             self.fanin[task.id.index()].store(task.fanin, Ordering::Relaxed);
@@ -160,12 +159,28 @@ impl Sealed {
         }
     }
 
-    /// The records of the run that just ended, if it was profiled.
-    pub(crate) fn take_profile(&self, window: std::time::Duration) -> Option<Profile> {
+    /// The records of the run that just ended, if it was profiled, with
+    /// the run's figures, its cores and the names of the graph's kernels.
+    pub(crate) fn take_profile(&self, run: RunInfo, cores: &[DiscoveredCore]) -> Option<Profile> {
         let tasks = self
             .recorder()?
             .collect(|t| self.func_id(t), |t| self.core_type(t));
-        Some(Profile { tasks, window })
+        // Records count from the first dispatch: the window ends with the
+        // last completion.
+        let window =
+            std::time::Duration::from_nanos(tasks.iter().map(|r| r.end_ns).max().unwrap_or(0));
+        let kernel_names = self
+            .kernels
+            .iter()
+            .filter_map(|(f, k)| Some((*f, k.name()?.into())))
+            .collect();
+        Some(Profile {
+            tasks,
+            window,
+            run,
+            cores: cores.to_vec(),
+            kernel_names,
+        })
     }
 
     #[inline]

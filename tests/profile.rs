@@ -1,7 +1,14 @@
 //! Profiling: every task gets a record with consistent times on the core
-//! that ran it; the trace is valid Chrome trace JSON; off means no records.
+//! that ran it; the trace is valid Chrome trace JSON with a named process,
+//! a named track per discovered core and per scheduler thread, and slices
+//! named after their kernels; off means no records.
 
+use std::collections::BTreeSet;
+
+use hostgraph::profile::RunInfo;
 use hostgraph::{CoreType, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig};
+use hostgraph_examples::plugins::c_plugin;
+use serde_json::Value;
 
 fn spin(args: &[u64]) {
     let until = std::time::Instant::now() + std::time::Duration::from_micros(args[0]);
@@ -68,6 +75,19 @@ fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>, label: &str) {
                 && j.start_ns >= l.end_ns.max(r.end_ns)
         );
     }
+    // Times count from the first dispatch; the window ends with the last
+    // completion, inside the run's execute time.
+    assert_eq!(p.tasks.iter().map(|r| r.dispatch_ns).min(), Some(0));
+    assert_eq!(
+        p.tasks.iter().map(|r| u128::from(r.end_ns)).max(),
+        Some(p.window.as_nanos())
+    );
+    assert!(
+        p.window <= report.execute,
+        "{:?} > {:?}",
+        p.window,
+        report.execute
+    );
     let usage = p.core_usage();
     assert_eq!(usage.iter().map(|u| u.tasks).sum::<usize>(), 91);
     assert!(
@@ -84,7 +104,7 @@ fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>, label: &str) {
         std::process::id()
     ));
     p.write_chrome_trace(&path).unwrap();
-    let back: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let back: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(back, json);
     std::fs::remove_file(path).unwrap();
     assert!(p.summary().contains("91 tasks"));
@@ -108,4 +128,112 @@ fn inline_profile() {
         Runtime::with_executor(cfg, InlineSim::new(Platform::A5)).unwrap(),
         "inline",
     );
+}
+
+/// The events of `trace` with phase `ph` and name `name`.
+fn events<'a>(trace: &'a Value, ph: &str, name: &str) -> Vec<&'a Value> {
+    trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == ph && e["name"] == name)
+        .collect()
+}
+
+#[test]
+fn trace_names_the_process_every_core_and_thread_and_the_kernels() {
+    let mut rt = Runtime::new(RuntimeConfig {
+        profiling: true,
+        ..Default::default()
+    })
+    .unwrap();
+    rt.register_kernel(1, KernelFn::rust(spin).named("spin_aic"));
+    rt.register_kernel(2, KernelFn::rust(spin));
+    // AIC tasks only: the six AIV cores of block dim 3 run nothing.
+    rt.build(|g| {
+        let mut prev = g.add_task(1, CoreType::Aic, &[5])?;
+        for _ in 0..3 {
+            let t = g.add_task(1, CoreType::Aic, &[5])?;
+            g.add_successor(prev, t)?;
+            prev = t;
+        }
+        g.add_task(2, CoreType::Aic, &[5]).map(drop)
+    })
+    .unwrap();
+    let p = rt.run().unwrap().profile.expect("profiled");
+    assert_eq!(
+        p.run,
+        RunInfo {
+            platform: Platform::A2A3,
+            block_dim: 3,
+            threads: 3
+        }
+    );
+    assert_eq!(p.cores.len(), 9, "3 AIC + 6 AIV discovered");
+    assert_eq!(p.kernel_name(1), Some("spin_aic"));
+    assert_eq!(p.kernel_name(2), None);
+    let usage = p.core_usage();
+    assert_eq!(usage.len(), 9, "every discovered core, idle ones too");
+    assert!(usage.iter().filter(|u| u.tasks == 0).count() >= 6);
+    assert!(p.summary().contains("of 9 cores"), "{}", p.summary());
+
+    let trace = p.chrome_trace();
+    let process = events(&trace, "M", "process_name");
+    assert_eq!(process.len(), 1);
+    assert_eq!(
+        process[0]["args"]["name"],
+        "hostgraph a2a3, block dim 3, 3 scheduler threads"
+    );
+    let threads = events(&trace, "M", "thread_name");
+    let named: BTreeSet<(u64, String)> = threads
+        .iter()
+        .map(|e| {
+            (
+                e["tid"].as_u64().unwrap(),
+                e["args"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let mut want: BTreeSet<(u64, String)> = p
+        .cores
+        .iter()
+        .map(|c| {
+            (
+                u64::from(c.physical_id),
+                format!("{} core {}", c.core_type, c.physical_id),
+            )
+        })
+        .collect();
+    assert_eq!(want.iter().filter(|(_, n)| n.starts_with("AIV")).count(), 6);
+    want.extend((0..3).map(|t| (10_000 + t, format!("AICPU scheduler {t}"))));
+    assert_eq!(named, want, "one named track per core and per thread");
+    assert_eq!(threads.len(), want.len(), "no track named twice");
+
+    assert_eq!(events(&trace, "X", "spin_aic").len(), 4);
+    assert_eq!(events(&trace, "X", "func 2").len(), 1);
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn a_kernel_loaded_from_an_object_is_named_after_its_symbol() {
+    let mut rt = Runtime::new(RuntimeConfig {
+        profiling: true,
+        ..Default::default()
+    })
+    .unwrap();
+    // SAFETY: our own kernel object; `scale_by_two` has the kernel signature.
+    let k = unsafe { KernelFn::load(c_plugin("kernel_scale"), "scale_by_two") }.unwrap();
+    assert_eq!(k.name(), Some("scale_by_two"));
+    rt.register_kernel(5, k);
+    let mut data = vec![1.0f32; 64];
+    rt.build(|g| {
+        // SAFETY: `data` outlives finalize below.
+        let dev = unsafe { g.output(&mut data)? };
+        g.add_task(5, CoreType::Aiv, &[dev, 64]).map(drop)
+    })
+    .unwrap();
+    let p = rt.run().unwrap().profile.expect("profiled");
+    assert_eq!(events(&p.chrome_trace(), "X", "scale_by_two").len(), 1);
+    rt.finalize().unwrap();
+    assert!(data.iter().all(|&x| x == 2.0));
 }

@@ -18,7 +18,7 @@ use crate::backoff::Backoff;
 use crate::error::{Error, Result, StallDiagnosis};
 use crate::exec::Executor;
 use crate::graph::TaskId;
-use crate::profile::Profile;
+use crate::profile::{Profile, RunInfo};
 use crate::seal::Sealed;
 
 /// A discovered core, filed as an entity for the length of a run.
@@ -253,7 +253,14 @@ pub(crate) fn execute<E: Executor>(
         execute,
         wall: t0.elapsed(),
         per_thread: threads.iter().map(|t| t.stats).collect(),
-        profile: graph.take_profile(execute),
+        profile: graph.take_profile(
+            RunInfo {
+                platform: exec.spec().platform,
+                block_dim: p.block_dim,
+                threads: p.threads,
+            },
+            &cores,
+        ),
     })
 }
 

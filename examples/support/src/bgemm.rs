@@ -122,8 +122,8 @@ fn tile_add(args: &[u64]) {
 
 /// Registers the two kernels.
 pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
-    rt.register_kernel(FUNC_GEMM_TILE, KernelFn::rust(gemm_tile));
-    rt.register_kernel(FUNC_TILE_ADD, KernelFn::rust(tile_add));
+    rt.register_kernel(FUNC_GEMM_TILE, KernelFn::rust(gemm_tile).named("gemm_tile"));
+    rt.register_kernel(FUNC_TILE_ADD, KernelFn::rust(tile_add).named("tile_add"));
 }
 
 /// The reference: the whole product computed directly, a naive f64 triple

@@ -1,9 +1,13 @@
 //! Shared pieces of the hostgraph examples, integration tests and benches:
 //! the common command line ([`cli`]), where the orchestration plugins are
-//! ([`plugins`]), per example its kernels and an independent reference, and
-//! the synthetic graph shapes of the bench program ([`synthetic`]).
+//! ([`plugins`]), per example its kernels and an independent reference, the
+//! synthetic graph shapes of the bench program ([`synthetic`]) and its
+//! measurements and reports ([`bench`](mod@bench)), and SVG charts of runs and bench
+//! results ([`chart`]).
 
+pub mod bench;
 pub mod bgemm;
+pub mod chart;
 pub mod cli;
 pub mod matmul;
 pub mod paged_attention;

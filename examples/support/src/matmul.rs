@@ -130,9 +130,9 @@ fn add_exp(args: &[u64]) {
 
 /// Registers the three kernels.
 pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
-    rt.register_kernel(FUNC_LOG_SQRT, KernelFn::rust(log_sqrt));
-    rt.register_kernel(FUNC_MATMUL, KernelFn::rust(matmul));
-    rt.register_kernel(FUNC_ADD_EXP, KernelFn::rust(add_exp));
+    rt.register_kernel(FUNC_LOG_SQRT, KernelFn::rust(log_sqrt).named("log_sqrt"));
+    rt.register_kernel(FUNC_MATMUL, KernelFn::rust(matmul).named("matmul"));
+    rt.register_kernel(FUNC_ADD_EXP, KernelFn::rust(add_exp).named("add_exp"));
 }
 
 /// The reference, computed directly in f64 with plain loops; only `B` is

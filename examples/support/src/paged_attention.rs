@@ -903,7 +903,10 @@ pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>, kernels: Ke
         Kernels::Traced => [traced_qk, traced_softmax, traced_pv, traced_update],
     };
     for (stage, f) in Stage::ALL.into_iter().zip(set) {
-        rt.register_kernel(stage.func_id(), KernelFn::rust(f));
+        rt.register_kernel(
+            stage.func_id(),
+            KernelFn::rust(f).named(format!("{stage:?}")),
+        );
     }
 }
 

@@ -65,9 +65,12 @@ fn mul(args: &[u64]) {
 
 /// Registers the three kernels.
 pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
-    rt.register_kernel(FUNC_ADD, KernelFn::rust(add));
-    rt.register_kernel(FUNC_ADD_SCALAR, KernelFn::rust(add_scalar));
-    rt.register_kernel(FUNC_MUL, KernelFn::rust(mul));
+    rt.register_kernel(FUNC_ADD, KernelFn::rust(add).named("add"));
+    rt.register_kernel(
+        FUNC_ADD_SCALAR,
+        KernelFn::rust(add_scalar).named("add_scalar"),
+    );
+    rt.register_kernel(FUNC_MUL, KernelFn::rust(mul).named("mul"));
 }
 
 /// The reference, computed directly: `(a + b + 1) * (a + b + 2)`.
