@@ -33,6 +33,10 @@ impl std::fmt::Debug for Plugin {
 impl Plugin {
     /// Loads the plugin at `path` with the default entry symbol (`entry`).
     ///
+    /// As with `dlopen`, a bare file name (no `/`) is searched on the
+    /// library search path, not in the current directory: write
+    /// `./libmy_orch.so` for a plugin there.
+    ///
     /// # Safety
     /// The object runs code when loaded and when called: it must be trusted,
     /// and built against `orchestration_api.h` (which the version check
