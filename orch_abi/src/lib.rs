@@ -18,7 +18,7 @@
 //!   [`export_orchestration!`] macro that turns a build function into an
 //!   exported entry point.
 //! - For hosts: [`OwnedArgs`] and [`OrchTensor::new`] to build arguments.
-//! - [`reference`]: mirrors of the reference runtime's interface (simpler's
+//! - [`reference`](mod@reference): mirrors of the reference runtime's interface (simpler's
 //!   `host_build_graph`), whose orchestration sources compile unchanged
 //!   against `include/reference/orchestration_api.h`.
 //!
