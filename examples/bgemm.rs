@@ -1,18 +1,20 @@
 //! bgemm: C = A·B for 256×256 f32 matrices in 64×64 tiles — per output tile
 //! a chain of four AIC tile products and four AIV tile additions over one
 //! reused partial-product buffer (64 + 64 tasks), built by the C
-//! orchestration plugin `examples/orch/bgemm.c`. Inputs are seeded
-//! standard-normal × 0.01.
+//! orchestration plugin `examples/orch/bgemm.c` (`--orch reference`:
+//! `examples/orch_ref/bgemm.cpp`, written for the reference runtime), or by
+//! your own (`--plugin PATH --entry SYMBOL [--abi native|reference]`).
+//! Inputs are seeded standard-normal × 0.01, tile-major as the reference's.
 //!
-//! `cargo run --release --example bgemm -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE]`
+//! `cargo run --release --example bgemm -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|reference] [--plugin PATH --entry SYMBOL [--abi native|reference]]`
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::{
     bgemm,
-    cli::{self, Common},
+    cli::{self, Common, OwnPlugin},
     plugins,
 };
 
@@ -22,6 +24,17 @@ use hostgraph_examples::{
 struct Cli {
     #[command(flatten)]
     common: Common,
+    /// Which of the example's orchestration plugins builds the graph.
+    #[arg(long, value_enum, default_value = "c")]
+    orch: Orch,
+    #[command(flatten)]
+    own: OwnPlugin,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Orch {
+    C,
+    Reference,
 }
 
 fn main() -> ExitCode {
@@ -30,12 +43,17 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let plugin = plugins::load_c("bgemm")?;
+    let plugin = cli.own.or_own(|| {
+        Ok(match cli.orch {
+            Orch::C => plugins::load_c("bgemm")?.into(),
+            Orch::Reference => plugins::load_ref("bgemm", "build_bgemm_graph")?.into(),
+        })
+    })?;
     let mut rt = Runtime::new(cli.common.config())?;
     let inputs = bgemm::Inputs::random(bgemm::SEED);
     let (c, report) = bgemm::run_round(&mut rt, &plugin, &inputs)?;
     let err = bgemm::max_error(&c, &bgemm::reference(&inputs));
-    println!("bgemm (C plugin {})", plugin.path().display());
+    println!("bgemm ({})", cli::describe(&plugin));
     cli.common.print_run(&report);
     cli.common.write_profile(&report)?;
     println!(

@@ -1,16 +1,18 @@
 //! matmul: F = exp(sqrt(ln(A))·W1 + sqrt(ln(A))·W2) on 128×128 matrices with
 //! A = e⁴ (f16) and W1 = W2 = 1/256 (f16), so F = e² ≈ 7.389 — a diamond of
 //! one AIV task, two AIC matrix products and one AIV task, built by the C
-//! orchestration plugin `examples/orch/matmul.c`.
+//! orchestration plugin `examples/orch/matmul.c` (`--orch reference`:
+//! `examples/orch_ref/matmul.cpp`, written for the reference runtime), or by
+//! your own (`--plugin PATH --entry SYMBOL [--abi native|reference]`).
 //!
-//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE]`
+//! `cargo run --release --example matmul -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|reference] [--plugin PATH --entry SYMBOL [--abi native|reference]]`
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::{
-    cli::{self, Common},
+    cli::{self, Common, OwnPlugin},
     matmul, plugins,
 };
 
@@ -20,6 +22,17 @@ use hostgraph_examples::{
 struct Cli {
     #[command(flatten)]
     common: Common,
+    /// Which of the example's orchestration plugins builds the graph.
+    #[arg(long, value_enum, default_value = "c")]
+    orch: Orch,
+    #[command(flatten)]
+    own: OwnPlugin,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Orch {
+    C,
+    Reference,
 }
 
 fn main() -> ExitCode {
@@ -28,13 +41,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let plugin = plugins::load_c("matmul")?;
+    let plugin = cli.own.or_own(|| {
+        Ok(match cli.orch {
+            Orch::C => plugins::load_c("matmul")?.into(),
+            Orch::Reference => plugins::load_ref("matmul", "build_matmul_graph")?.into(),
+        })
+    })?;
     let mut rt = Runtime::new(cli.common.config())?;
     let inputs = matmul::Inputs::new();
     let (f, report) = matmul::run_round(&mut rt, &plugin, &inputs)?;
     let err_ref = matmul::max_error(&f, &matmul::reference(&inputs));
     let err_e2 = matmul::max_error(&f, &vec![matmul::EXPECTED; f.len()]);
-    println!("matmul (C plugin {})", plugin.path().display());
+    println!("matmul ({})", cli::describe(&plugin));
     cli.common.print_run(&report);
     cli.common.write_profile(&report)?;
     println!(

@@ -1,11 +1,19 @@
 //! paged_attention: decode attention over a paged KV cache (per sequence,
 //! head tile and KV block: QK → softmax prepare → PV → online update, the
 //! updates chained), built by an orchestration plugin (C by default,
-//! `--orch rust` for the Rust one) and checked against an f64 reference.
-//! Every run is traced: each task must run exactly once, after its
+//! `--orch rust` for the Rust one, `--orch reference` for
+//! `examples/orch_ref/paged_attention.cpp`, written for the reference
+//! runtime), or by your own (`--plugin PATH --entry SYMBOL [--abi
+//! native|reference]`), and checked against an f64 reference. Every run is
+//! traced: each task of the built graph must run exactly once, after its
 //! predecessors.
 //!
-//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--head-tile N] [--max-context N] [--context-lens L,..]`
+//! The default inputs follow the reference runtime's: f16, one KV head,
+//! contexts of whole blocks. `--kv-heads N`, `--dtype bf16` and
+//! `--partial-blocks` (contexts ending inside a block) need the hostgraph
+//! plugins, which pass the kernels' optional words.
+//!
+//! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust|reference] [--plugin PATH --entry SYMBOL [--abi native|reference]] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--max-context N] [--partial-blocks] [--context-lens L,..]`
 //!
 //! `--scale` runs the reference runtime's large size instead: batch 256,
 //! context 8,100, block 128, one head tile → 65,536 tasks (head dim 16,
@@ -18,8 +26,9 @@ use hostgraph::Runtime;
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Round,
 };
+use hostgraph_examples::plugins::{Abi, Orchestration};
 use hostgraph_examples::{
-    cli::{self, Common},
+    cli::{self, Common, OwnPlugin},
     plugins,
 };
 
@@ -27,6 +36,7 @@ use hostgraph_examples::{
 enum Orch {
     C,
     Rust,
+    Reference,
 }
 
 /// Runs paged_attention on the threaded simulator and checks it against
@@ -35,9 +45,11 @@ enum Orch {
 struct Cli {
     #[command(flatten)]
     common: Common,
-    /// Which orchestration plugin builds the graph.
+    /// Which of the example's orchestration plugins builds the graph.
     #[arg(long, value_enum, default_value = "c")]
     orch: Orch,
+    #[command(flatten)]
+    own: OwnPlugin,
     /// Run the 65,536-task scale case (ignores the shape options).
     #[arg(long)]
     scale: bool,
@@ -50,22 +62,24 @@ struct Cli {
     /// Query heads.
     #[arg(long, default_value_t = 16)]
     heads: usize,
-    /// Key/value heads (default: --heads).
-    #[arg(long)]
-    kv_heads: Option<usize>,
+    /// Key/value heads.
+    #[arg(long, default_value_t = 1)]
+    kv_heads: usize,
     /// Elements per head.
     #[arg(long, default_value_t = 64)]
     head_dim: usize,
     /// Tokens per KV block.
     #[arg(long, default_value_t = 32)]
     block_size: usize,
-    /// Heads per task chain.
-    #[arg(long, default_value_t = 8)]
-    head_tile: usize,
     /// Longest generated context.
     #[arg(long, default_value_t = 300)]
     max_context: usize,
-    /// Explicit context lengths (overrides --batch and --max-context).
+    /// Keep generated contexts that end inside a block (by default they
+    /// are rounded up to whole blocks, as the reference's kernels need).
+    #[arg(long)]
+    partial_blocks: bool,
+    /// Explicit context lengths (overrides --batch, --max-context and
+    /// --partial-blocks).
     #[arg(long, value_delimiter = ',')]
     context_lens: Option<Vec<i32>>,
 }
@@ -75,19 +89,23 @@ impl Cli {
         if self.scale {
             return Config::scaled(256, 8100, self.dtype);
         }
-        let context_lens = self.context_lens.clone().unwrap_or_else(|| {
-            pa::ragged_context_lens(self.batch, self.block_size, self.max_context)
-        });
-        Config {
+        let config = Config {
             heads: self.heads,
-            kv_heads: self.kv_heads.unwrap_or(self.heads),
+            kv_heads: self.kv_heads,
             head_dim: self.head_dim,
             block_size: self.block_size,
-            head_tile: self.head_tile,
-            context_lens,
+            context_lens: pa::ragged_context_lens(self.batch, self.block_size, self.max_context),
             pool: BlockPool::Distinct,
             precision: self.dtype,
             seed: 0x5eed,
+        };
+        match &self.context_lens {
+            Some(lens) => Config {
+                context_lens: lens.clone(),
+                ..config
+            },
+            None if self.partial_blocks => config,
+            None => config.whole_blocks(),
         }
     }
 }
@@ -100,19 +118,23 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let config = cli.config();
     config.validate()?;
-    let plugin = match cli.orch {
-        Orch::C => plugins::load_c("paged_attention")?,
-        Orch::Rust => plugins::load_rust("paged_attention")?,
-    };
+    let plugin = cli.own.or_own(|| {
+        Ok(match cli.orch {
+            Orch::C => plugins::load_c("paged_attention")?.into(),
+            Orch::Rust => plugins::load_rust("paged_attention")?.into(),
+            Orch::Reference => {
+                plugins::load_ref("paged_attention", "build_paged_attention_graph")?.into()
+            }
+        })
+    })?;
+    println!("paged_attention ({})", cli::describe(&plugin));
+    if let (Abi::Reference, Some(why)) = (plugin.abi(), config.reference_limits()) {
+        println!("  note: beyond what the reference's kernel words express: {why}");
+    }
     let mut rt = Runtime::new(cli.common.config())?;
     let problem = Problem::generate(config);
     let round = pa::run_round(&mut rt, &plugin, &problem, Kernels::Traced)?;
     let err = pa::max_abs_error(&round.out, &pa::reference(&problem));
-    println!(
-        "paged_attention ({:?} plugin {})",
-        cli.orch,
-        plugin.path().display()
-    );
     print_summary(cli, &problem.config, &round);
     cli.common.write_profile(&round.report)?;
     Ok(verdict(&problem.config, &round, err))
@@ -125,7 +147,7 @@ fn print_summary(cli: &Cli, c: &Config, round: &Round) {
         c.batch(),
         c.heads,
         c.kv_heads,
-        c.head_tile,
+        c.head_tile(),
         c.head_dim,
         c.block_size,
         c.precision.dtype(),
@@ -160,7 +182,7 @@ fn verdict(c: &Config, round: &Round, err: f64) -> bool {
         pass(count_ok)
     );
     println!(
-        "  exactly once {}/{}, order violations {}: {}",
+        "  exactly once {}/{}, violations {}: {}",
         trace.exactly_once,
         trace.tasks,
         trace.order_violations,

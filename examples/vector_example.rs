@@ -1,15 +1,18 @@
 //! vector_example: f = (a + b + 1) * (a + b + 2) over 16,384 f32 with a = 2,
 //! b = 3 (so f = 42), as four AIV tasks in a diamond, built by an
-//! orchestration plugin (C by default, `--orch rust` for the Rust one).
+//! orchestration plugin (C by default, `--orch rust` for the Rust one,
+//! `--orch reference` for `examples/orch_ref/vector_example.cpp`, written for
+//! the reference runtime), or by your own (`--plugin PATH --entry SYMBOL
+//! [--abi native|reference]`).
 //!
-//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust]`
+//! `cargo run --release --example vector_example -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust|reference] [--plugin PATH --entry SYMBOL [--abi native|reference]]`
 
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::{
-    cli::{self, Common},
+    cli::{self, Common, OwnPlugin},
     plugins, vector,
 };
 
@@ -17,6 +20,7 @@ use hostgraph_examples::{
 enum Orch {
     C,
     Rust,
+    Reference,
 }
 
 /// Runs vector_example on the threaded simulator and checks every element.
@@ -24,9 +28,11 @@ enum Orch {
 struct Cli {
     #[command(flatten)]
     common: Common,
-    /// Which orchestration plugin builds the graph.
+    /// Which of the example's orchestration plugins builds the graph.
     #[arg(long, value_enum, default_value = "c")]
     orch: Orch,
+    #[command(flatten)]
+    own: OwnPlugin,
 }
 
 fn main() -> ExitCode {
@@ -35,10 +41,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let plugin = match cli.orch {
-        Orch::C => plugins::load_c("vector_example")?,
-        Orch::Rust => plugins::load_rust("vector")?,
-    };
+    let plugin = cli.own.or_own(|| {
+        Ok(match cli.orch {
+            Orch::C => plugins::load_c("vector_example")?.into(),
+            Orch::Rust => plugins::load_rust("vector")?.into(),
+            Orch::Reference => plugins::load_ref("vector_example", "build_example_graph")?.into(),
+        })
+    })?;
     let mut rt = Runtime::new(cli.common.config())?;
     let a = vec![2.0f32; vector::ELEMENTS];
     let b = vec![3.0f32; vector::ELEMENTS];
@@ -47,11 +56,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let bad: Vec<usize> = (0..f.len())
         .filter(|&i| f[i] != want[i] || f[i] != 42.0)
         .collect();
-    println!(
-        "vector_example ({:?} plugin {})",
-        cli.orch,
-        plugin.path().display()
-    );
+    println!("vector_example ({})", cli::describe(&plugin));
     cli.common.print_run(&report);
     cli.common.write_profile(&report)?;
     if let Some(&i) = bad.first() {

@@ -200,6 +200,27 @@ pub enum Error {
     /// Cores did not acknowledge the exit signal in time.
     #[error("shutdown: cores {0:?} did not acknowledge the exit signal")]
     ShutdownTimeout(Vec<u32>),
+    /// An orchestration plugin loaded as the other kind: a native hostgraph
+    /// plugin as a reference-runtime one, or the reverse.
+    #[error("orchestration plugin {path}: {message}")]
+    WrongAbi {
+        /// Plugin path.
+        path: PathBuf,
+        /// What it is, and how to load it.
+        message: String,
+    },
+    /// Entry arguments that the reference runtime's `ChipStorageTaskArgs`
+    /// cannot hold (which tensor or count, and why).
+    #[error("arguments for a reference-runtime plugin: {0}")]
+    ReferenceArgs(String),
+    /// A negative argument count through the reference runtime's `add_task`.
+    #[error("task with func_id {func_id}: negative argument count {count}")]
+    NegativeArgCount {
+        /// The func_id.
+        func_id: i32,
+        /// The count given.
+        count: i32,
+    },
 }
 
 /// What a stall looked like when it was detected.

@@ -1,5 +1,6 @@
 //! Loading shared objects (orchestration plugins, kernel objects) from a
-//! path or from bytes; every failure carries the loader's own message.
+//! path or from bytes; every failure carries the loader's own reason
+//! (dlerror's text).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,16 +9,56 @@ use libloading::Library;
 
 use crate::error::{Error, Result};
 
-/// Loads the shared object at `path`.
+/// The loader's full reason: `e` and every error in its `source()` chain
+/// (libloading keeps dlerror's text, e.g. "invalid ELF header", in the
+/// source; its own message is only "dlopen failed").
+fn reason(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+/// What to add to the reason a bare file name (no `/`) failed to load:
+/// the dynamic loader searched the library search path for it, not the
+/// current directory.
+fn bare_name_hint(path: &Path) -> Option<String> {
+    let name = path.to_str()?;
+    if name.contains('/') {
+        return None;
+    }
+    let here = if path.exists() {
+        format!("; there is a {name} in the current directory")
+    } else {
+        String::new()
+    };
+    Some(format!(
+        " (a bare file name is searched on the library search path (LD_LIBRARY_PATH, \
+         the ld.so cache, the system directories), not in the current directory{here}: \
+         to load ./{name}, pass \"./{name}\")"
+    ))
+}
+
+/// Loads the shared object at `path`. A bare file name (no `/`) is looked
+/// up by the dynamic loader on the library search path, as `dlopen` does;
+/// the error for one that is not found says so.
 ///
 /// # Safety
 /// Loading runs the object's initialisers; it must be a trusted object.
 pub(crate) unsafe fn open(what: &'static str, path: &Path) -> Result<Library> {
     // SAFETY: the caller vouches for the object (see above).
-    unsafe { Library::new(path) }.map_err(|e| Error::Load {
-        what,
-        path: path.to_path_buf(),
-        message: e.to_string(),
+    unsafe { Library::new(path) }.map_err(|e| {
+        let mut message = reason(&e);
+        message.extend(bare_name_hint(path));
+        Error::Load {
+            what,
+            path: path.to_path_buf(),
+            message,
+        }
     })
 }
 
@@ -63,7 +104,7 @@ pub(crate) unsafe fn symbol<T: Copy>(
     let sym = unsafe { lib.get::<T>(symbol) }.map_err(|e| Error::Load {
         what,
         path: path.to_path_buf(),
-        message: format!("symbol {symbol:?}: {e}"),
+        message: format!("symbol {symbol:?}: {}", reason(&e)),
     })?;
     Ok(*sym)
 }

@@ -1,27 +1,199 @@
-//! The runtime side of the orchestration ABI: the versioned ops table a
-//! plugin calls through, each entry forwarding to the [`GraphBuilder`].
+//! The runtime side of the orchestration ABIs: the handle a plugin receives
+//! ([`HostRuntime`]), the calls both ops tables share ([`ops`]), and the
+//! native, versioned table that forwards to them. The reference runtime's
+//! table ([`crate::reference`]) forwards to the same calls.
 //!
-//! Every entry checks its pointers, maps errors to [`OrchStatus`] codes, and
+//! Every call checks its pointers, maps errors to [`OrchStatus`] codes, and
 //! relies on the builder to latch the first failure, so a bad edge fails
 //! the build even if the plugin ignores the status.
 
 use std::ffi::c_void;
-use std::io::Write;
 
 use hostgraph_orch_abi::{
-    ABI_VERSION, CoreType, OPS_TABLE_SIZE, OrchArgs, OrchStatus, OrchestrationEntryFn,
-    OrchestrationRuntime, OrchestrationRuntimeOps,
+    ABI_VERSION, OPS_TABLE_SIZE, OrchArgs, OrchestrationEntryFn, OrchestrationRuntime,
+    OrchestrationRuntimeOps,
 };
 
-use crate::error::Error;
 use crate::graph::GraphBuilder;
 
-/// The opaque runtime a plugin receives: the ABI header first, then the
-/// builder the calls go to.
+/// The opaque runtime a plugin receives: the ABI's handle (`Base`, a struct
+/// holding only the ops pointer) first, then the builder the calls go to.
 #[repr(C)]
-struct HostRuntime {
-    base: OrchestrationRuntime,
+pub(crate) struct HostRuntime<Base> {
+    base: Base,
     builder: *mut c_void,
+}
+
+impl<Base> HostRuntime<Base> {
+    /// A handle on `builder` with the ABI header `base`.
+    pub(crate) fn new(base: Base, builder: &mut GraphBuilder<'_>) -> Self {
+        HostRuntime {
+            base,
+            builder: (builder as *mut GraphBuilder<'_>).cast(),
+        }
+    }
+
+    /// The pointer to hand to the plugin: derived from the whole struct, so
+    /// the table functions may reach `builder` through it.
+    pub(crate) fn handle(&mut self) -> *mut Base {
+        (&raw mut *self).cast()
+    }
+}
+
+/// Runs `f` on the builder behind `rt`; a null `rt` or a panic gives `on_err`.
+///
+/// `rt` must be null or a handle made by [`HostRuntime::handle`] for a
+/// `HostRuntime<Base>` that is alive, as it is for the length of the entry
+/// call that received it.
+pub(crate) fn with_builder<Base, T>(
+    rt: *mut Base,
+    on_err: T,
+    f: impl FnOnce(&mut GraphBuilder<'_>) -> T,
+) -> T {
+    if rt.is_null() {
+        return on_err;
+    }
+    // SAFETY: a non-null `rt` handed to a plugin is always the handle of a
+    // live `HostRuntime<Base>` (`#[repr(C)]`, `base` first), made from the
+    // whole struct, whose `builder` is an exclusive borrow for the length
+    // of the entry call.
+    let builder = unsafe {
+        &mut *(*rt.cast::<HostRuntime<Base>>())
+            .builder
+            .cast::<GraphBuilder<'_>>()
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(builder))).unwrap_or(on_err)
+}
+
+/// The calls of both ops tables, on the builder: each returns what the
+/// native table returns (an [`OrchStatus`] code, a task id or count, a
+/// device pointer) and leaves any error latched in the builder.
+pub(crate) mod ops {
+    use std::ffi::c_void;
+    use std::io::Write;
+
+    use hostgraph_orch_abi::{CoreType, MAX_TASK_ARGS, OrchStatus};
+
+    use crate::error::Error;
+    use crate::graph::GraphBuilder;
+
+    /// The status of `r`.
+    pub(crate) fn status(r: Result<(), Error>) -> i32 {
+        match r {
+            Ok(()) => OrchStatus::Ok.code(),
+            Err(e) => e.orch_status().code(),
+        }
+    }
+
+    /// Latches `e` and returns its status.
+    pub(crate) fn refuse(b: &mut GraphBuilder<'_>, e: Error) -> i32 {
+        status(b.latch(Err(e)))
+    }
+
+    /// Adds a task with the `num_args` words at `args`: its id, or a
+    /// negative status.
+    ///
+    /// # Safety
+    /// `args` must be null or point to `num_args` readable words.
+    pub(crate) unsafe fn add_task(
+        b: &mut GraphBuilder<'_>,
+        args: *const u64,
+        num_args: usize,
+        func_id: i32,
+        core_type: i32,
+    ) -> i32 {
+        let Some(ty) = CoreType::from_raw(core_type) else {
+            return refuse(b, Error::BadCoreType(core_type));
+        };
+        let words: &[u64] = if num_args == 0 {
+            &[]
+        } else if args.is_null() {
+            return refuse(
+                b,
+                Error::NullArgument("add_task: args is null but num_args > 0"),
+            );
+        } else if num_args > MAX_TASK_ARGS {
+            // Refused before the words are read.
+            let e = Error::TooManyArgs {
+                func_id,
+                count: num_args,
+                max: MAX_TASK_ARGS,
+            };
+            return refuse(b, e);
+        } else {
+            // SAFETY: `num_args` readable words at `args` (the caller's
+            // contract); null was refused above.
+            unsafe { std::slice::from_raw_parts(args, num_args) }
+        };
+        match b.add_task(func_id, ty, words) {
+            Ok(id) => id.0 as i32,
+            Err(e) => e.orch_status().code(),
+        }
+    }
+
+    /// Makes `to` wait for `from`.
+    pub(crate) fn add_successor(b: &mut GraphBuilder<'_>, from: i32, to: i32) -> i32 {
+        status(b.add_successor_raw(from.into(), to.into()))
+    }
+
+    /// Records `bytes` at `dev` to be copied back to `host` at finalize.
+    ///
+    /// # Safety
+    /// `host` must stay valid for `bytes` bytes of writes until finalize
+    /// (the ABI contract).
+    pub(crate) unsafe fn record_tensor_pair(
+        b: &mut GraphBuilder<'_>,
+        host: *mut c_void,
+        dev: *mut c_void,
+        bytes: u64,
+    ) -> i32 {
+        // SAFETY: forwarded from the caller.
+        status(unsafe { b.record_tensor_pair(host.cast(), dev as u64, bytes) })
+    }
+
+    /// Tasks added so far.
+    pub(crate) fn task_count(b: &mut GraphBuilder<'_>) -> i32 {
+        b.task_count() as i32
+    }
+
+    /// Prints the one-line summary of the graph so far to stdout.
+    pub(crate) fn print_runtime(b: &mut GraphBuilder<'_>) {
+        let line = b.summary();
+        let _ = writeln!(std::io::stdout(), "{line}");
+    }
+
+    /// Zeroed device memory, or null (the reason latched).
+    pub(crate) fn device_malloc(b: &mut GraphBuilder<'_>, bytes: u64) -> *mut c_void {
+        b.device_malloc(bytes)
+            .map_or(std::ptr::null_mut(), |p| p as *mut c_void)
+    }
+
+    /// Frees device memory from `device_malloc`.
+    pub(crate) fn device_free(b: &mut GraphBuilder<'_>, dev: *mut c_void) -> i32 {
+        status(b.device_free(dev as u64))
+    }
+
+    /// Copies `bytes` from `host` to `dev` now.
+    ///
+    /// # Safety
+    /// A non-null `host` must be readable for `bytes` bytes.
+    pub(crate) unsafe fn copy_to_device(
+        b: &mut GraphBuilder<'_>,
+        dev: *mut c_void,
+        host: *const c_void,
+        bytes: u64,
+    ) -> i32 {
+        if host.is_null() || dev.is_null() {
+            return refuse(b, Error::NullArgument("copy_to_device: null pointer"));
+        }
+        if bytes == 0 {
+            return status(b.copy_to_device(dev as u64, &[]));
+        }
+        // SAFETY: `bytes` readable bytes at `host` (the caller's contract);
+        // null was refused above.
+        let src = unsafe { std::slice::from_raw_parts(host.cast::<u8>(), bytes as usize) };
+        status(b.copy_to_device(dev as u64, src))
+    }
 }
 
 static OPS: OrchestrationRuntimeOps = OrchestrationRuntimeOps {
@@ -37,7 +209,7 @@ static OPS: OrchestrationRuntimeOps = OrchestrationRuntimeOps {
     copy_to_device: op_copy_to_device,
 };
 
-/// Calls a plugin's entry with the ops table wired to `builder`.
+/// Calls a plugin's entry with the native ops table wired to `builder`.
 ///
 /// # Safety
 /// `entry` must be an orchestration entry built against this ABI, and
@@ -47,138 +219,70 @@ pub(crate) unsafe fn call_entry(
     builder: &mut GraphBuilder<'_>,
     args: *const OrchArgs,
 ) -> i32 {
-    let mut host = HostRuntime {
-        base: OrchestrationRuntime { ops: &OPS },
-        builder: (builder as *mut GraphBuilder<'_>).cast(),
-    };
-    // SAFETY: `host` outlives the call and starts with the ABI header; the
-    // caller vouches for `entry` and `args`.
-    unsafe { entry(&mut host.base, args) }
+    let mut host = HostRuntime::new(OrchestrationRuntime { ops: &OPS }, builder);
+    // SAFETY: `host` outlives the call and its handle starts with the ABI
+    // header; the caller vouches for `entry` and `args`.
+    unsafe { entry(host.handle(), args) }
 }
 
-/// Runs `f` on the builder behind `rt`; a null `rt` or a panic becomes a status.
-fn with_builder<T>(
-    rt: *mut OrchestrationRuntime,
-    on_err: T,
-    f: impl FnOnce(&mut GraphBuilder<'_>) -> T,
-) -> T {
-    if rt.is_null() {
-        return on_err;
-    }
-    // SAFETY: a non-null `rt` handed to a plugin is always the `base` of a
-    // live `HostRuntime` made by `call_entry`, whose `builder` is an
-    // exclusive borrow for the length of the entry call.
-    let builder = unsafe {
-        &mut *(*rt.cast::<HostRuntime>())
-            .builder
-            .cast::<GraphBuilder<'_>>()
-    };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(builder))).unwrap_or(on_err)
-}
+/// The native entries: the pointers are the plugin's (see `orchestration_api.h`).
+type Rt = *mut OrchestrationRuntime;
 
-fn status(r: Result<(), Error>) -> i32 {
-    match r {
-        Ok(()) => OrchStatus::Ok.code(),
-        Err(e) => e.orch_status().code(),
-    }
-}
+const NULL_RT: i32 = hostgraph_orch_abi::OrchStatus::NullArgument.code();
 
 unsafe extern "C" fn op_add_task(
-    rt: *mut OrchestrationRuntime,
+    rt: Rt,
     args: *const u64,
     num_args: u32,
     func_id: i32,
     core_type: i32,
 ) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
-        let Some(ty) = CoreType::from_raw(core_type) else {
-            return status(b.latch(Err(Error::BadCoreType(core_type))));
-        };
-        let words: &[u64] = if num_args == 0 {
-            &[]
-        } else if args.is_null() {
-            return status(b.latch(Err(Error::NullArgument(
-                "add_task: args is null but num_args > 0",
-            ))));
-        } else if num_args as usize > hostgraph_orch_abi::MAX_TASK_ARGS {
-            // Refused before the words are read.
-            return status(b.latch(Err(Error::TooManyArgs {
-                func_id,
-                count: num_args as usize,
-                max: hostgraph_orch_abi::MAX_TASK_ARGS,
-            })));
-        } else {
-            // SAFETY: the plugin passes `num_args` readable words at `args`
-            // (the ABI contract); null was refused above.
-            unsafe { std::slice::from_raw_parts(args, num_args as usize) }
-        };
-        match b.add_task(func_id, ty, words) {
-            Ok(id) => id.0 as i32,
-            Err(e) => e.orch_status().code(),
-        }
+    // SAFETY: the ABI contract: `num_args` readable words at `args`.
+    with_builder(rt, NULL_RT, |b| unsafe {
+        ops::add_task(b, args, num_args as usize, func_id, core_type)
     })
 }
 
-unsafe extern "C" fn op_add_successor(rt: *mut OrchestrationRuntime, from: i32, to: i32) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
-        status(b.add_successor_raw(from.into(), to.into()))
-    })
+unsafe extern "C" fn op_add_successor(rt: Rt, from: i32, to: i32) -> i32 {
+    with_builder(rt, NULL_RT, |b| ops::add_successor(b, from, to))
 }
 
 unsafe extern "C" fn op_record_tensor_pair(
-    rt: *mut OrchestrationRuntime,
+    rt: Rt,
     host: *mut c_void,
     dev: *mut c_void,
     bytes: u64,
 ) -> i32 {
     // SAFETY: the ABI contract: the host buffer stays valid until finalize.
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
-        status(unsafe { b.record_tensor_pair(host.cast(), dev as u64, bytes) })
+    with_builder(rt, NULL_RT, |b| unsafe {
+        ops::record_tensor_pair(b, host, dev, bytes)
     })
 }
 
-unsafe extern "C" fn op_get_task_count(rt: *mut OrchestrationRuntime) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
-        b.task_count() as i32
-    })
+unsafe extern "C" fn op_get_task_count(rt: Rt) -> i32 {
+    with_builder(rt, NULL_RT, ops::task_count)
 }
 
-unsafe extern "C" fn op_print_runtime(rt: *mut OrchestrationRuntime) {
-    with_builder(rt, (), |b| {
-        let line = b.summary();
-        let _ = writeln!(std::io::stdout(), "{line}");
-    })
+unsafe extern "C" fn op_print_runtime(rt: Rt) {
+    with_builder(rt, (), ops::print_runtime)
 }
 
-unsafe extern "C" fn op_device_malloc(rt: *mut OrchestrationRuntime, bytes: u64) -> *mut c_void {
-    with_builder(rt, std::ptr::null_mut(), |b| {
-        b.device_malloc(bytes)
-            .map_or(std::ptr::null_mut(), |p| p as *mut c_void)
-    })
+unsafe extern "C" fn op_device_malloc(rt: Rt, bytes: u64) -> *mut c_void {
+    with_builder(rt, std::ptr::null_mut(), |b| ops::device_malloc(b, bytes))
 }
 
-unsafe extern "C" fn op_device_free(rt: *mut OrchestrationRuntime, dev: *mut c_void) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
-        status(b.device_free(dev as u64))
-    })
+unsafe extern "C" fn op_device_free(rt: Rt, dev: *mut c_void) -> i32 {
+    with_builder(rt, NULL_RT, |b| ops::device_free(b, dev))
 }
 
 unsafe extern "C" fn op_copy_to_device(
-    rt: *mut OrchestrationRuntime,
+    rt: Rt,
     dev: *mut c_void,
     host: *const c_void,
     bytes: u64,
 ) -> i32 {
-    with_builder(rt, OrchStatus::NullArgument.code(), |b| {
-        if host.is_null() || dev.is_null() {
-            return status(b.latch(Err(Error::NullArgument("copy_to_device: null pointer"))));
-        }
-        if bytes == 0 {
-            return status(b.copy_to_device(dev as u64, &[]));
-        }
-        // SAFETY: the plugin passes `bytes` readable bytes at `host` (the
-        // ABI contract); null was refused above.
-        let src = unsafe { std::slice::from_raw_parts(host.cast::<u8>(), bytes as usize) };
-        status(b.copy_to_device(dev as u64, src))
+    // SAFETY: the ABI contract: `bytes` readable bytes at a non-null `host`.
+    with_builder(rt, NULL_RT, |b| unsafe {
+        ops::copy_to_device(b, dev, host, bytes)
     })
 }

@@ -1,12 +1,14 @@
 //! vector_example end to end: f = (a + b + 1) * (a + b + 2) with a = 2,
 //! b = 3, checked element by element against the independent reference and
 //! against 42, on both platforms over thread counts and block dims, with
-//! the C plugin, the Rust plugin, and a plugin loaded from its bytes.
+//! the C plugin, the Rust plugin, a plugin loaded from its bytes, and the
+//! orchestration written for the reference runtime (by path and from bytes).
 
 use std::path::Path;
 
-use hostgraph::{Platform, Plugin, Runtime, RuntimeConfig};
-use hostgraph_examples::{plugins, vector};
+use hostgraph::{Platform, Plugin, ReferencePlugin, Runtime, RuntimeConfig};
+use hostgraph_examples::plugins::{self, Orchestration};
+use hostgraph_examples::vector;
 
 /// Thread counts tried on `platform`: 1 to 4, and its maximum.
 fn thread_counts(platform: Platform) -> Vec<u32> {
@@ -41,7 +43,7 @@ fn load(path: &Path) -> Plugin {
 
 /// One round of vector_example with the runtime's configuration; checks
 /// every element and the report.
-fn check_round(rt: &mut Runtime, plugin: &Plugin, what: &str) {
+fn check_round(rt: &mut Runtime, plugin: &impl Orchestration, what: &str) {
     let cfg = *rt.config();
     let what = format!(
         "{what} on {} block dim {} threads {}",
@@ -116,4 +118,35 @@ fn c_plugin_loaded_from_bytes() {
             check_round(&mut rt, &plugin, "C plugin from bytes");
         }
     }
+}
+
+/// The reference-runtime orchestration `examples/orch_ref/vector_example.cpp`
+/// on both platforms at two configurations each.
+#[test]
+fn reference_runtime_plugin() {
+    let plugin = plugins::load_ref("vector_example", "build_example_graph")
+        .expect("load the reference-runtime plugin");
+    for (platform, configs) in [
+        (Platform::A2A3, [(1, 1), (24, 4)]),
+        (Platform::A5, [(3, 2), (36, 7)]),
+    ] {
+        let mut rt = runtime(platform);
+        for (block_dim, threads) in configs {
+            rt.reconfigure(block_dim, threads).unwrap();
+            check_round(&mut rt, &plugin, "reference-runtime plugin");
+        }
+    }
+}
+
+#[test]
+fn reference_runtime_plugin_loaded_from_bytes() {
+    let path = plugins::ref_plugin("vector_example");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    // SAFETY: the bytes are this project's own reference-runtime plugin.
+    let plugin = unsafe { ReferencePlugin::from_bytes(&bytes, "build_example_graph") }
+        .expect("reference plugin from bytes");
+    assert_eq!(plugin.entry_name(), "build_example_graph");
+    let mut rt = runtime(Platform::A5);
+    rt.reconfigure(2, 3).unwrap();
+    check_round(&mut rt, &plugin, "reference-runtime plugin from bytes");
 }

@@ -1,16 +1,24 @@
 /*
  * paged_attention orchestration: decode attention over a paged KV cache.
  *
- * Args (see examples/support/src/paged_attention.rs for the full contract):
+ * Args (the reference runtime's; see examples/support/src/paged_attention.rs
+ * for the full contract):
  *   tensors: 0 query [batch, heads, head_dim] (f16|bf16),
  *            1 key cache, 2 value cache [num_blocks, block_size, kv_heads, head_dim],
  *            3 block table [batch, max_blocks_per_seq] (i32),
- *            4 context lengths [batch] (i32), 5 out [batch, heads, head_dim] (f32);
- *   scalars: 0 heads per tile, 1 softmax scale (f32 bits).
+ *            4 context lengths [batch] (i32), 5 out [batch * heads, head_dim] (f32);
+ *   scalars: 0 softmax scale (f32 bits).
  *
- * Per (sequence b, head tile, KV block j), in that order, four tasks:
- *   QK_j (AIC, func 0) -> SF_j (AIV, func 1) -> PV_j (AIC, func 2) -> UP_j (AIV, func 3),
- * plus UP_{j-1} -> UP_j. Every task's last argument word is its own task id.
+ * Heads are tiled by KV head: a tile is the group of heads sharing one KV
+ * head, at most 128. Per (sequence b, head tile, KV block j), in that order,
+ * four tasks with the reference's argument words plus hostgraph's optional
+ * ones (KV row stride and dtype; SF: valid positions and dtype), which lift
+ * the reference kernels' limits to one KV head, f16 and whole blocks:
+ *   QK_j (AIC, func 0: [qi, kj, sij, tile, head_dim, block_size, kv_stride, dtype])
+ *   SF_j (AIV, func 1: [sij, scale, pij, mij, lij, tile, block_size, valid, dtype])
+ *   PV_j (AIC, func 2: [pij, vj, oi_new, tile, block_size, head_dim, kv_stride, dtype])
+ *   UP_j (AIV, func 3: [mij, lij, oi_new, mi, li, oi, is_first, is_last, out, tile, head_dim])
+ * with QK_j -> SF_j -> PV_j -> UP_j and UP_{j-1} -> UP_j.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -18,9 +26,9 @@
 #include "orchestration_api.h"
 
 enum { FUNC_QK = 0, FUNC_SOFTMAX = 1, FUNC_PV = 2, FUNC_UPDATE = 3 };
-enum { FLAG_FIRST = 1, FLAG_LAST = 2 };
+enum { MAX_HEAD_TILE = 128 };
 enum { T_QUERY, T_KEY, T_VALUE, T_BLOCK_TABLE, T_CONTEXT_LENS, T_OUT, NUM_TENSORS };
-enum { S_HEAD_TILE, S_SCALE, NUM_SCALARS };
+enum { S_SCALE, NUM_SCALARS };
 
 #define CHECK(call)              \
     do {                         \
@@ -37,7 +45,7 @@ typedef struct Shape {
 
 /* Device buffers: inputs, output, and the per-block / per-chain scratch. */
 typedef struct Buffers {
-    uint64_t q, k, v, out, scores, stats, pv, state;
+    uint64_t q, k, v, out, scores, probs, stats, pv, state;
 } Buffers;
 
 /* Where the next chain's scratch starts. */
@@ -67,7 +75,7 @@ static int32_t read_tensors(const OrchTensor *ts, Shape *s) {
     s->dtype = q->dtype;
     if (s->dtype != ORCH_DTYPE_F16 && s->dtype != ORCH_DTYPE_BF16) return ORCH_ERR_OUT_OF_BOUNDS;
     if (!dims_are(q, 3, q->dtype) || !dims_are(k, 4, q->dtype) || !dims_are(v, 4, q->dtype) ||
-        !dims_are(bt, 2, ORCH_DTYPE_I32) || !dims_are(cl, 1, ORCH_DTYPE_I32) || !dims_are(out, 3, ORCH_DTYPE_F32))
+        !dims_are(bt, 2, ORCH_DTYPE_I32) || !dims_are(cl, 1, ORCH_DTYPE_I32) || !dims_are(out, 2, ORCH_DTYPE_F32))
         return ORCH_ERR_OUT_OF_BOUNDS;
     for (int i = 0; i < NUM_TENSORS; i++)
         if (!sized(&ts[i])) return ORCH_ERR_OUT_OF_BOUNDS;
@@ -80,8 +88,7 @@ static int32_t read_tensors(const OrchTensor *ts, Shape *s) {
     s->max_blocks = bt->shape[1];
     for (int i = 0; i < 4; i++)
         if (v->shape[i] != k->shape[i]) return ORCH_ERR_OUT_OF_BOUNDS;
-    for (int i = 0; i < 3; i++)
-        if (out->shape[i] != q->shape[i]) return ORCH_ERR_OUT_OF_BOUNDS;
+    if (out->shape[0] != s->batch * s->heads || out->shape[1] != s->head_dim) return ORCH_ERR_OUT_OF_BOUNDS;
     if (k->shape[3] != s->head_dim || bt->shape[0] != s->batch || cl->shape[0] != s->batch)
         return ORCH_ERR_OUT_OF_BOUNDS;
     s->block_table = (const int32_t *)(uintptr_t)bt->addr;
@@ -90,11 +97,12 @@ static int32_t read_tensors(const OrchTensor *ts, Shape *s) {
 }
 
 static int32_t read_scalars(const uint64_t *scalars, Shape *s) {
-    s->tile = scalars[S_HEAD_TILE];
     s->scale_bits = scalars[S_SCALE] & 0xFFFFFFFFu;
-    if (s->tile == 0 || s->heads % s->tile != 0 || s->heads % s->kv_heads != 0) return ORCH_ERR_OUT_OF_BOUNDS;
-    s->tiles = s->heads / s->tile;
+    if (s->heads % s->kv_heads != 0) return ORCH_ERR_OUT_OF_BOUNDS;
     s->group = s->heads / s->kv_heads;
+    s->tile = s->group < MAX_HEAD_TILE ? s->group : MAX_HEAD_TILE;
+    if (s->group % s->tile != 0) return ORCH_ERR_OUT_OF_BOUNDS;
+    s->tiles = s->heads / s->tile;
     return ORCH_OK;
 }
 
@@ -124,8 +132,8 @@ static int32_t upload(OrchestrationRuntime *rt, const OrchTensor *t, uint64_t *o
     return copy_to_device(rt, p, (const void *)(uintptr_t)t->addr, t->nbytes);
 }
 
-static int32_t scratch(OrchestrationRuntime *rt, uint64_t floats, uint64_t *out) {
-    void *p = device_malloc(rt, floats * sizeof(float));
+static int32_t scratch(OrchestrationRuntime *rt, uint64_t bytes, uint64_t *out) {
+    void *p = device_malloc(rt, bytes);
     if (p == NULL) return ORCH_ERR_OUT_OF_MEMORY;
     *out = dev(p);
     return ORCH_OK;
@@ -134,61 +142,56 @@ static int32_t scratch(OrchestrationRuntime *rt, uint64_t floats, uint64_t *out)
 static int32_t alloc_buffers(OrchestrationRuntime *rt, const OrchTensor *ts, const Shape *s, uint64_t total_blocks,
                              Buffers *buf) {
     uint64_t slots = total_blocks * s->tiles, chains = s->batch * s->tiles;
+    uint64_t esz = elem_size(s->dtype);
     CHECK(upload(rt, &ts[T_QUERY], &buf->q));
     CHECK(upload(rt, &ts[T_KEY], &buf->k));
     CHECK(upload(rt, &ts[T_VALUE], &buf->v));
-    CHECK(scratch(rt, ts[T_OUT].nbytes / sizeof(float), &buf->out));
+    uint64_t block = slots * s->tile * s->block_size;
+    CHECK(scratch(rt, ts[T_OUT].nbytes, &buf->out));
     CHECK(record_tensor_pair(rt, (void *)(uintptr_t)ts[T_OUT].addr, (void *)(uintptr_t)buf->out, ts[T_OUT].nbytes));
-    CHECK(scratch(rt, slots * s->tile * s->block_size, &buf->scores));
-    CHECK(scratch(rt, slots * 2 * s->tile, &buf->stats));
-    CHECK(scratch(rt, slots * s->tile * s->head_dim, &buf->pv));
-    CHECK(scratch(rt, chains * (2 * s->tile + s->tile * s->head_dim), &buf->state));
+    CHECK(scratch(rt, block * sizeof(float), &buf->scores));
+    CHECK(scratch(rt, block * esz, &buf->probs));
+    CHECK(scratch(rt, slots * 2 * s->tile * sizeof(float), &buf->stats));
+    CHECK(scratch(rt, slots * s->tile * s->head_dim * sizeof(float), &buf->pv));
+    CHECK(scratch(rt, chains * (2 * s->tile + s->tile * s->head_dim) * sizeof(float), &buf->state));
     return ORCH_OK;
-}
-
-/* Adds a task whose last argument word is its own id; returns the id. */
-static int32_t add(OrchestrationRuntime *rt, uint64_t *words, uint32_t n, int32_t func, CoreType core) {
-    int32_t id = get_task_count(rt);
-    if (id < 0) return id;
-    words[n - 1] = (uint64_t)id;
-    int32_t got = add_task(rt, words, n, func, core);
-    return got >= 0 && got != id ? ORCH_ERR_ABI_MISMATCH : got;
 }
 
 /* Adds QK_j, SF_j, PV_j, UP_j of one block and their edges; returns UP_j. */
 static int32_t add_block(OrchestrationRuntime *rt, const Shape *s, const Buffers *buf, uint64_t b, uint64_t tile,
                          uint64_t j, uint64_t slot, uint64_t chain, int32_t prev_update) {
-    uint64_t head0 = tile * s->tile, esz = elem_size(s->dtype);
+    uint64_t t = s->tile, dim = s->head_dim, bs = s->block_size, esz = elem_size(s->dtype);
+    uint64_t head0 = tile * t, kv = head0 / s->group, kv_stride = s->kv_heads * dim;
     uint64_t block = (uint64_t)s->block_table[b * s->max_blocks + j];
-    uint64_t block_bytes = s->block_size * s->kv_heads * s->head_dim * esz;
-    uint64_t ctx = (uint64_t)s->context_lens[b], rest = ctx - j * s->block_size;
-    uint64_t valid = rest < s->block_size ? rest : s->block_size;
-    uint64_t nblocks = blocks_of(s, b);
-    uint64_t flags = (j == 0 ? FLAG_FIRST : 0) | (j + 1 == nblocks ? FLAG_LAST : 0);
-    uint64_t q = buf->q + (b * s->heads + head0) * s->head_dim * esz;
-    uint64_t out = buf->out + (b * s->heads + head0) * s->head_dim * sizeof(float);
-    uint64_t scores = buf->scores + slot * s->tile * s->block_size * sizeof(float);
-    uint64_t stats = buf->stats + slot * 2 * s->tile * sizeof(float);
-    uint64_t pv = buf->pv + slot * s->tile * s->head_dim * sizeof(float);
-    uint64_t state = buf->state + chain * (2 * s->tile + s->tile * s->head_dim) * sizeof(float);
+    uint64_t ctx = (uint64_t)s->context_lens[b], rest = ctx - j * bs;
+    uint64_t valid = rest < bs ? rest : bs;
+    uint64_t is_first = j == 0, is_last = j + 1 == blocks_of(s, b);
+    uint64_t qi = buf->q + (b * s->heads + head0) * dim * esz;
+    uint64_t out = buf->out + (b * s->heads + head0) * dim * sizeof(float);
+    uint64_t kj = buf->k + (block * bs * s->kv_heads + kv) * dim * esz;
+    uint64_t vj = buf->v + (block * bs * s->kv_heads + kv) * dim * esz;
+    uint64_t sij = buf->scores + slot * t * bs * sizeof(float);
+    uint64_t pij = buf->probs + slot * t * bs * esz;
+    uint64_t mij = buf->stats + slot * 2 * t * sizeof(float), lij = mij + t * sizeof(float);
+    uint64_t oi_new = buf->pv + slot * t * dim * sizeof(float);
+    uint64_t mi = buf->state + chain * (2 * t + t * dim) * sizeof(float);
+    uint64_t li = mi + t * sizeof(float), oi = li + t * sizeof(float);
 
-    uint64_t qk_args[] = {q, buf->k + block * block_bytes, scores, s->tile, head0, s->group, s->kv_heads,
-                          s->head_dim, s->block_size, s->scale_bits, s->dtype, 0};
-    uint64_t sf_args[] = {scores, stats, s->tile, s->block_size, valid, 0};
-    uint64_t pv_args[] = {scores, buf->v + block * block_bytes, pv, s->tile, head0, s->group, s->kv_heads,
-                          s->head_dim, s->block_size, valid, s->dtype, 0};
-    uint64_t up_args[] = {stats, pv, state, out, s->tile, s->head_dim, flags, 0};
-    int32_t qk = add(rt, qk_args, 12, FUNC_QK, CORE_TYPE_AIC);
+    uint64_t qk_args[] = {qi, kj, sij, t, dim, bs, kv_stride, s->dtype};
+    uint64_t sf_args[] = {sij, s->scale_bits, pij, mij, lij, t, bs, valid, s->dtype};
+    uint64_t pv_args[] = {pij, vj, oi_new, t, bs, dim, kv_stride, s->dtype};
+    uint64_t up_args[] = {mij, lij, oi_new, mi, li, oi, is_first, is_last, out, t, dim};
+    int32_t qk = add_task(rt, qk_args, 8, FUNC_QK, CORE_TYPE_AIC);
     CHECK(qk);
-    int32_t sf = add(rt, sf_args, 6, FUNC_SOFTMAX, CORE_TYPE_AIV);
+    int32_t sf = add_task(rt, sf_args, 9, FUNC_SOFTMAX, CORE_TYPE_AIV);
     CHECK(sf);
-    int32_t pvt = add(rt, pv_args, 12, FUNC_PV, CORE_TYPE_AIC);
-    CHECK(pvt);
-    int32_t up = add(rt, up_args, 8, FUNC_UPDATE, CORE_TYPE_AIV);
+    int32_t pv = add_task(rt, pv_args, 8, FUNC_PV, CORE_TYPE_AIC);
+    CHECK(pv);
+    int32_t up = add_task(rt, up_args, 11, FUNC_UPDATE, CORE_TYPE_AIV);
     CHECK(up);
     CHECK(add_successor(rt, qk, sf));
-    CHECK(add_successor(rt, sf, pvt));
-    CHECK(add_successor(rt, pvt, up));
+    CHECK(add_successor(rt, sf, pv));
+    CHECK(add_successor(rt, pv, up));
     if (prev_update >= 0) CHECK(add_successor(rt, prev_update, up));
     return up;
 }

@@ -18,6 +18,9 @@
 //!   [`export_orchestration!`] macro that turns a build function into an
 //!   exported entry point.
 //! - For hosts: [`OwnedArgs`] and [`OrchTensor::new`] to build arguments.
+//! - [`reference`](mod@reference): mirrors of the reference runtime's interface (simpler's
+//!   `host_build_graph`), whose orchestration sources compile unchanged
+//!   against `include/reference/orchestration_api.h`.
 //!
 //! # Contract
 //!
@@ -167,6 +170,7 @@ mod error;
 mod export;
 mod facade;
 mod header;
+pub mod reference;
 mod types;
 
 pub use abi::{

@@ -201,7 +201,7 @@ fn c_layout_matches_rust() {
     let dir = scratch_dir("layout_c");
     let exe = dir.join("layout_probe");
     run(
-        compiler(Lang::C, &dir)
+        compiler(Lang::C, &dir, &hostgraph_orch_abi::include_dir())
             .arg("-o")
             .arg(&exe)
             .arg(source("layout_probe.c"))
@@ -220,7 +220,7 @@ fn header_compiles_and_links_as_cxx() {
     let dir = scratch_dir("link_cxx");
     let exe = dir.join("link_main");
     run(
-        compiler(Lang::Cxx, &dir)
+        compiler(Lang::Cxx, &dir, &hostgraph_orch_abi::include_dir())
             .arg("-o")
             .arg(&exe)
             .arg(source("link_main.cpp"))

@@ -29,7 +29,7 @@ fn build_plugin(lang: Lang) -> PathBuf {
         std::env::consts::DLL_SUFFIX
     ));
     run(
-        compiler(lang, &dir)
+        compiler(lang, &dir, &hostgraph_orch_abi::include_dir())
             .args(["-shared", "-fPIC", "-o"])
             .arg(&lib)
             .arg(source("plugin.c")),

@@ -1,14 +1,19 @@
 //! The command line every example and the bench program share:
 //! `--platform a2a3|a5`, `--block-dim N`, `--threads N` (defaults: a2a3, 3, 3),
 //! `--trace FILE` (profile the run, write a Chrome / Perfetto trace) and
-//! `--svg FILE` (profile the run, draw it as an SVG swimlane chart).
+//! `--svg FILE` (profile the run, draw it as an SVG swimlane chart); and
+//! every example's `--plugin PATH --entry SYMBOL [--abi native|reference]`
+//! ([`OwnPlugin`]: check an orchestration built elsewhere against the
+//! example's kernels, inputs and reference).
 
 use std::path::{Path, PathBuf};
 
 use std::process::ExitCode;
 
 use clap::Args;
-use hostgraph::{Platform, Profile, RunReport, RuntimeConfig};
+use hostgraph::{Error, Platform, Profile, RunReport, RuntimeConfig};
+
+use crate::plugins::{Abi, AnyPlugin, Orchestration};
 
 use crate::chart;
 
@@ -33,6 +38,67 @@ pub struct Common {
     /// busy share (opens in any browser or image viewer).
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+}
+
+/// Options that load a user-built orchestration instead of the example's own.
+#[derive(Args, Debug, Clone)]
+pub struct OwnPlugin {
+    /// Build the graph with this orchestration shared object instead of the
+    /// example's own, and check it against the example's kernels, inputs
+    /// and reference.
+    #[arg(long, value_name = "PATH", requires = "entry", conflicts_with = "orch")]
+    pub plugin: Option<PathBuf>,
+    /// The entry symbol of --plugin (e.g. `build_example_graph` for an
+    /// orchestration written for the reference runtime, `entry` for a
+    /// native one).
+    #[arg(long, value_name = "SYMBOL", requires = "plugin")]
+    pub entry: Option<String>,
+    /// The interface --plugin was written for: hostgraph's
+    /// `orchestration_api.h` (native), or the reference runtime's
+    /// (reference: built against `orch_abi/include/reference`).
+    #[arg(long, value_enum, default_value = "native", requires = "plugin")]
+    pub abi: Abi,
+}
+
+impl OwnPlugin {
+    /// The orchestration to build with: the one `--plugin` names, or else
+    /// the example's own from `own`.
+    pub fn or_own(
+        &self,
+        own: impl FnOnce() -> Result<AnyPlugin, Error>,
+    ) -> Result<AnyPlugin, Error> {
+        let (Some(path), Some(entry)) = (&self.plugin, &self.entry) else {
+            return own();
+        };
+        // SAFETY: the user asked for this object to be run, with an entry of
+        // the interface they named.
+        unsafe { AnyPlugin::load(path, entry, self.abi) }.map_err(|e| match e {
+            Error::WrongAbi { path, message } => {
+                let other = match self.abi {
+                    Abi::Native => "reference",
+                    Abi::Reference => "native",
+                };
+                Error::WrongAbi {
+                    path,
+                    message: format!("{message} (on the command line: --abi {other})"),
+                }
+            }
+            other => other,
+        })
+    }
+}
+
+/// One line naming `plugin`: its interface, path and entry.
+pub fn describe(plugin: &impl Orchestration) -> String {
+    let abi = match plugin.abi() {
+        Abi::Native => "native",
+        Abi::Reference => "reference-runtime",
+    };
+    format!(
+        "{abi} plugin {} (entry {})",
+        plugin.path().display(),
+        plugin.entry_name()
+    )
 }
 
 /// Parses `a2a3` / `a5` (the `--platform` value parser, for programs with

@@ -9,14 +9,19 @@
 //! f32): `A`, `W1`, `W2` are f16 inputs; `B` is stored f16 (t0 computes in
 //! f32 and rounds); `C`, `D` are f32 (f32 accumulation); `F` is f32.
 //!
-//! Kernel argument words:
+//! The reference runtime's conventions: the plugin gets tensors `[a, w1, w2,
+//! f]`, each a flat `[SIZE × SIZE]` row-major matrix, and every kernel's
+//! last word is `SIZE × SIZE`, the element count (`tensor(0).shapes[0]`):
 //! - [`FUNC_LOG_SQRT`]: `[a (f16), b (f16), n]`
-//! - [`FUNC_MATMUL`]: `[a (f16, m×k), w (f16, k×n), c (f32, m×n), m, k, n]`, row-major
+//! - [`FUNC_MATMUL`]: `[a (f16), w (f16), c (f32), n]`: square matrices of
+//!   `sqrt(n)` rows
 //! - [`FUNC_ADD_EXP`]: `[c (f32), d (f32), f (f32), n]`
 
 use half::f16;
-use hostgraph::{Error, KernelFn, OwnedArgs, Plugin, RunReport, Runtime};
+use hostgraph::{Error, KernelFn, OwnedArgs, RunReport, Runtime};
 use hostgraph_orch_abi::{DType, OrchTensor};
+
+use crate::plugins::Orchestration;
 
 /// func_id of `b = sqrt(ln(a))` (AIV).
 pub const FUNC_LOG_SQRT: i32 = 0;
@@ -89,20 +94,34 @@ fn log_sqrt(args: &[u64]) {
     }
 }
 
+/// The side of a square matrix of `n` elements.
+///
+/// # Panics
+/// If `n` is not a perfect square.
+fn side(n: u64) -> u64 {
+    let side = n.isqrt();
+    assert_eq!(
+        side * side,
+        n,
+        "matmul: {n} elements is not a square matrix"
+    );
+    side
+}
+
 fn matmul(args: &[u64]) {
-    let (m, k, n) = (args[3], args[4], args[5]);
-    // SAFETY: the orchestration passes `[a, w, c, m, k, n]` with a, w device
-    // buffers of m·k and k·n f16s and c a distinct one of m·n f32s.
+    let n = side(args[3]);
+    // SAFETY: the orchestration passes `[a, w, c, n²]` with a, w device
+    // buffers of n² f16s and c a distinct one of n² f32s.
     let (a, w, c) = unsafe {
         (
-            input::<f16>(args[0], m * k),
-            input::<f16>(args[1], k * n),
-            output::<f32>(args[2], m * n),
+            input::<f16>(args[0], n * n),
+            input::<f16>(args[1], n * n),
+            output::<f32>(args[2], n * n),
         )
     };
     let w: Vec<f32> = w.iter().map(|x| x.to_f32()).collect();
     let n = n as usize;
-    for (c_row, a_row) in c.chunks_exact_mut(n).zip(a.chunks_exact(k as usize)) {
+    for (c_row, a_row) in c.chunks_exact_mut(n).zip(a.chunks_exact(n)) {
         c_row.fill(0.0);
         for (x, w_row) in a_row.iter().zip(w.chunks_exact(n)) {
             let x = x.to_f32();
@@ -176,10 +195,10 @@ pub fn max_error(got: &[f32], want: &[f64]) -> f64 {
 /// finalize; returns `F` and the run's report.
 pub fn run_round<E: hostgraph::Executor>(
     rt: &mut Runtime<E>,
-    plugin: &Plugin,
+    plugin: &impl Orchestration,
     inputs: &Inputs,
 ) -> Result<(Vec<f32>, RunReport), Error> {
-    let dims = [SIZE as u64, SIZE as u64];
+    let dims = [(SIZE * SIZE) as u64];
     let mut f = vec![0.0f32; SIZE * SIZE];
     let mut args = OwnedArgs::new();
     args.push_tensor(OrchTensor::new(inputs.a.as_ptr(), &dims, DType::F16))

@@ -1,60 +1,67 @@
 //! paged_attention: decode-style attention over a paged KV cache, as the
-//! orchestration plugins `examples/orch/paged_attention.c` and
-//! `examples/orch_rs/paged_attention` build it.
+//! orchestration plugins `examples/orch/paged_attention.c`,
+//! `examples/orch_rs/paged_attention` and the reference-runtime-style
+//! `examples/orch_ref/paged_attention.cpp` build it.
 //!
 //! Every sequence `b` has one query token per head and a context of
 //! `context_lens[b]` cached tokens whose keys and values sit in fixed-size
 //! blocks of a shared cache, in the order given by its row of the block
-//! table. The heads are split into tiles of `head_tile` heads; per
-//! (sequence, head tile) the plugin builds one chain of four tasks per KV
-//! block `j`:
+//! table. The heads are split into tiles of [`Config::head_tile`] heads (at
+//! most 128, all sharing one key/value head); per (sequence, head tile) the
+//! plugins build one chain of four tasks per KV block `j`:
 //!
-//! - `QK_j` (AIC): `S_j = q · K_jᵀ · scale`, `[tile, block_size]`;
-//! - `SF_j` (AIV): row maxima `m_j`, `P_j = exp(S_j - m_j)` in place of
-//!   `S_j` (zero past the context) and row sums `l_j`;
-//! - `PV_j` (AIC): `O_j = P_j · V_j`, `[tile, head_dim]`;
+//! - `QK_j` (AIC): `S_j = q · K_jᵀ`, `[tile, block_size]` f32;
+//! - `SF_j` (AIV): `m_j = rowmax(S_j · scale)`, `P_j = exp(S_j · scale -
+//!   m_j)` rounded to the q/k/v precision (zero past the context),
+//!   `l_j = rowsum(P_j)`;
+//! - `PV_j` (AIC): `O_j = P_j · V_j`, `[tile, head_dim]` f32;
 //! - `UP_j` (AIV): merges `(m_j, l_j, O_j)` into the chain's running
-//!   `(m, l, acc)` (online softmax); the last one writes `out = acc / l`,
+//!   `(m, l, O)` (online softmax); the last one writes `out = O / l`,
 //!
 //! with the edges `QK_j → SF_j → PV_j → UP_j` and `UP_{j-1} → UP_j`. A
 //! chain's tasks are added together, block by block, chains in (sequence,
 //! tile) order, so the graph holds `4 × Σ_b ceil(ctx_b / block_size) ×
 //! head_tiles` tasks and its shape is known in advance ([`expected_graph`]).
 //!
-//! # Plugin arguments
+//! # Plugin arguments (the reference runtime's)
 //!
-//! Tensors: `0` query `[batch, heads, head_dim]` (f16 or bf16), `1` key
+//! Tensors: `0` query `[batch, heads, head_dim]` (f16, or bf16), `1` key
 //! cache and `2` value cache `[num_blocks, block_size, kv_heads, head_dim]`
-//! (the query's dtype), `3` block table `[batch, max_blocks_per_seq]` (i32),
-//! `4` context lengths `[batch]` (i32, each in `1..=max_blocks_per_seq ×
-//! block_size`), `5` output `[batch, heads, head_dim]` (f32, copied back at
-//! finalize). Scalars: `0` heads per tile, `1` the softmax scale (f32 bits).
-//! Query heads share key/value heads in groups of `heads / kv_heads` (GQA).
+//! (the query's dtype), `3` block table `[batch, max_blocks_per_seq]`
+//! (i32), `4` context lengths `[batch]` (i32, each in `1..=max_blocks_per_seq
+//! × block_size`), `5` output `[batch · heads, head_dim]` (f32, copied back
+//! at finalize). Scalar `0`: the softmax scale (f32 bits).
 //!
-//! # Kernel argument words
+//! # Kernel argument words (the reference runtime's, plus optional words)
 //!
-//! Every task gets its own task id as its last word (the plugins read the
-//! task count before each `add_task`), which the traced kernels use.
+//! - QK (func 0): `[qi, kj, sij, q_tile, head_dim, block_size]`
+//! - SF (func 1): `[sij, scale bits, pij, mij, lij, q_tile, block_size]`
+//! - PV (func 2): `[pij, vj, oi_new, q_tile, block_size, head_dim]`
+//! - UP (func 3): `[mij, lij, oi_new, mi, li, oi, is_first, is_last, out, q_tile, head_dim]`
 //!
-//! - QK: `[q, k_block, scores, tile, head0, group, kv_heads, head_dim, block_size, scale bits, dtype, task]`
-//! - SF: `[scores, stats, tile, block_size, valid, task]`
-//! - PV: `[probs, v_block, o, tile, head0, group, kv_heads, head_dim, block_size, valid, dtype, task]`
-//! - UP: `[stats, o, state, out, tile, head_dim, flags, task]`
-//!
-//! `q` and `out` point at the tile's first head, `k_block` / `v_block` at
-//! the physical block, `valid` is how many of the block's positions lie in
-//! the context, `stats` holds `m_j` then `l_j` (`tile` f32 each), `state`
-//! holds the chain's `m`, `l` (`tile` each) and `acc` (`tile × head_dim`),
-//! and `flags` is [`FLAG_FIRST`] | [`FLAG_LAST`] for the chain's first and
-//! last block. `dtype` is the `OrchDType` code of q/k/v.
+//! `qi` points at the tile's first query head, `kj` / `vj` at the block's
+//! first key / value row of the tile's KV head, `out` at the tile's first
+//! output row. As in the reference, a block's key and value rows are
+//! `head_dim` apart, `pij` is f16 and every position of a block is in the
+//! context — which holds for one KV head and contexts of whole blocks.
+//! The hostgraph plugins pass optional trailing words that lift those
+//! limits (kernels given only the reference's words use the defaults):
+//! QK and PV `[.., kv_stride, dtype]` (elements between a block's rows,
+//! default `head_dim`; the `OrchDType` code of q/k/v and `pij`, default
+//! f16), SF `[.., valid, dtype]` (positions of the block in the context,
+//! default `block_size`; the dtype of `pij`).
 
-use crate::rng::SplitMix64;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use half::{bf16, f16};
-use hostgraph::{Error, KernelFn, OwnedArgs, Plugin, RunReport, Runtime};
+use hostgraph::graph::{Task, TaskLists};
+use hostgraph::{Error, Executor, KernelFn, OwnedArgs, RunReport, Runtime};
 use hostgraph_orch_abi::{CoreType, DType, OrchTensor};
+
+use crate::plugins::{Orchestration, run_finalize};
+use crate::rng::SplitMix64;
 
 /// func_id of the QK matmul (AIC).
 pub const FUNC_QK: i32 = 0;
@@ -64,17 +71,15 @@ pub const FUNC_SOFTMAX: i32 = 1;
 pub const FUNC_PV: i32 = 2;
 /// func_id of the online-softmax update (AIV).
 pub const FUNC_UPDATE: i32 = 3;
-/// Update flag: the chain's first block (initialises the running state).
-pub const FLAG_FIRST: u64 = 1;
-/// Update flag: the chain's last block (writes `out = acc / l`).
-pub const FLAG_LAST: u64 = 2;
+/// Most heads in a tile (the reference's `q_tile_size = min(num_heads, 128)`).
+pub const MAX_HEAD_TILE: usize = 128;
 /// Largest allowed `|out - reference|`.
 pub const TOLERANCE: f64 = 1e-2;
 
 /// The element type of query, keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Precision {
-    /// IEEE half precision.
+    /// IEEE half precision (the reference's).
     F16,
     /// bfloat16.
     Bf16,
@@ -137,8 +142,6 @@ pub struct Config {
     pub head_dim: usize,
     /// Tokens per KV block.
     pub block_size: usize,
-    /// Heads per task chain (divides `heads`).
-    pub head_tile: usize,
     /// Context length of each sequence (the batch is its length).
     pub context_lens: Vec<i32>,
     /// Physical block assignment.
@@ -150,16 +153,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// A small case for numerics: `batch` sequences with
-    /// [`ragged_context_lens`] up to `max_context`, 16 heads in tiles of 8,
-    /// head dim 32, block 16.
+    /// A small case for numerics, in the reference's conventions but for
+    /// the ragged contexts: `batch` sequences with [`ragged_context_lens`]
+    /// up to `max_context`, 16 query heads sharing one KV head, head dim
+    /// 32, block 16.
     pub fn small(batch: usize, max_context: usize, precision: Precision) -> Config {
         Config {
             heads: 16,
-            kv_heads: 16,
+            kv_heads: 1,
             head_dim: 32,
             block_size: 16,
-            head_tile: 8,
             context_lens: ragged_context_lens(batch, 16, max_context),
             pool: BlockPool::Distinct,
             precision,
@@ -168,16 +171,15 @@ impl Config {
     }
 
     /// The scale case at `batch` sequences of `context` tokens: block 128,
-    /// one head tile of 2 heads, head dim 16, blocks shared from a pool of
-    /// 512. `scaled(256, 8100, ..)` is the reference runtime's large test
-    /// size: 256 × 64 × 4 = 65,536 tasks.
+    /// one tile of 2 heads sharing one KV head, head dim 16, blocks shared
+    /// from a pool of 512. `scaled(256, 8100, ..)` is the reference
+    /// runtime's large test size: 256 × 64 × 4 = 65,536 tasks.
     pub fn scaled(batch: usize, context: i32, precision: Precision) -> Config {
         Config {
             heads: 2,
-            kv_heads: 2,
+            kv_heads: 1,
             head_dim: 16,
             block_size: 128,
-            head_tile: 2,
             context_lens: vec![context; batch],
             pool: BlockPool::Shared(512),
             precision,
@@ -185,14 +187,36 @@ impl Config {
         }
     }
 
+    /// The same problem with every context rounded up to whole blocks, as
+    /// orchestrations that pass only the reference's kernel words need.
+    pub fn whole_blocks(mut self) -> Config {
+        let block = self.block_size;
+        for ctx in &mut self.context_lens {
+            *ctx = ((*ctx).max(1) as usize).div_ceil(block) as i32 * block as i32;
+        }
+        self
+    }
+
     /// Sequences.
     pub fn batch(&self) -> usize {
         self.context_lens.len()
     }
 
+    /// Query heads per KV head.
+    pub fn group(&self) -> usize {
+        self.heads / self.kv_heads
+    }
+
+    /// Heads per task chain: the whole group of a KV head, at most
+    /// [`MAX_HEAD_TILE`] (for one KV head and at most 128 heads, the
+    /// reference's `min(num_heads, 128)`).
+    pub fn head_tile(&self) -> usize {
+        self.group().min(MAX_HEAD_TILE)
+    }
+
     /// Head tiles (task chains per sequence).
     pub fn head_tiles(&self) -> usize {
-        self.heads / self.head_tile
+        self.heads / self.head_tile()
     }
 
     /// KV blocks sequence `b` uses: `ceil(ctx_b / block_size)`.
@@ -219,24 +243,29 @@ impl Config {
         4 * blocks * self.head_tiles()
     }
 
-    /// Checks the shape: positive sizes, tiles and KV heads dividing the
-    /// heads, every context length at least 1.
+    /// Checks the shape: positive sizes, KV heads dividing the heads, a
+    /// group that tiles evenly, every context length at least 1.
     pub fn validate(&self) -> Result<(), String> {
         let sizes = [
             self.heads,
             self.kv_heads,
             self.head_dim,
             self.block_size,
-            self.head_tile,
             self.batch(),
         ];
         if sizes.contains(&0) {
             return Err(format!("zero size in {self:?}"));
         }
-        if !self.heads.is_multiple_of(self.kv_heads) || !self.heads.is_multiple_of(self.head_tile) {
+        if !self.heads.is_multiple_of(self.kv_heads) {
             return Err(format!(
-                "kv heads {} and head tile {} must divide heads {}",
-                self.kv_heads, self.head_tile, self.heads
+                "kv heads {} must divide heads {}",
+                self.kv_heads, self.heads
+            ));
+        }
+        if !self.group().is_multiple_of(self.head_tile()) {
+            return Err(format!(
+                "{} heads per KV head do not split into tiles of {MAX_HEAD_TILE}",
+                self.group()
             ));
         }
         if let Some(ctx) = self.context_lens.iter().find(|&&c| c < 1) {
@@ -246,6 +275,29 @@ impl Config {
             return Err("empty block pool".into());
         }
         Ok(())
+    }
+
+    /// Whether an orchestration that passes only the reference's kernel
+    /// words computes this problem right: one KV head, f16, contexts of
+    /// whole blocks. `None` if so, else why not.
+    pub fn reference_limits(&self) -> Option<String> {
+        let mut why = Vec::new();
+        if self.kv_heads != 1 {
+            why.push(format!(
+                "{} KV heads (the reference's kernels read one)",
+                self.kv_heads
+            ));
+        }
+        if self.precision != Precision::F16 {
+            why.push("bf16 (the reference's kernels are f16)".to_owned());
+        }
+        let block = self.block_size as i32;
+        if let Some(ctx) = self.context_lens.iter().find(|&&c| c % block != 0) {
+            why.push(format!(
+                "context {ctx} ends inside a block of {block} (the reference's kernels attend to whole blocks)"
+            ));
+        }
+        (!why.is_empty()).then(|| why.join("; "))
     }
 }
 
@@ -310,7 +362,7 @@ impl Problem {
         }
     }
 
-    /// Elements of the output `[batch, heads, head_dim]`.
+    /// Elements of the output `[batch · heads, head_dim]`.
     pub fn out_len(&self) -> usize {
         self.config.batch() * self.config.heads * self.config.head_dim
     }
@@ -347,10 +399,9 @@ impl Problem {
         ))
         .push_tensor(OrchTensor::new(
             out.as_mut_ptr(),
-            &[batch, heads, dim],
+            &[batch * heads, dim],
             DType::F32,
         ))
-        .push_scalar(c.head_tile as u64)
         .push_scalar(u64::from(c.scale().to_bits()));
         args
     }
@@ -486,42 +537,6 @@ pub fn max_abs_error(got: &[f32], want: &[f32]) -> f64 {
 
 // ---- kernels ---------------------------------------------------------------
 
-/// The head geometry QK and PV share: argument words 3..9.
-struct Heads {
-    tile: usize,
-    head0: usize,
-    group: usize,
-    kv_heads: usize,
-    head_dim: usize,
-    block_size: usize,
-}
-
-impl Heads {
-    fn from_words(w: &[u64]) -> Heads {
-        let [tile, head0, group, kv_heads, head_dim, block_size] =
-            std::array::from_fn(|i| w[3 + i] as usize);
-        Heads {
-            tile,
-            head0,
-            group,
-            kv_heads,
-            head_dim,
-            block_size,
-        }
-    }
-
-    /// Elements of one cache block.
-    fn block_len(&self) -> usize {
-        self.block_size * self.kv_heads * self.head_dim
-    }
-
-    /// Offset in a cache block of position `pos` for the tile's head `i`.
-    fn kv_row(&self, pos: usize, i: usize) -> usize {
-        let kv = (self.head0 + i) / self.group;
-        (pos * self.kv_heads + kv) * self.head_dim
-    }
-}
-
 /// `len` elements of device memory at `word`.
 ///
 /// # Safety
@@ -542,122 +557,149 @@ unsafe fn dev_mut<'a, T>(word: u64, len: usize) -> &'a mut [T] {
     unsafe { std::slice::from_raw_parts_mut(word as *mut T, len) }
 }
 
-fn precision_word(word: u64) -> Precision {
+/// Optional word `i` of `args` (a hostgraph extension after the
+/// reference's words), or `default` when the orchestration passed only the
+/// reference's.
+fn word_or(args: &[u64], i: usize, default: u64) -> u64 {
+    args.get(i).copied().unwrap_or(default)
+}
+
+/// The precision in optional word `i` (default f16, the reference's).
+fn precision_word(args: &[u64], i: usize) -> Precision {
+    let word = word_or(args, i, u64::from(DType::F16.code()));
     Precision::from_code(word).unwrap_or_else(|| panic!("paged_attention: bad dtype {word}"))
 }
 
-/// QK (AIC): `scores[i, p] = q_i · k[p, kv(i)] · scale` over the whole block.
+/// Elements a block of `rows` rows of `dim` elements, `stride` apart, spans.
+fn block_span(rows: usize, dim: usize, stride: usize) -> usize {
+    (rows - 1) * stride + dim
+}
+
+/// QK (AIC): `sij[i, p] = qi[i] · kj[p]` over the whole block.
 fn qk(args: &[u64]) {
-    let h = Heads::from_words(args);
-    let scale = f32::from_bits(args[9] as u32);
-    let prec = precision_word(args[10]);
-    // SAFETY: the plugins pass q (tile × head_dim), the key block and the
-    // scores (tile × block_size), which only this task writes.
+    let [tile, dim, block] = [args[3], args[4], args[5]].map(|w| w as usize);
+    let stride = word_or(args, 6, dim as u64) as usize;
+    let prec = precision_word(args, 7);
+    // SAFETY: the orchestration passes qi (tile × head_dim), the key block
+    // (block_size rows of head_dim, `stride` apart) and this block's sij
+    // (tile × block_size), which only this task writes.
     let (q, k, s) = unsafe {
         (
-            dev::<u16>(args[0], h.tile * h.head_dim),
-            dev::<u16>(args[1], h.block_len()),
-            dev_mut::<f32>(args[2], h.tile * h.block_size),
+            dev::<u16>(args[0], tile * dim),
+            dev::<u16>(args[1], block_span(block, dim, stride)),
+            dev_mut::<f32>(args[2], tile * block),
         )
     };
     let q: Vec<f32> = q.iter().map(|&x| prec.decode(x)).collect();
-    for (i, row) in s.chunks_exact_mut(h.block_size).enumerate() {
-        let qi = &q[i * h.head_dim..][..h.head_dim];
+    for (qi, row) in q.chunks_exact(dim).zip(s.chunks_exact_mut(block)) {
         for (pos, out) in row.iter_mut().enumerate() {
-            let ki = &k[h.kv_row(pos, i)..][..h.head_dim];
-            let dot: f32 = qi.iter().zip(ki).map(|(a, &b)| a * prec.decode(b)).sum();
-            *out = dot * scale;
+            let kp = &k[pos * stride..][..dim];
+            *out = qi.iter().zip(kp).map(|(a, &b)| a * prec.decode(b)).sum();
         }
     }
 }
 
-/// SF (AIV): per row, `m = max(S[..valid])`, `P = exp(S - m)` (0 past
-/// `valid`) in place, `l = Σ P`; `stats = [m.., l..]`.
+/// SF (AIV): per row, over the first `valid` positions, `m = max(s ·
+/// scale)`, `p = exp(s · scale - m)` rounded to the precision (0 past
+/// `valid`), `l = Σ p`.
 fn softmax_prepare(args: &[u64]) {
-    let (tile, block, valid) = (args[2] as usize, args[3] as usize, args[4] as usize);
-    // SAFETY: the plugins pass this block's scores (tile × block_size) and
-    // stats (2 × tile), which only this task accesses now.
-    let (s, stats) = unsafe {
+    let scale = f32::from_bits(args[1] as u32);
+    let [tile, block] = [args[5], args[6]].map(|w| w as usize);
+    let valid = word_or(args, 7, block as u64) as usize;
+    let prec = precision_word(args, 8);
+    // SAFETY: the orchestration passes this block's sij (tile × block_size,
+    // f32), pij (tile × block_size, in the precision), mij and lij (tile
+    // f32 each), which only this task accesses now.
+    let (s, p, m, l) = unsafe {
         (
-            dev_mut::<f32>(args[0], tile * block),
-            dev_mut::<f32>(args[1], 2 * tile),
+            dev::<f32>(args[0], tile * block),
+            dev_mut::<u16>(args[2], tile * block),
+            dev_mut::<f32>(args[3], tile),
+            dev_mut::<f32>(args[4], tile),
         )
     };
-    for (i, row) in s.chunks_exact_mut(block).enumerate() {
-        let (live, masked) = row.split_at_mut(valid);
-        let m = live.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut l = 0.0;
-        for x in live.iter_mut() {
-            *x = (*x - m).exp();
-            l += *x;
+    for (i, (s_row, p_row)) in s
+        .chunks_exact(block)
+        .zip(p.chunks_exact_mut(block))
+        .enumerate()
+    {
+        let (live, masked) = p_row.split_at_mut(valid);
+        let max = s_row[..valid]
+            .iter()
+            .map(|&x| x * scale)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for (out, &x) in live.iter_mut().zip(s_row) {
+            *out = prec.encode((x * scale - max).exp());
+            sum += prec.decode(*out);
         }
-        masked.fill(0.0);
-        stats[i] = m;
-        stats[tile + i] = l;
+        masked.fill(prec.encode(0.0));
+        (m[i], l[i]) = (max, sum);
     }
 }
 
-/// PV (AIC): `o[i] = Σ_{p < valid} P[i, p] · v[p, kv(i)]`.
+/// PV (AIC): `oi_new[i] = Σ_p pij[i, p] · vj[p]`.
 fn pv(args: &[u64]) {
-    let h = Heads::from_words(args);
-    let valid = args[9] as usize;
-    let prec = precision_word(args[10]);
-    // SAFETY: the plugins pass the probabilities (tile × block_size), the
-    // value block and this block's o (tile × head_dim), which only this
-    // task writes.
+    let [tile, block, dim] = [args[3], args[4], args[5]].map(|w| w as usize);
+    let stride = word_or(args, 6, dim as u64) as usize;
+    let prec = precision_word(args, 7);
+    // SAFETY: the orchestration passes pij (tile × block_size), the value
+    // block (block_size rows of head_dim, `stride` apart) and this block's
+    // oi_new (tile × head_dim), which only this task writes.
     let (p, v, o) = unsafe {
         (
-            dev::<f32>(args[0], h.tile * h.block_size),
-            dev::<u16>(args[1], h.block_len()),
-            dev_mut::<f32>(args[2], h.tile * h.head_dim),
+            dev::<u16>(args[0], tile * block),
+            dev::<u16>(args[1], block_span(block, dim, stride)),
+            dev_mut::<f32>(args[2], tile * dim),
         )
     };
-    for (i, oi) in o.chunks_exact_mut(h.head_dim).enumerate() {
+    for (p_row, oi) in p.chunks_exact(block).zip(o.chunks_exact_mut(dim)) {
         oi.fill(0.0);
-        for (pos, &w) in p[i * h.block_size..][..valid].iter().enumerate() {
-            let vi = &v[h.kv_row(pos, i)..][..h.head_dim];
-            for (acc, &x) in oi.iter_mut().zip(vi) {
+        for (pos, &w) in p_row.iter().enumerate() {
+            let w = prec.decode(w);
+            for (acc, &x) in oi.iter_mut().zip(&v[pos * stride..][..dim]) {
                 *acc += w * prec.decode(x);
             }
         }
     }
 }
 
-/// UP (AIV): online-softmax merge of `(m_j, l_j, O_j)` into the running
-/// `(m, l, acc)`; the chain's last block writes `out = acc / l`.
+/// UP (AIV): online-softmax merge of `(mij, lij, oi_new)` into the running
+/// `(mi, li, oi)`; the chain's last block writes `out = oi / li`.
 fn update(args: &[u64]) {
-    let (tile, dim, flags) = (args[4] as usize, args[5] as usize, args[6]);
-    // SAFETY: the plugins pass this block's stats (2 × tile) and o
-    // (tile × head_dim), the chain's state (2 × tile + tile × head_dim)
-    // and its slice of out (tile × head_dim); the update chain's edges
-    // serialize every access to the state and out.
-    let (stats, o, state, out) = unsafe {
+    let (is_first, is_last) = (args[6] != 0, args[7] != 0);
+    let [tile, dim] = [args[9], args[10]].map(|w| w as usize);
+    // SAFETY: the orchestration passes this block's mij, lij (tile f32
+    // each) and oi_new (tile × head_dim), the chain's mi, li and oi, and its
+    // rows of out (tile × head_dim); the update chain's edges serialize
+    // every access to the chain's state and out.
+    let (mij, lij, oi_new, mi, li, oi, out) = unsafe {
         (
-            dev::<f32>(args[0], 2 * tile),
-            dev::<f32>(args[1], tile * dim),
-            dev_mut::<f32>(args[2], 2 * tile + tile * dim),
-            dev_mut::<f32>(args[3], tile * dim),
+            dev::<f32>(args[0], tile),
+            dev::<f32>(args[1], tile),
+            dev::<f32>(args[2], tile * dim),
+            dev_mut::<f32>(args[3], tile),
+            dev_mut::<f32>(args[4], tile),
+            dev_mut::<f32>(args[5], tile * dim),
+            dev_mut::<f32>(args[8], tile * dim),
         )
     };
-    let (m, rest) = state.split_at_mut(tile);
-    let (l, acc) = rest.split_at_mut(tile);
     for i in 0..tile {
-        let (acc_i, o_i) = (&mut acc[i * dim..][..dim], &o[i * dim..][..dim]);
-        let (mj, lj) = (stats[i], stats[tile + i]);
-        if flags & FLAG_FIRST != 0 {
-            (m[i], l[i]) = (mj, lj);
-            acc_i.copy_from_slice(o_i);
+        let (acc, new) = (&mut oi[i * dim..][..dim], &oi_new[i * dim..][..dim]);
+        if is_first {
+            (mi[i], li[i]) = (mij[i], lij[i]);
+            acc.copy_from_slice(new);
         } else {
-            let m_new = m[i].max(mj);
-            let (a, b) = ((m[i] - m_new).exp(), (mj - m_new).exp());
-            (m[i], l[i]) = (m_new, l[i] * a + lj * b);
-            for (x, &y) in acc_i.iter_mut().zip(o_i) {
-                *x = *x * a + y * b;
+            let m = mi[i].max(mij[i]);
+            let (alpha, beta) = ((mi[i] - m).exp(), (mij[i] - m).exp());
+            (mi[i], li[i]) = (m, alpha * li[i] + beta * lij[i]);
+            for (x, &y) in acc.iter_mut().zip(new) {
+                *x = alpha * *x + beta * y;
             }
         }
-        if flags & FLAG_LAST != 0 {
-            for (y, &x) in out[i * dim..][..dim].iter_mut().zip(acc_i.iter()) {
-                *y = x / l[i];
+        if is_last {
+            for (y, &x) in out[i * dim..][..dim].iter_mut().zip(acc.iter()) {
+                *y = x / li[i];
             }
         }
     }
@@ -680,6 +722,16 @@ pub enum Stage {
 
 impl Stage {
     const ALL: [Stage; 4] = [Stage::Qk, Stage::Softmax, Stage::Pv, Stage::Update];
+
+    /// The stage whose kernel is `func_id`.
+    pub fn of(func_id: i32) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.func_id() == func_id)
+    }
+
+    /// Position in [`Stage::ALL`].
+    fn index(self) -> usize {
+        self as usize
+    }
 
     /// The kernel's func_id.
     pub fn func_id(self) -> i32 {
@@ -733,8 +785,54 @@ pub fn expected_graph(config: &Config) -> Vec<ExpectedTask> {
     tasks
 }
 
-/// Per task: how often it ran, whether it finished, what it waits for.
+/// A task of a built graph: its kernel, argument words and predecessors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltTask {
+    /// Its func_id.
+    pub func_id: i32,
+    /// Its core type.
+    pub core_type: CoreType,
+    /// Its argument words.
+    pub args: Vec<u64>,
+    /// The tasks it waits for, ascending.
+    pub preds: Vec<u32>,
+}
+
+/// The graph built into `rt` (not yet finalized or discarded), by task id.
+pub fn built_graph<E: Executor>(rt: &Runtime<E>) -> Vec<BuiltTask> {
+    let world = rt.world();
+    let lists = world.resource::<TaskLists>();
+    // No Task component yet means no task was ever built.
+    let Some(mut query) = world.try_query::<&Task>() else {
+        return Vec::new();
+    };
+    let mut tasks: Vec<&Task> = query.iter(world).collect();
+    tasks.sort_by_key(|t| t.id);
+    let mut built: Vec<BuiltTask> = tasks
+        .iter()
+        .map(|t| BuiltTask {
+            func_id: t.kernel.func_id,
+            core_type: t.kernel.core_type,
+            args: lists.args(t).to_vec(),
+            preds: Vec::new(),
+        })
+        .collect();
+    for t in &tasks {
+        for s in lists.successors(t) {
+            built[s.index()].preds.push(t.id.0);
+        }
+    }
+    for t in &mut built {
+        t.preds.sort_unstable();
+    }
+    built
+}
+
+/// Per task of a built graph: how often it ran, whether it finished, what
+/// it waits for. A traced kernel finds its task by its stage and argument
+/// words, the only things a kernel sees.
 struct Trace {
+    ids: [HashMap<Vec<u64>, u32>; 4],
     preds: Vec<Vec<u32>>,
     runs: Vec<AtomicU32>,
     done: Vec<AtomicBool>,
@@ -743,14 +841,28 @@ struct Trace {
 }
 
 impl Trace {
-    fn new(expected: &[ExpectedTask]) -> Trace {
-        Trace {
-            preds: expected.iter().map(|t| t.preds.clone()).collect(),
-            runs: expected.iter().map(|_| AtomicU32::new(0)).collect(),
-            done: expected.iter().map(|_| AtomicBool::new(false)).collect(),
+    fn new(graph: &[BuiltTask]) -> Trace {
+        let mut trace = Trace {
+            ids: Default::default(),
+            preds: graph.iter().map(|t| t.preds.clone()).collect(),
+            runs: graph.iter().map(|_| AtomicU32::new(0)).collect(),
+            done: graph.iter().map(|_| AtomicBool::new(false)).collect(),
             violations: AtomicUsize::new(0),
             first_violation: Mutex::new(None),
+        };
+        for (id, t) in graph.iter().enumerate() {
+            let Some(stage) = Stage::of(t.func_id) else {
+                trace.violate(format!("task {id} has func_id {}, no stage's", t.func_id));
+                continue;
+            };
+            let ids = &mut trace.ids[stage.index()];
+            if let Some(other) = ids.insert(t.args.clone(), id as u32) {
+                trace.violate(format!(
+                    "tasks {other} and {id} have the same kernel and argument words (the trace cannot tell them apart)"
+                ));
+            }
         }
+        trace
     }
 
     fn violate(&self, what: String) {
@@ -762,12 +874,14 @@ impl Trace {
         first.get_or_insert(what);
     }
 
+    /// The task of `stage` with argument words `args`.
+    fn task(&self, stage: Stage, args: &[u64]) -> Option<usize> {
+        self.ids[stage.index()].get(args).map(|&id| id as usize)
+    }
+
     /// Start mark: counts the run, checks every predecessor finished.
     fn begin(&self, task: usize) {
-        let Some(runs) = self.runs.get(task) else {
-            return self.violate(format!("task {task} is not in the expected graph"));
-        };
-        runs.fetch_add(1, Ordering::Relaxed);
+        self.runs[task].fetch_add(1, Ordering::Relaxed);
         for &p in &self.preds[task] {
             if !self.done[p as usize].load(Ordering::Acquire) {
                 self.violate(format!(
@@ -779,9 +893,7 @@ impl Trace {
 
     /// Finish mark.
     fn end(&self, task: usize) {
-        if let Some(done) = self.done.get(task) {
-            done.store(true, Ordering::Release);
-        }
+        self.done[task].store(true, Ordering::Release);
     }
 
     /// The verdict: runs per task, violations seen.
@@ -817,11 +929,12 @@ static EXCLUSIVE: Mutex<()> = Mutex::new(());
 /// What a traced run observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceReport {
-    /// Tasks of the expected graph.
+    /// Tasks of the built graph.
     pub tasks: usize,
     /// Tasks that ran exactly once.
     pub exactly_once: usize,
-    /// Starts before a predecessor had finished (plus unknown task ids).
+    /// Starts before a predecessor had finished, runs of tasks not in the
+    /// graph, and tasks the trace cannot tell apart.
     pub order_violations: usize,
     /// The first problem found, if any.
     pub first_problem: Option<String>,
@@ -841,9 +954,9 @@ struct TraceSession {
 }
 
 impl TraceSession {
-    fn install(expected: &[ExpectedTask]) -> TraceSession {
+    fn install(graph: &[BuiltTask]) -> TraceSession {
         let exclusive = EXCLUSIVE.lock().unwrap_or_else(|p| p.into_inner());
-        let trace = Arc::new(Trace::new(expected));
+        let trace = Arc::new(Trace::new(graph));
         *ACTIVE.write().unwrap_or_else(|p| p.into_inner()) = Some(trace.clone());
         TraceSession {
             trace,
@@ -859,30 +972,35 @@ impl Drop for TraceSession {
 }
 
 /// Runs `kernel` between the active trace's start and finish marks for the
-/// task whose id is the last argument word.
-fn traced(args: &[u64], kernel: fn(&[u64])) {
+/// task of `stage` with these argument words.
+fn traced(stage: Stage, args: &[u64], kernel: fn(&[u64])) {
     let active = ACTIVE.read().unwrap_or_else(|p| p.into_inner());
     let trace = active.as_ref().expect("traced kernel ran without a trace");
-    let task = *args.last().expect("task id word") as usize;
+    let Some(task) = trace.task(stage, args) else {
+        trace.violate(format!(
+            "a {stage:?} task ran with argument words not in the graph"
+        ));
+        return kernel(args);
+    };
     trace.begin(task);
     kernel(args);
     trace.end(task);
 }
 
 fn traced_qk(args: &[u64]) {
-    traced(args, qk);
+    traced(Stage::Qk, args, qk);
 }
 
 fn traced_softmax(args: &[u64]) {
-    traced(args, softmax_prepare);
+    traced(Stage::Softmax, args, softmax_prepare);
 }
 
 fn traced_pv(args: &[u64]) {
-    traced(args, pv);
+    traced(Stage::Pv, args, pv);
 }
 
 fn traced_update(args: &[u64]) {
-    traced(args, update);
+    traced(Stage::Update, args, update);
 }
 
 // ---- rounds -----------------------------------------------------------------
@@ -897,7 +1015,7 @@ pub enum Kernels {
 }
 
 /// Registers the four kernels.
-pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>, kernels: Kernels) {
+pub fn register_kernels<E: Executor>(rt: &mut Runtime<E>, kernels: Kernels) {
     let set: [fn(&[u64]); 4] = match kernels {
         Kernels::Plain => [qk, softmax_prepare, pv, update],
         Kernels::Traced => [traced_qk, traced_softmax, traced_pv, traced_update],
@@ -913,7 +1031,7 @@ pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>, kernels: Ke
 /// What a round produced.
 #[derive(Clone, Debug)]
 pub struct Round {
-    /// The output `[batch, heads, head_dim]`.
+    /// The output `[batch · heads, head_dim]`.
     pub out: Vec<f32>,
     /// The run's report.
     pub report: RunReport,
@@ -922,24 +1040,23 @@ pub struct Round {
 }
 
 /// One round: register kernels, build with `plugin` over `problem`, run,
-/// finalize. With [`Kernels::Traced`] the run is checked against
-/// [`expected_graph`] (traced rounds of the whole process run one at a time).
-pub fn run_round<E: hostgraph::Executor>(
+/// finalize. With [`Kernels::Traced`] every task of the built graph must
+/// run exactly once, after its predecessors (traced rounds of the whole
+/// process run one at a time).
+pub fn run_round<E: Executor>(
     rt: &mut Runtime<E>,
-    plugin: &Plugin,
+    plugin: &impl Orchestration,
     problem: &Problem,
     kernels: Kernels,
 ) -> Result<Round, Error> {
-    let session = match kernels {
-        Kernels::Plain => None,
-        Kernels::Traced => Some(TraceSession::install(&expected_graph(&problem.config))),
-    };
     let mut out = vec![0.0f32; problem.out_len()];
     let args = problem.args(&mut out);
     register_kernels(rt, kernels);
     // SAFETY: the plugins record `out` as the only tensor pair, and `out`
     // is neither moved nor touched until the round has finalized.
-    let report = unsafe { crate::plugins::build_run_finalize(rt, plugin, &args)? };
+    unsafe { plugin.build(rt, &args)? };
+    let session = (kernels == Kernels::Traced).then(|| TraceSession::install(&built_graph(rt)));
+    let report = run_finalize(rt)?;
     let trace = session.map(|s| s.trace.report());
     Ok(Round { out, report, trace })
 }
@@ -954,7 +1071,6 @@ mod tests {
             kv_heads: 2,
             head_dim: 8,
             block_size: 4,
-            head_tile: 2,
             context_lens,
             pool: BlockPool::Distinct,
             precision: Precision::Bf16,
@@ -997,18 +1113,45 @@ mod tests {
 
     #[test]
     fn trace_reports_order_violations_and_repeats() {
-        let trace = Trace::new(&expected_graph(&tiny(vec![4])));
+        // The expected graph as built, each task's one word its id.
+        let graph: Vec<BuiltTask> = expected_graph(&tiny(vec![4]))
+            .into_iter()
+            .enumerate()
+            .map(|(id, t)| BuiltTask {
+                func_id: t.stage.func_id(),
+                core_type: t.stage.core_type(),
+                args: vec![id as u64],
+                preds: t.preds,
+            })
+            .collect();
+        let trace = Trace::new(&graph);
+        assert_eq!(trace.task(Stage::Softmax, &[1]), Some(1));
+        assert_eq!(
+            trace.task(Stage::Qk, &[1]),
+            None,
+            "stage and words identify a task"
+        );
         trace.begin(1);
         trace.begin(0);
         trace.end(0);
         trace.begin(0);
-        trace.begin(99);
         let report = trace.report();
         assert_eq!((report.tasks, report.exactly_once), (8, 1));
-        assert_eq!(report.order_violations, 2);
+        assert_eq!(report.order_violations, 1);
         assert!(!report.ok());
         let first = report.first_problem.unwrap();
         assert_eq!(first, "task 1 started before predecessor 0 finished");
+
+        let mut twins = graph.clone();
+        twins[4].args = twins[0].args.clone();
+        let report = Trace::new(&twins).report();
+        assert_eq!(report.order_violations, 1);
+        assert!(
+            report
+                .first_problem
+                .unwrap()
+                .starts_with("tasks 0 and 4 have the same")
+        );
     }
 
     #[test]
@@ -1026,6 +1169,41 @@ mod tests {
                 .collect();
             assert_eq!(&out[h * c.head_dim..][..c.head_dim], &want[..]);
         }
+    }
+
+    #[test]
+    fn tiles_cover_one_kv_head_and_whole_blocks_round_up() {
+        let config = tiny(vec![5, 4, 1]);
+        assert_eq!(
+            (config.group(), config.head_tile(), config.head_tiles()),
+            (2, 2, 2)
+        );
+        let mqa = Config {
+            kv_heads: 1,
+            heads: 300,
+            ..tiny(vec![1])
+        };
+        assert!(
+            mqa.validate().is_err(),
+            "300 heads do not split into tiles of 128"
+        );
+        let mqa = Config { heads: 256, ..mqa };
+        assert_eq!((mqa.head_tile(), mqa.head_tiles()), (128, 2));
+        assert_eq!(config.clone().whole_blocks().context_lens, [8, 4, 4]);
+        let limits = config.reference_limits().unwrap();
+        assert!(
+            limits.contains("2 KV heads")
+                && limits.contains("bf16")
+                && limits.contains("context 5"),
+            "{limits}"
+        );
+        let reference_like = Config {
+            kv_heads: 1,
+            precision: Precision::F16,
+            ..config
+        }
+        .whole_blocks();
+        assert_eq!(reference_like.reference_limits(), None);
     }
 
     #[test]

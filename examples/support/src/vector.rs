@@ -3,8 +3,10 @@
 //!
 //! Kernel argument words: `[in0, in1 (pointer or f32 bits), out, n]`.
 
-use hostgraph::{Error, KernelFn, OwnedArgs, Plugin, RunReport, Runtime};
+use hostgraph::{Error, KernelFn, OwnedArgs, RunReport, Runtime};
 use hostgraph_orch_abi::{DType, OrchTensor};
+
+use crate::plugins::Orchestration;
 
 /// func_id of `out = a + b`.
 pub const FUNC_ADD: i32 = 0;
@@ -85,7 +87,7 @@ pub fn reference(a: &[f32], b: &[f32]) -> Vec<f32> {
 /// finalize; returns `f` and the run's report.
 pub fn run_round<E: hostgraph::Executor>(
     rt: &mut Runtime<E>,
-    plugin: &Plugin,
+    plugin: &impl Orchestration,
     a: &[f32],
     b: &[f32],
 ) -> Result<(Vec<f32>, RunReport), Error> {

@@ -1,5 +1,6 @@
 //! Running the C and C++ compilers `cc` finds for this target on the test
-//! sources in `tests/c/`, with `include/` on the include path.
+//! sources in `tests/c/`, with `include/` (or another include directory) on
+//! the include path.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,9 +36,10 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 }
 
 /// A compiler command for `lang` with `cc`'s flags for this target, the
-/// strict warning flags and `include/` on the include path; the caller adds
-/// `-o`, sources and any extra flags.
-pub fn compiler(lang: Lang, scratch: &Path) -> Command {
+/// strict warning flags and `include` on the include path (the native
+/// header's `hostgraph_orch_abi::include_dir()`, or the reference-compatible
+/// one's); the caller adds `-o`, sources and any extra flags.
+pub fn compiler(lang: Lang, scratch: &Path, include: &Path) -> Command {
     let triple = target_triple();
     let tool = cc::Build::new()
         .cpp(lang == Lang::Cxx)
@@ -63,7 +65,7 @@ pub fn compiler(lang: Lang, scratch: &Path) -> Command {
             "c++",
         ]),
     };
-    cmd.arg("-I").arg(hostgraph_orch_abi::include_dir());
+    cmd.arg("-I").arg(include);
     cmd
 }
 

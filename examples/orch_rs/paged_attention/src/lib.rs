@@ -1,15 +1,17 @@
 //! paged_attention's orchestration in Rust: the same graph as
 //! `examples/orch/paged_attention.c`, through the safe facade.
 //!
-//! Tensors: `0` query `[batch, heads, head_dim]` (f16|bf16), `1` key cache
-//! and `2` value cache `[num_blocks, block_size, kv_heads, head_dim]`, `3`
-//! block table `[batch, max_blocks_per_seq]` (i32), `4` context lengths
-//! `[batch]` (i32), `5` out `[batch, heads, head_dim]` (f32). Scalars: `0`
-//! heads per tile, `1` the softmax scale (f32 bits).
+//! Tensors (the reference runtime's): `0` query `[batch, heads, head_dim]`
+//! (f16|bf16), `1` key cache and `2` value cache `[num_blocks, block_size,
+//! kv_heads, head_dim]`, `3` block table `[batch, max_blocks_per_seq]`
+//! (i32), `4` context lengths `[batch]` (i32), `5` out `[batch · heads,
+//! head_dim]` (f32). Scalar `0`: the softmax scale (f32 bits).
 //!
-//! Per (sequence, head tile, KV block), in that order: QK (AIC) → SF (AIV)
-//! → PV (AIC) → UP (AIV), and UP of the previous block → UP. Every task's
-//! last argument word is its own task id.
+//! Heads are tiled by KV head (a tile: the heads sharing one KV head, at
+//! most 128). Per (sequence, head tile, KV block), in that order: QK (AIC)
+//! → SF (AIV) → PV (AIC) → UP (AIV), and UP of the previous block → UP,
+//! with the reference's argument words plus hostgraph's optional ones (KV
+//! row stride and dtype; SF: valid positions and dtype).
 
 use hostgraph_orch_abi::{
     ArgsView, CoreType, DType, DevicePtr, OrchError, OrchStatus, OrchTensor, Orchestrator, TaskId,
@@ -20,8 +22,7 @@ const FUNC_QK: i32 = 0;
 const FUNC_SOFTMAX: i32 = 1;
 const FUNC_PV: i32 = 2;
 const FUNC_UPDATE: i32 = 3;
-const FLAG_FIRST: u64 = 1;
-const FLAG_LAST: u64 = 2;
+const MAX_HEAD_TILE: u64 = 128;
 const F32: u64 = 4;
 
 fn bad(what: &'static str) -> OrchError {
@@ -60,7 +61,7 @@ fn check_tensor(t: &OrchTensor, ndim: usize, dtype: DType) -> Result<(), OrchErr
 
 impl<'a> Shape<'a> {
     fn read(args: &ArgsView<'a>) -> Result<Shape<'a>, OrchError> {
-        if args.tensors().len() != 6 || args.scalars().len() != 2 {
+        if args.tensors().len() != 6 || args.scalars().len() != 1 {
             return Err(bad("paged_attention: argument count"));
         }
         let [q, k, v, bt, cl, out] = std::array::from_fn(|i| &args.tensors()[i]);
@@ -71,18 +72,23 @@ impl<'a> Shape<'a> {
         }
         check_tensor(bt, 2, DType::I32)?;
         check_tensor(cl, 1, DType::I32)?;
-        check_tensor(out, 3, DType::F32)?;
+        check_tensor(out, 2, DType::F32)?;
         let (qd, kd) = (q.dims(), k.dims());
         let (batch, heads, head_dim) = (qd[0], qd[1], qd[2]);
-        if v.dims() != kd || out.dims() != qd || kd[3] != head_dim {
+        if v.dims() != kd || out.dims() != [batch * heads, head_dim] || kd[3] != head_dim {
             return Err(bad("paged_attention: q/k/v/out shapes"));
         }
         if bt.dims()[0] != batch || cl.dims() != [batch] {
             return Err(bad("paged_attention: block table / context shapes"));
         }
-        let (tile, kv_heads) = (args.scalar(0)?, kd[2]);
-        if tile == 0 || !heads.is_multiple_of(tile) || !heads.is_multiple_of(kv_heads) {
-            return Err(bad("paged_attention: head tile / kv heads"));
+        let kv_heads = kd[2];
+        if !heads.is_multiple_of(kv_heads) {
+            return Err(bad("paged_attention: kv heads"));
+        }
+        let group = heads / kv_heads;
+        let tile = group.min(MAX_HEAD_TILE);
+        if !group.is_multiple_of(tile) {
+            return Err(bad("paged_attention: head tile"));
         }
         Ok(Shape {
             batch,
@@ -93,9 +99,9 @@ impl<'a> Shape<'a> {
             block_size: kd[1],
             max_blocks: bt.dims()[1],
             tile,
-            group: heads / kv_heads,
+            group,
             dtype,
-            scale_bits: args.scalar(1)? & 0xFFFF_FFFF,
+            scale_bits: args.scalar(0)? & 0xFFFF_FFFF,
             // SAFETY: the host passes valid i32 tensors (checked above) for
             // the entry call, which this plugin only reads.
             block_table: unsafe { bt.host_slice::<i32>() },
@@ -144,6 +150,7 @@ struct Buffers {
     v: DevicePtr,
     out: DevicePtr,
     scores: DevicePtr,
+    probs: DevicePtr,
     stats: DevicePtr,
     pv: DevicePtr,
     state: DevicePtr,
@@ -173,34 +180,19 @@ impl Buffers {
         // SAFETY: the host keeps the output tensor alive and untouched until
         // finalize (the plugin contract for output tensors).
         unsafe { rt.record_tensor_pair(ts[5].addr as *mut u8, out, ts[5].nbytes)? };
-        let mut scratch = |floats: u64| rt.device_malloc(floats * F32);
+        let block = slots * s.tile * s.block_size;
         Ok(Buffers {
             q,
             k,
             v,
             out,
-            scores: scratch(slots * s.tile * s.block_size)?,
-            stats: scratch(slots * 2 * s.tile)?,
-            pv: scratch(slots * s.tile * s.head_dim)?,
-            state: scratch(chains * (2 * s.tile + s.tile * s.head_dim))?,
+            scores: rt.device_malloc(block * F32)?,
+            probs: rt.device_malloc(block * s.elem())?,
+            stats: rt.device_malloc(slots * 2 * s.tile * F32)?,
+            pv: rt.device_malloc(slots * s.tile * s.head_dim * F32)?,
+            state: rt.device_malloc(chains * (2 * s.tile + s.tile * s.head_dim) * F32)?,
         })
     }
-}
-
-/// Adds a task whose last argument word is its own id.
-fn add(
-    rt: &mut Orchestrator<'_>,
-    words: &mut [u64],
-    func_id: i32,
-    core: CoreType,
-) -> Result<TaskId, OrchError> {
-    let id = rt.task_count() as u64;
-    *words.last_mut().expect("a task id word") = id;
-    let got = rt.add_task(words, func_id, core)?;
-    if u64::from(got.0) != id {
-        return Err(OrchError::new("add_task", OrchStatus::AbiMismatch));
-    }
-    Ok(got)
 }
 
 /// Where one KV block of one chain sits.
@@ -220,67 +212,53 @@ fn add_block(
     at: &Block,
     prev_update: Option<TaskId>,
 ) -> Result<TaskId, OrchError> {
-    let (head0, esz) = (at.tile * s.tile, s.elem());
+    let (t, dim, bs, esz) = (s.tile, s.head_dim, s.block_size, s.elem());
+    let head0 = at.tile * t;
+    let (kv, kv_stride) = (head0 / s.group, s.kv_heads * dim);
     let block = s.block_table[(at.b * s.max_blocks + at.j) as usize] as u64;
-    let block_bytes = s.block_size * s.kv_heads * s.head_dim * esz;
     let ctx = s.context_lens[at.b as usize] as u64;
-    let valid = (ctx - at.j * s.block_size).min(s.block_size);
-    let last = at.j + 1 == s.blocks_of(at.b);
-    let flags = if at.j == 0 { FLAG_FIRST } else { 0 } | if last { FLAG_LAST } else { 0 };
+    let valid = (ctx - at.j * bs).min(bs);
+    let is_first = u64::from(at.j == 0);
+    let is_last = u64::from(at.j + 1 == s.blocks_of(at.b));
     let row = at.b * s.heads + head0;
-    let q = buf.q.offset(row * s.head_dim * esz).as_arg();
-    let out = buf.out.offset(row * s.head_dim * F32).as_arg();
-    let scores = buf
-        .scores
-        .offset(at.slot * s.tile * s.block_size * F32)
-        .as_arg();
-    let stats = buf.stats.offset(at.slot * 2 * s.tile * F32).as_arg();
-    let pv = buf.pv.offset(at.slot * s.tile * s.head_dim * F32).as_arg();
-    let state_floats = 2 * s.tile + s.tile * s.head_dim;
-    let state = buf.state.offset(at.chain * state_floats * F32).as_arg();
-    let (k, v) = (
-        buf.k.offset(block * block_bytes),
-        buf.v.offset(block * block_bytes),
-    );
+    let qi = buf.q.offset(row * dim * esz).as_arg();
+    let out = buf.out.offset(row * dim * F32).as_arg();
+    let kv_row = (block * bs * s.kv_heads + kv) * dim * esz;
+    let (kj, vj) = (buf.k.offset(kv_row).as_arg(), buf.v.offset(kv_row).as_arg());
+    let sij = buf.scores.offset(at.slot * t * bs * F32).as_arg();
+    let pij = buf.probs.offset(at.slot * t * bs * esz).as_arg();
+    let mij = buf.stats.offset(at.slot * 2 * t * F32);
+    let lij = mij.offset(t * F32).as_arg();
+    let mij = mij.as_arg();
+    let oi_new = buf.pv.offset(at.slot * t * dim * F32).as_arg();
+    let mi = buf.state.offset(at.chain * (2 * t + t * dim) * F32);
+    let (li, oi) = (mi.offset(t * F32).as_arg(), mi.offset(2 * t * F32).as_arg());
+    let mi = mi.as_arg();
     let dtype = u64::from(s.dtype.code());
-    let (tile, dim, bs) = (s.tile, s.head_dim, s.block_size);
-    let mut qk_args = [
-        q,
-        k.as_arg(),
-        scores,
-        tile,
-        head0,
-        s.group,
-        s.kv_heads,
-        dim,
-        bs,
-        s.scale_bits,
-        dtype,
-        0,
-    ];
-    let mut sf_args = [scores, stats, tile, bs, valid, 0];
-    let mut pv_args = [
-        scores,
-        v.as_arg(),
-        pv,
-        tile,
-        head0,
-        s.group,
-        s.kv_heads,
-        dim,
-        bs,
-        valid,
-        dtype,
-        0,
-    ];
-    let mut up_args = [stats, pv, state, out, tile, dim, flags, 0];
-    let qk = add(rt, &mut qk_args, FUNC_QK, CoreType::Aic)?;
-    let sf = add(rt, &mut sf_args, FUNC_SOFTMAX, CoreType::Aiv)?;
-    let pvt = add(rt, &mut pv_args, FUNC_PV, CoreType::Aic)?;
-    let up = add(rt, &mut up_args, FUNC_UPDATE, CoreType::Aiv)?;
+
+    let qk = rt.add_task(
+        &[qi, kj, sij, t, dim, bs, kv_stride, dtype],
+        FUNC_QK,
+        CoreType::Aic,
+    )?;
+    let sf = rt.add_task(
+        &[sij, s.scale_bits, pij, mij, lij, t, bs, valid, dtype],
+        FUNC_SOFTMAX,
+        CoreType::Aiv,
+    )?;
+    let pv = rt.add_task(
+        &[pij, vj, oi_new, t, bs, dim, kv_stride, dtype],
+        FUNC_PV,
+        CoreType::Aic,
+    )?;
+    let up = rt.add_task(
+        &[mij, lij, oi_new, mi, li, oi, is_first, is_last, out, t, dim],
+        FUNC_UPDATE,
+        CoreType::Aiv,
+    )?;
     rt.add_successor(qk, sf)?;
-    rt.add_successor(sf, pvt)?;
-    rt.add_successor(pvt, up)?;
+    rt.add_successor(sf, pv)?;
+    rt.add_successor(pv, up)?;
     if let Some(prev) = prev_update {
         rt.add_successor(prev, up)?;
     }
