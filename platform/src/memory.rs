@@ -56,15 +56,29 @@ pub trait DeviceMemory: Send {
     fn live(&self) -> Vec<(u64, u64)>;
     /// Frees every live allocation; returns how many there were.
     fn free_all(&mut self) -> usize;
+    /// Moves every live allocation into quarantine, for memory that a core
+    /// may still write (a kernel that outlived its run): it stays allocated,
+    /// so no later [`malloc`](Self::malloc) returns an address inside it,
+    /// but it is no longer live (not listed, not freed by
+    /// [`free_all`](Self::free_all), refused by copies and `free`). Returns
+    /// how many allocations moved.
+    fn quarantine_live(&mut self) -> usize;
+    /// Frees every quarantined allocation, once nothing can touch it any
+    /// more; returns how many there were.
+    fn release_quarantine(&mut self) -> usize;
+    /// Quarantined allocations as `(ptr, bytes)`, lowest address first.
+    fn quarantined(&self) -> Vec<(u64, u64)>;
 }
 
 const ALIGN: usize = 64;
 
-/// Simulated device memory: host allocations, tracked.
+/// Simulated device memory: host allocations, tracked. Dropping it frees
+/// what is live and leaks what is quarantined (a core may still write it).
 #[derive(Default)]
 pub struct SimDeviceMemory {
     live: BTreeMap<u64, u64>,
     freed: HashSet<u64>,
+    quarantine: BTreeMap<u64, u64>,
 }
 
 impl SimDeviceMemory {
@@ -75,6 +89,15 @@ impl SimDeviceMemory {
 
     fn layout(bytes: u64) -> Option<Layout> {
         Layout::from_size_align(usize::try_from(bytes).ok()?, ALIGN).ok()
+    }
+
+    /// Returns an allocation to the host allocator.
+    fn dealloc(ptr: u64, bytes: u64) {
+        let layout = Self::layout(bytes).expect("layout was valid at malloc");
+        // SAFETY: every caller passes an allocation made by `malloc` with
+        // this same size (so this same layout) and removed from the books
+        // just before, so it is freed once.
+        unsafe { dealloc(ptr as *mut u8, layout) };
     }
 
     /// Checks `ptr..ptr + bytes` lies inside one live allocation.
@@ -122,10 +145,7 @@ impl DeviceMemory for SimDeviceMemory {
                 MemError::UnknownPointer { ptr }
             });
         };
-        let layout = Self::layout(bytes).expect("layout was valid at malloc");
-        // SAFETY: `ptr` came from `alloc_zeroed` with this same layout and
-        // was live until removed from the map just above.
-        unsafe { dealloc(ptr as *mut u8, layout) };
+        Self::dealloc(ptr, bytes);
         self.freed.insert(ptr);
         Ok(())
     }
@@ -133,16 +153,20 @@ impl DeviceMemory for SimDeviceMemory {
     fn copy_to_device(&mut self, dst: u64, host: &[u8]) -> Result<(), MemError> {
         self.check_range_for(dst, host.len() as u64, "copy to device")?;
         // SAFETY: the destination range lies inside one live allocation
-        // (checked above), which cannot overlap the borrowed host slice.
-        unsafe { std::ptr::copy_nonoverlapping(host.as_ptr(), dst as *mut u8, host.len()) };
+        // (checked above), writable for `host.len()` bytes. The simulated
+        // device's addresses are host addresses, so a plugin may pass a
+        // host range inside the same allocation: `copy` allows the overlap.
+        unsafe { std::ptr::copy(host.as_ptr(), dst as *mut u8, host.len()) };
         Ok(())
     }
 
     fn copy_from_device(&self, host: &mut [u8], src: u64) -> Result<(), MemError> {
         self.check_range_for(src, host.len() as u64, "copy from device")?;
         // SAFETY: the source range lies inside one live allocation (checked
-        // above), which cannot overlap the exclusively borrowed host slice.
-        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, host.as_mut_ptr(), host.len()) };
+        // above), readable for `host.len()` bytes; `host` may be a range of
+        // the same allocation (device addresses are host addresses here),
+        // so `copy` allows the overlap.
+        unsafe { std::ptr::copy(src as *const u8, host.as_mut_ptr(), host.len()) };
         Ok(())
     }
 
@@ -155,20 +179,47 @@ impl DeviceMemory for SimDeviceMemory {
     }
 
     fn free_all(&mut self) -> usize {
-        let ptrs: Vec<u64> = self.live.keys().copied().collect();
-        for &p in &ptrs {
-            self.free(p).expect("live pointer frees");
+        let live = std::mem::take(&mut self.live);
+        for (&ptr, &bytes) in &live {
+            Self::dealloc(ptr, bytes);
         }
         self.freed.clear();
-        ptrs.len()
+        live.len()
+    }
+
+    fn quarantine_live(&mut self) -> usize {
+        let live = std::mem::take(&mut self.live);
+        let n = live.len();
+        self.quarantine.extend(live);
+        self.freed.clear();
+        n
+    }
+
+    fn release_quarantine(&mut self) -> usize {
+        let quarantine = std::mem::take(&mut self.quarantine);
+        for (&ptr, &bytes) in &quarantine {
+            Self::dealloc(ptr, bytes);
+        }
+        quarantine.len()
+    }
+
+    fn quarantined(&self) -> Vec<(u64, u64)> {
+        self.quarantine.iter().map(|(&p, &b)| (p, b)).collect()
     }
 }
 
 impl Drop for SimDeviceMemory {
     fn drop(&mut self) {
-        let leaked = self.free_all();
-        if leaked > 0 {
-            log::warn!("sim device memory dropped with {leaked} live allocation(s); freed them");
+        let freed = self.free_all();
+        if freed > 0 {
+            log::warn!("sim device memory dropped with {freed} live allocation(s); freed them");
+        }
+        if !self.quarantine.is_empty() {
+            let bytes: u64 = self.quarantine.values().sum();
+            log::warn!(
+                "sim device memory dropped with {} quarantined allocation(s) ({bytes} bytes) that a core may still write; leaked, not freed",
+                self.quarantine.len()
+            );
         }
     }
 }
@@ -215,6 +266,48 @@ mod tests {
             m.copy_from_device(&mut out, p),
             Err(MemError::OutOfBounds { ptr: p, bytes: 1 })
         );
+    }
+
+    #[test]
+    fn quarantined_memory_stays_allocated_until_released() {
+        let mut m = SimDeviceMemory::new();
+        let p = m.malloc(256).unwrap();
+        assert_eq!(m.quarantine_live(), 1);
+        assert!(m.live().is_empty());
+        assert_eq!(m.quarantined(), vec![(p, 256)]);
+        // No longer live: refused, not freed, not reachable by copies.
+        assert_eq!(m.free(p), Err(MemError::UnknownPointer { ptr: p }));
+        assert_eq!(m.free_all(), 0);
+        assert!(m.copy_to_device(p, &[1]).is_err());
+        // Still allocated: later allocations never overlap it.
+        let later: Vec<u64> = (0..64).map(|_| m.malloc(256).unwrap()).collect();
+        assert!(later.iter().all(|&q| q + 256 <= p || q >= p + 256));
+        assert_eq!(m.release_quarantine(), 1);
+        assert!(m.quarantined().is_empty());
+        assert_eq!(m.free_all(), 64);
+    }
+
+    #[test]
+    fn overlapping_copies_within_one_allocation_move_the_bytes() {
+        let mut m = SimDeviceMemory::new();
+        let p = m.malloc(4096).unwrap();
+        let bytes: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+        m.copy_to_device(p, &bytes).unwrap();
+        // A host range inside the same allocation (device addresses are
+        // host addresses here), shifted by one byte either way.
+        // SAFETY: `p..p + 4096` is a live allocation of this memory.
+        let src = unsafe { std::slice::from_raw_parts(p as *const u8, 4095) };
+        m.copy_to_device(p + 1, src).unwrap();
+        let mut out = vec![0u8; 4096];
+        m.copy_from_device(&mut out, p).unwrap();
+        assert_eq!(out[0], 0);
+        assert_eq!(&out[1..], &bytes[..4095]);
+        // SAFETY: as above.
+        let dst = unsafe { std::slice::from_raw_parts_mut(p as *mut u8, 4095) };
+        m.copy_from_device(dst, p + 1).unwrap();
+        m.copy_from_device(&mut out, p).unwrap();
+        assert_eq!(&out[..4095], &bytes[..4095]);
+        m.free(p).unwrap();
     }
 
     #[test]
