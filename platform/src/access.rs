@@ -1,6 +1,7 @@
 //! Register access: one trait, a memory-backed implementation for the
 //! simulator and a volatile one for mapped hardware registers.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::regs::Reg;
@@ -23,9 +24,10 @@ struct Line([AtomicU32; 16]);
 
 /// Memory-backed register blocks, one per physical core, laid out at the
 /// platform's real offsets (so DATA_MAIN_BASE and COND sit on different cache
-/// lines, as on the chip).
+/// lines, as on the chip). Cloning shares the blocks.
+#[derive(Clone)]
 pub struct SimRegisters {
-    lines: Box<[Line]>,
+    lines: Arc<[Line]>,
     words_per_core: usize,
     offsets: [Option<usize>; 3],
 }
@@ -72,8 +74,11 @@ impl RegisterAccess for SimRegisters {
     }
 }
 
-/// Register blocks mapped from a device: each access is a volatile 32-bit
-/// load or store at `base[physical_id] + offset`.
+/// Register blocks mapped from a device: each access is an atomic 32-bit
+/// load (acquire) or store (release) at `base[physical_id] + offset`, so
+/// register accesses order the memory around them in Rust's model, as
+/// [`RegisterAccess`] promises (fences beside volatile accesses would not:
+/// a fence only orders through atomic accesses).
 ///
 /// Launching on real hardware needs the vendor runtime (not available
 /// here); this type is the access path it would use, and is exercised in
@@ -87,7 +92,9 @@ impl MmioRegisters {
     /// # Safety
     /// Every `bases[i]` must be the address of a mapped register block of at
     /// least `spec.register_block_bytes()` bytes, 4-byte aligned, that stays
-    /// mapped for the life of the value and may be accessed from any thread.
+    /// mapped for the life of the value, may be accessed from any thread,
+    /// and is accessed by this process only through atomic operations
+    /// (this type's, or other atomics) while the value lives.
     pub unsafe fn new(spec: &PlatformSpec, bases: Vec<usize>) -> Self {
         let byte = |r: Reg| r.offset(spec).map(|o| o as usize);
         MmioRegisters {
@@ -100,29 +107,25 @@ impl MmioRegisters {
         }
     }
 
-    fn addr(&self, physical_id: u32, reg: Reg) -> *mut u32 {
+    fn cell(&self, physical_id: u32, reg: Reg) -> &AtomicU32 {
         let Some(off) = self.offsets[reg as usize] else {
             panic!("register {reg:?} does not exist on this platform");
         };
-        (self.bases[physical_id as usize] + off) as *mut u32
+        let p = (self.bases[physical_id as usize] + off) as *mut u32;
+        // SAFETY: `new`'s contract: the block is mapped for the life of
+        // `self`, 4-byte aligned, large enough for every register offset of
+        // the platform, and only accessed atomically while `self` lives.
+        unsafe { AtomicU32::from_ptr(p) }
     }
 }
 
 impl RegisterAccess for MmioRegisters {
     fn read(&self, physical_id: u32, reg: Reg) -> u32 {
-        let p = self.addr(physical_id, reg);
-        // SAFETY: `new`'s contract: the block is mapped, aligned and large
-        // enough for every register offset of the platform.
-        let v = unsafe { p.read_volatile() };
-        std::sync::atomic::fence(Ordering::Acquire);
-        v
+        self.cell(physical_id, reg).load(Ordering::Acquire)
     }
 
     fn write(&self, physical_id: u32, reg: Reg, value: u32) {
-        let p = self.addr(physical_id, reg);
-        std::sync::atomic::fence(Ordering::Release);
-        // SAFETY: as in `read`.
-        unsafe { p.write_volatile(value) }
+        self.cell(physical_id, reg).store(value, Ordering::Release)
     }
 }
 
@@ -154,8 +157,9 @@ mod tests {
         let words = spec.register_block_bytes() / 4;
         let mut mem = vec![0u32; words * 2];
         let base = mem.as_mut_ptr() as usize;
-        // SAFETY: `mem` holds two whole register blocks, outlives `regs`, and
-        // is only touched through `regs` until it is read back below.
+        // SAFETY: `mem` holds two whole register blocks, 4-byte aligned,
+        // outlives `regs`, and is only touched through `regs` (atomically)
+        // until `regs` is dropped and it is read back below.
         let regs = unsafe { MmioRegisters::new(spec, vec![base, base + words * 4]) };
         regs.write(1, Reg::Cond, 0xABCD);
         regs.write(0, Reg::FastPathEnable, 0xE);
