@@ -77,7 +77,8 @@ typedef enum OrchStatus {
   ORCH_ERR_UNKNOWN_POINTER = -8,
   ORCH_ERR_OUT_OF_BOUNDS = -9,
   ORCH_ERR_ZERO_SIZE = -10,
-  ORCH_ERR_ABI_MISMATCH = -11
+  ORCH_ERR_ABI_MISMATCH = -11,
+  ORCH_ERR_IN_USE = -12
 } OrchStatus;
 
 /* Element types of an OrchTensor (stored in OrchTensor.dtype). */

@@ -75,11 +75,14 @@ pub enum OrchStatus {
     ZeroSize = -10,
     /// `ORCH_ERR_ABI_MISMATCH`: the two sides disagree about the ABI.
     AbiMismatch = -11,
+    /// `ORCH_ERR_IN_USE`: a device buffer the runtime still needs (a tensor
+    /// pair was recorded in it), so it cannot be freed.
+    InUse = -12,
 }
 
 impl OrchStatus {
     /// Every status, in code order (`Ok` first, then `-1`, `-2`, ...).
-    pub const ALL: [OrchStatus; 12] = [
+    pub const ALL: [OrchStatus; 13] = [
         OrchStatus::Ok,
         OrchStatus::NullArgument,
         OrchStatus::UnknownTask,
@@ -92,6 +95,7 @@ impl OrchStatus {
         OrchStatus::OutOfBounds,
         OrchStatus::ZeroSize,
         OrchStatus::AbiMismatch,
+        OrchStatus::InUse,
     ];
 
     /// The status with the raw code `code`, if there is one.
@@ -109,6 +113,7 @@ impl OrchStatus {
             -9 => OrchStatus::OutOfBounds,
             -10 => OrchStatus::ZeroSize,
             -11 => OrchStatus::AbiMismatch,
+            -12 => OrchStatus::InUse,
             _ => return None,
         })
     }
@@ -133,6 +138,7 @@ impl OrchStatus {
             OrchStatus::OutOfBounds => "out of bounds",
             OrchStatus::ZeroSize => "zero size",
             OrchStatus::AbiMismatch => "ABI mismatch",
+            OrchStatus::InUse => "buffer in use",
         }
     }
 }
@@ -259,7 +265,7 @@ mod tests {
             assert_eq!(OrchStatus::from_code(status.code()), Some(status));
         }
         assert_eq!(OrchStatus::from_code(1), None);
-        assert_eq!(OrchStatus::from_code(-12), None);
+        assert_eq!(OrchStatus::from_code(-13), None);
         for (i, dtype) in DType::ALL.into_iter().enumerate() {
             assert_eq!(dtype.code(), i as u32);
             assert_eq!(DType::from_code(dtype.code()), Some(dtype));

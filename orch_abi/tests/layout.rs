@@ -150,6 +150,7 @@ fn expected_probe_output() -> BTreeMap<String, i128> {
         "ORCH_ERR_OUT_OF_BOUNDS",
         "ORCH_ERR_ZERO_SIZE",
         "ORCH_ERR_ABI_MISMATCH",
+        "ORCH_ERR_IN_USE",
     ];
     assert_eq!(statuses.len(), OrchStatus::ALL.len());
     for (name, status) in statuses.into_iter().zip(OrchStatus::ALL) {

@@ -99,6 +99,7 @@ int main(void) {
   VALUE("enum", ORCH_ERR_OUT_OF_BOUNDS);
   VALUE("enum", ORCH_ERR_ZERO_SIZE);
   VALUE("enum", ORCH_ERR_ABI_MISMATCH);
+  VALUE("enum", ORCH_ERR_IN_USE);
 
   VALUE("enum", ORCH_DTYPE_F32);
   VALUE("enum", ORCH_DTYPE_F16);
