@@ -10,13 +10,13 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hostgraph::{CoreType, Executor, KernelFn, Runtime};
+use hostgraph::{CoreType, Backend, KernelFn, Runtime};
 use hostgraph_examples::synthetic;
 
 mod common;
 use common::Sim;
 
-fn one_task<E: Executor>(mut rt: Runtime<E>) -> Runtime<E> {
+fn one_task<E: Backend>(mut rt: Runtime<E>) -> Runtime<E> {
     rt.register_kernel(0, KernelFn::rust(synthetic::empty));
     rt.build(|g| g.add_task(0, CoreType::Aic, &[]).map(drop))
         .expect("build");
@@ -24,7 +24,7 @@ fn one_task<E: Executor>(mut rt: Runtime<E>) -> Runtime<E> {
     rt
 }
 
-fn bench<E: Executor>(c: &mut Criterion, sim: Sim, make: impl Fn() -> Runtime<E>) {
+fn bench<E: Backend>(c: &mut Criterion, sim: Sim, make: impl Fn() -> Runtime<E>) {
     let mut g = c.benchmark_group("dispatch");
     let mut rt: Option<Runtime<E>> = None;
     g.bench_function(format!("{}/run", sim.name()), |b| {

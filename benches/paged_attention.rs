@@ -9,7 +9,7 @@
 //! `cargo bench --bench paged_attention`; throughput in tasks.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hostgraph::{Executor, KernelFn, Runtime, TaskId};
+use hostgraph::{Backend, KernelFn, Runtime, TaskId};
 use hostgraph_examples::paged_attention::{
     Config, FUNC_PV, FUNC_QK, FUNC_SOFTMAX, FUNC_UPDATE, Precision, expected_graph,
 };
@@ -18,7 +18,7 @@ use hostgraph_examples::synthetic;
 mod common;
 use common::Sim;
 
-fn built<E: Executor>(mut rt: Runtime<E>, config: &Config) -> Runtime<E> {
+fn built<E: Backend>(mut rt: Runtime<E>, config: &Config) -> Runtime<E> {
     for f in [FUNC_QK, FUNC_SOFTMAX, FUNC_PV, FUNC_UPDATE] {
         rt.register_kernel(f, KernelFn::rust(synthetic::empty));
     }

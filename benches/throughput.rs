@@ -8,13 +8,13 @@
 //! `throughput/<shape>/<mode>/b<block dim>t<threads>`, throughput in tasks.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hostgraph::{Executor, KernelFn, Runtime};
+use hostgraph::{Backend, KernelFn, Runtime};
 use hostgraph_examples::synthetic::{self, Shape};
 
 mod common;
 use common::{CONFIGS, Sim};
 
-fn built<E: Executor>(mut rt: Runtime<E>, shape: Shape, n: usize) -> Runtime<E> {
+fn built<E: Backend>(mut rt: Runtime<E>, shape: Shape, n: usize) -> Runtime<E> {
     rt.register_kernel(0, KernelFn::rust(synthetic::empty));
     rt.build(|g| synthetic::build(g, shape, n, 0).map(drop))
         .expect("build");

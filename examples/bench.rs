@@ -245,12 +245,12 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
                 let cfg = config(cli, block_dim, threads);
                 let (row, report) = match sim {
                     Sim::Inline => {
-                        let rt = Runtime::with_executor(cfg, InlineSim::new(cfg.platform))?;
+                        let rt = Runtime::with_backend(cfg, InlineSim::new(cfg.platform))?;
                         measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?
                     }
                     Sim::Threaded => {
                         let rt = Runtime::new(cfg)?;
-                        let runners = rt.executor().runner_count();
+                        let runners = rt.backend().runner_count();
                         let (row, report) =
                             measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?;
                         (

@@ -55,13 +55,13 @@ pub enum Error {
     #[error("the graph has a cycle: {}", fmt_cycle(.0))]
     Cycle(Vec<TaskId>),
     /// Tasks whose func_id has no registered kernel.
-    #[error("no kernel registered for func_id {func_id} (used by task {task}{})", more(*.others))]
+    #[error("no kernel registered for func_id {func_id} (first used by task {task}){}", also_missing(*.others))]
     MissingKernel {
-        /// The func_id.
+        /// The func_id of the lowest task without a kernel.
         func_id: i32,
-        /// The first task that uses it.
+        /// That task.
         task: TaskId,
-        /// How many other tasks use unregistered func_ids.
+        /// How many other tasks have no kernel (whatever their func_id).
         others: usize,
     },
     /// A task with more argument words than the ABI allows.
@@ -119,8 +119,8 @@ pub enum Error {
     /// A null pointer where the ABI needs one.
     #[error("{0}: null pointer")]
     NullArgument(&'static str),
-    /// `build` was called while an earlier graph was not finalized.
-    #[error("a graph of {0} tasks is already built; finalize() it first")]
+    /// `build` was called while an earlier graph is still there.
+    #[error("a graph of {0} tasks is already built; discard() it, or run and finalize() it, first")]
     GraphPresent(usize),
     /// `run` was called with no graph built.
     #[error("no graph is built")]
@@ -148,7 +148,7 @@ pub enum Error {
         expected: u32,
     },
     /// The orchestration entry returned non-zero.
-    #[error("orchestration entry {entry} returned {code}")]
+    #[error("orchestration entry point {entry:?} returned {code}")]
     PluginFailed {
         /// Entry symbol.
         entry: String,
@@ -194,7 +194,8 @@ pub enum Error {
         /// What was found.
         diagnosis: StallDiagnosis,
     },
-    /// The backend is still busy with an earlier launch (a kernel never returned).
+    /// The backend is still busy with an earlier launch: a kernel of an
+    /// earlier run has not returned (its memory is held back until it does).
     #[error("backend stuck: {0}")]
     BackendStuck(String),
     /// Cores did not acknowledge the exit signal in time.
@@ -221,6 +222,88 @@ pub enum Error {
         /// The count given.
         count: i32,
     },
+    /// A policy's answer that the run cannot use (named, with why).
+    #[error("policy {policy:?}: {what}")]
+    BadPolicy {
+        /// The policy's name.
+        policy: String,
+        /// What was wrong with its answer.
+        what: String,
+    },
+    /// The graph has tasks of a core type that no scheduler thread owns a
+    /// core of (the assignment left every core of that type unowned).
+    #[error("{tasks} {core_type} task(s) but no scheduler thread owns a {core_type} core")]
+    NoCoreForType {
+        /// The core type.
+        core_type: CoreType,
+        /// Tasks of that type.
+        tasks: usize,
+    },
+    /// A panic between launch and landing (policy or scheduler code): the
+    /// cores were shut down and the backend landed; the runtime is usable.
+    #[error("panic during the {phase} phase of a run: {message}")]
+    Panicked {
+        /// Where: the run phase, or the scheduler thread.
+        phase: String,
+        /// The panic's message.
+        message: String,
+    },
+    /// The scheduler returned without every task having run (a backend or
+    /// phase that did not do its part): never reported as success.
+    #[error("the run ended with {completed} of {tasks} tasks completed and {dispatched} dispatched")]
+    Incomplete {
+        /// Completions the scheduler saw.
+        completed: u64,
+        /// Dispatches it made.
+        dispatched: u64,
+        /// Tasks in the graph.
+        tasks: usize,
+    },
+    /// The run was cancelled by dropping its handle before it finished.
+    #[error("the run was cancelled before it finished")]
+    Cancelled,
+    /// A configuration the backend cannot run.
+    #[error("configuration for {config} does not fit the backend's {backend}: {why}")]
+    ConfigMismatch {
+        /// The configured platform.
+        config: Platform,
+        /// The backend's platform.
+        backend: Platform,
+        /// What does not fit.
+        why: String,
+    },
+    /// `device_free` of a buffer a tensor pair was recorded in: finalize
+    /// would copy back whatever reused the address.
+    #[error("device_free({dev:#x}): tensor pair {pair} (dev {pair_dev:#x}) was recorded in this buffer and is copied back at finalize")]
+    FreeOfRecorded {
+        /// The pointer being freed.
+        dev: u64,
+        /// Index of the tensor pair, in record order.
+        pair: usize,
+        /// The pair's device address.
+        pair_dev: u64,
+    },
+}
+
+/// A task held by a core when a run stalled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldTask {
+    /// Physical id of the core.
+    pub physical_id: u32,
+    /// Its type.
+    pub core_type: CoreType,
+    /// The task.
+    pub task: TaskId,
+}
+
+impl std::fmt::Display for HeldTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "task {} on {} core {}",
+            self.task, self.core_type, self.physical_id
+        )
+    }
 }
 
 /// What a stall looked like when it was detected.
@@ -235,8 +318,15 @@ pub enum StallDiagnosis {
         /// Ready tasks left in the queues.
         queued: usize,
     },
-    /// Cores holding tasks that never finished: `(physical core id, core type, task)`.
-    HungKernel(Vec<(u32, CoreType, TaskId)>),
+    /// Kernels that did not return: the tasks inside them (their core
+    /// acknowledged them and has not finished), and the tasks written to a
+    /// core but not started (the core, or whatever steps it, is busy).
+    HungKernel {
+        /// Tasks inside kernels.
+        running: Vec<HeldTask>,
+        /// Tasks written to cores, not acknowledged.
+        waiting: Vec<HeldTask>,
+    },
 }
 
 impl std::fmt::Display for StallDiagnosis {
@@ -247,19 +337,37 @@ impl std::fmt::Display for StallDiagnosis {
                 write!(
                     f,
                     "deadlock: no core busy, {queued} ready task(s) stranded in queues; \
-                     blocked tasks (task: remaining fan-in):"
+                     blocked tasks (task: remaining fan-in): "
                 )?;
-                for (t, n) in blocked.iter().take(SHOW) {
-                    write!(f, " {t}:{n}")?;
-                }
+                let shown: Vec<String> = blocked
+                    .iter()
+                    .take(SHOW)
+                    .map(|(t, n)| format!("{t}:{n}"))
+                    .collect();
+                f.write_str(&shown.join(", "))?;
                 f.write_str(&more(blocked.len().saturating_sub(SHOW)))
             }
-            StallDiagnosis::HungKernel(cores) => {
-                write!(f, "hung kernel:")?;
-                for (core, ty, t) in cores.iter().take(SHOW) {
-                    write!(f, " task {t} on {ty} core {core};")?;
+            StallDiagnosis::HungKernel { running, waiting } => {
+                let list = |tasks: &[HeldTask]| {
+                    let shown: Vec<String> =
+                        tasks.iter().take(SHOW).map(|h| h.to_string()).collect();
+                    shown.join(", ") + &more(tasks.len().saturating_sub(SHOW))
+                };
+                write!(
+                    f,
+                    "hung kernel: {} task(s) inside kernels that did not return ({})",
+                    running.len(),
+                    list(running)
+                )?;
+                if !waiting.is_empty() {
+                    write!(
+                        f,
+                        "; {} more written to cores but not started ({})",
+                        waiting.len(),
+                        list(waiting)
+                    )?;
                 }
-                f.write_str(&more(cores.len().saturating_sub(SHOW)))
+                Ok(())
             }
         }
     }
@@ -271,6 +379,14 @@ fn fmt_cycle(cycle: &[TaskId]) -> String {
         s.push(first.to_string());
     }
     s.join(" -> ")
+}
+
+fn also_missing(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => "; 1 other task has no kernel either".to_string(),
+        n => format!("; {n} other tasks have no kernel either"),
+    }
 }
 
 fn more(n: usize) -> String {
@@ -296,6 +412,7 @@ impl Error {
             }
             Error::Memory(MemError::OutOfBounds { .. }) => OrchStatus::OutOfBounds,
             Error::Memory(MemError::ZeroSize(_)) => OrchStatus::ZeroSize,
+            Error::FreeOfRecorded { .. } => OrchStatus::InUse,
             Error::BadTensorPair { host, dev, .. } if *host != 0 && *dev != 0 => {
                 OrchStatus::ZeroSize
             }

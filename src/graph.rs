@@ -140,6 +140,22 @@ pub struct TaskCount(pub usize);
 #[derive(Resource)]
 pub struct DeviceMem(pub Box<dyn DeviceMemory + Sync>);
 
+/// Whether a graph is built, and how large the last build was.
+#[derive(Resource, Debug, Default)]
+pub struct GraphStatus {
+    /// A graph is built (possibly empty) and not yet finalized or discarded.
+    pub(crate) built: bool,
+    /// What the last build staged: the next reserves as much.
+    pub(crate) last_build: BuildSizes,
+}
+
+impl GraphStatus {
+    /// Whether a graph is built and not yet finalized or discarded.
+    pub fn built(&self) -> bool {
+        self.built
+    }
+}
+
 /// How much a build staged: the next build reserves as much up front, so
 /// rebuilding a graph of the same shape grows no vector.
 #[derive(Clone, Copy, Debug, Default)]
@@ -436,14 +452,36 @@ impl<'w> GraphBuilder<'w> {
     }
 
     /// Frees device memory from [`device_malloc`](Self::device_malloc).
+    /// A buffer that a tensor pair was recorded in is refused
+    /// ([`Error::FreeOfRecorded`]): finalize copies it back.
     pub fn device_free(&mut self, dev: u64) -> Result<()> {
-        let r = self
-            .world
-            .resource_mut::<DeviceMem>()
-            .0
-            .free(dev)
-            .map_err(Error::from);
+        let r = match self.recorded_in(dev) {
+            Some(pair) => Err(Error::FreeOfRecorded {
+                dev,
+                pair: pair.index as usize,
+                pair_dev: pair.dev,
+            }),
+            None => self
+                .world
+                .resource_mut::<DeviceMem>()
+                .0
+                .free(dev)
+                .map_err(Error::from),
+        };
         self.latch(r)
+    }
+
+    /// The first tensor pair recorded inside the live allocation that
+    /// starts at `dev`, if any.
+    fn recorded_in(&mut self, dev: u64) -> Option<TensorPair> {
+        let live = self.world.resource::<DeviceMem>().0.live();
+        let &(start, bytes) = live.iter().find(|&&(p, _)| p == dev)?;
+        self.world
+            .query::<&TensorPair>()
+            .iter(self.world)
+            .filter(|p| p.dev >= start && p.dev < start + bytes)
+            .min_by_key(|p| p.index)
+            .copied()
     }
 
     /// Copies `host` into device memory at `dev` (inside one allocation).

@@ -9,6 +9,7 @@ use bevy_ecs::prelude::*;
 use libloading::Library;
 
 use crate::error::Result;
+use crate::panics::panic_message;
 use crate::sharedlib;
 
 /// Signature of a kernel with a C ABI: it receives a pointer to its task's
@@ -31,7 +32,6 @@ enum Entry {
 /// use hostgraph::KernelFn;
 /// fn noop(_args: &[u64]) {}
 /// let k = KernelFn::rust(noop).named("noop");
-/// assert!(k.call(&[1, 2]).is_ok());
 /// assert_eq!(k.name(), Some("noop"));
 /// ```
 #[derive(Clone)]
@@ -150,12 +150,16 @@ impl KernelFn {
         self.name.as_deref()
     }
 
-    /// Calls the kernel with `args`; a caught panic comes back as its message.
+    /// Calls the kernel with `args`, which must be exactly the argument
+    /// words of a task of the graph it was registered for (the
+    /// constructors' safety contracts are stated against those words, so
+    /// this is not callable from outside the crate); a caught panic comes
+    /// back as its message.
     #[inline]
-    pub fn call(&self, args: &[u64]) -> std::result::Result<(), String> {
+    pub(crate) fn call(&self, args: &[u64]) -> std::result::Result<(), String> {
         let caught = match self.entry {
-            // SAFETY: the constructor's contract covers the call; `args`
-            // holds exactly the task's argument words.
+            // SAFETY: `args` are exactly a task's argument words (above), and
+            // the constructor's contract covers the kernel on those words.
             Entry::C(f) => {
                 unsafe { f(args.as_ptr()) };
                 return Ok(());
@@ -165,16 +169,6 @@ impl KernelFn {
             Entry::Rust(f) => std::panic::catch_unwind(|| f(args)),
         };
         caught.map_err(|p| panic_message(p.as_ref()))
-    }
-}
-
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "kernel panicked (non-string payload)".to_string()
     }
 }
 

@@ -1,43 +1,126 @@
 //! hostgraph: a static graph of kernel tasks, built on the host through a
-//! small C vtable (or Rust), dispatched by scheduler threads to accelerator
-//! cores through a per-core register handshake — the `host_build_graph`
-//! runtime of the Ascend *simpler* project, rebuilt data-oriented on
-//! `bevy_ecs`.
+//! small C vtable (or from Rust), dispatched by scheduler threads to
+//! accelerator cores through a per-core register handshake — the
+//! `host_build_graph` runtime of the Ascend *simpler* project, rebuilt
+//! data-oriented on [`bevy_ecs`].
 //!
-//! - [`Runtime`] owns the world: tasks, successors and tensor pairs are
-//!   components ([`graph`]); kernels and device memory are resources.
-//! - [`Runtime::run`] seals the graph into a dense view, then the scheduler
-//!   ([`sched`]) discovers cores, assigns them round-robin ([`Policy`]),
-//!   seeds ready queues and runs the poll / resolve / dispatch loop.
-//! - An [`Executor`] backend turns register writes into work: the default
-//!   [`ThreadedSim`] steps simulated cores on a few runner threads.
-//! - [`Runtime::finalize`] copies recorded outputs back and frees device memory.
+//! # The pieces
 //!
-//! The register protocol itself lives in [`hostgraph_platform::handshake`];
-//! the C ABI in [`hostgraph_orch_abi`].
+//! - [`Runtime`] works on a bevy [`World`](bevy_ecs::world::World): tasks
+//!   and tensor pairs are entities ([`graph`]), kernels, device memory, the
+//!   policy and the backend are resources, and a run is two schedules of
+//!   public phase systems ([`run`]).
+//! - An orchestration plugin builds the graph through the C ABI of
+//!   [`hostgraph_orch_abi`] ([`Plugin`]; plugins written for the reference
+//!   runtime through [`ReferencePlugin`]), or Rust code does
+//!   ([`Runtime::build`]).
+//! - The scheduler ([`sched`]): scheduler threads own cores, poll their
+//!   COND registers, resolve fan-in counts, and write ready task ids into
+//!   DATA_MAIN_BASE; a [`Policy`] decides which thread owns which core and
+//!   where ready tasks go. The register protocol itself is written once in
+//!   [`hostgraph_platform::handshake`].
+//! - A [`Backend`](backend::Backend) turns register writes into work:
+//!   [`ThreadedSim`] (default) steps simulated cores on runner threads;
+//!   [`InlineSim`] steps scheduler and cores on the caller's thread.
+//! - [`Runtime::finalize`] copies recorded outputs back and frees device
+//!   memory.
+//!
+//! # A run
+//!
+//! ```text
+//! build ──► Seal ► Launch ► Discover ► Assign ► Seed ► Dispatch ► Shutdown ► Publish ──► finalize
+//!           └──────────── RunSchedule::Start ─────────────┘└────── RunSchedule::Finish ──────┘
+//! ```
+//!
+//! [`Runtime::run`] runs both schedules; [`Runtime::start`] runs the first
+//! and returns a [`RunHandle`] to poll, wait on or `.await`.
+//!
+//! ```
+//! use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig};
+//!
+//! /// out[i] = in[i] * 2, for the 4 f32s the task's words point at.
+//! fn double(args: &[u64]) {
+//!     // SAFETY: the graph below passes [input, output] device pointers
+//!     // to 4 f32s each.
+//!     let (src, dst) = unsafe {
+//!         (
+//!             std::slice::from_raw_parts(args[0] as *const f32, 4),
+//!             std::slice::from_raw_parts_mut(args[1] as *mut f32, 4),
+//!         )
+//!     };
+//!     for (d, s) in dst.iter_mut().zip(src) {
+//!         *d = s * 2.0;
+//!     }
+//! }
+//!
+//! let mut rt = Runtime::new(RuntimeConfig::default())?;
+//! rt.register_kernel(0, KernelFn::rust(double).named("double"));
+//! let input = [1.0f32, 2.0, 3.0, 4.0];
+//! let mut output = [0.0f32; 4];
+//! rt.build(|g| {
+//!     let a = g.upload(&input)?;
+//!     let mid = g.device_malloc(16)?;
+//!     // SAFETY: `output` stays in place until finalize.
+//!     let out = unsafe { g.output(&mut output)? };
+//!     let first = g.add_task(0, CoreType::Aiv, &[a, mid])?;
+//!     let second = g.add_task(0, CoreType::Aiv, &[mid, out])?;
+//!     g.add_successor(first, second)
+//! })?;
+//! let report = rt.run()?;
+//! assert_eq!(report.tasks, 2);
+//! rt.finalize()?;
+//! assert_eq!(output, [4.0, 8.0, 12.0, 16.0]);
+//! # Ok::<(), hostgraph::Error>(())
+//! ```
+//!
+//! # Where to plug in
+//!
+//! - A dispatch policy: implement [`Policy`] and [`Runtime::set_policy`].
+//! - A backend: implement [`Backend`](backend::Backend) (register access,
+//!   handshake blocks, launch, land, hosting the scheduler threads) and
+//!   [`Runtime::with_backend`].
+//! - A phase: replace a phase system in its [`run::Phase`] set of the
+//!   [`run::RunSchedule`]s ([`Runtime::world_mut`]).
+//! - Your own bevy world: [`Runtime::install`] and [`Runtime::attach`].
+//!
+//! One dependency is enough: [`bevy_ecs`] is re-exported, and so are the
+//! types a plugin host, a policy or a backend needs from the sibling crates
+//! ([`hostgraph_orch_abi`], [`hostgraph_platform`]).
 
+pub mod backend;
 mod backoff;
 pub mod error;
-pub mod exec;
 pub mod graph;
+mod handle;
 pub mod kernels;
+mod panics;
 mod plugin;
 pub mod profile;
 mod reference;
+pub mod run;
 mod runtime;
 pub mod sched;
 mod seal;
 mod sharedlib;
+pub mod sim;
+mod sync;
 mod vtable;
 
-pub use error::{Error, Result, StallDiagnosis};
-pub use exec::{Executor, InlineSim, SimFault, SimOptions, ThreadedSim};
+pub use bevy_ecs;
+pub use hostgraph_orch_abi;
+pub use hostgraph_platform;
+
+pub use backend::Backend;
+pub use error::{Error, HeldTask, Result, StallDiagnosis};
 pub use graph::{GraphBuilder, TaskId};
-pub use hostgraph_orch_abi::{CoreType, OwnedArgs};
-pub use hostgraph_platform::Platform;
+pub use handle::RunHandle;
+pub use hostgraph_orch_abi::{CoreType, DType, OrchTensor, OwnedArgs};
+pub use hostgraph_platform::{DiscoveredCore, Platform, PlatformSpec};
 pub use kernels::KernelFn;
 pub use plugin::{Plugin, ReferencePlugin};
 pub use profile::Profile;
-pub use runtime::{FinalizeReport, Runtime, RuntimeConfig};
-pub use sched::{Policy, RoundRobin, RunReport};
+pub use run::RunReport;
+pub use runtime::{FinalizeReport, Runtime, RuntimeConfig, RuntimeWorld};
+pub use sched::{Policy, RoundRobin};
 pub use seal::Sealed;
+pub use sim::{InlineSim, SimFault, SimOptions, ThreadedSim};

@@ -6,13 +6,16 @@
 //!
 //! Off by default; when off, the hot loop pays one predictable branch per
 //! dispatch and per kernel call. When on, each record is a fixed slot per
-//! task (no allocation, no lock while running).
+//! task (no allocation, no lock while running). The same slots, without
+//! clock reads, record which core and thread ran each task, and in which
+//! order, when a run publishes its results
+//! ([`RuntimeConfig::publish`](crate::RuntimeConfig::publish)).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,7 +31,9 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 /// One task's slot, written once per run by the scheduler (dispatch) and by
-/// the core (start, end).
+/// the core (start, end). Relaxed throughout: the slots are read once every
+/// thread of the run has returned (joined, or synchronised through the
+/// run's completion), which orders every write before the reads.
 #[derive(Default)]
 pub(crate) struct Slot {
     dispatch: AtomicU64,
@@ -36,17 +41,39 @@ pub(crate) struct Slot {
     end: AtomicU64,
     core: AtomicU32,
     thread: AtomicU32,
+    order: AtomicU32,
 }
 
 /// The slots of every task of a sealed graph.
 pub(crate) struct Recorder {
     slots: Box<[Slot]>,
+    /// Read the clock (profiling), or only note core, thread and order.
+    timed: AtomicBool,
+    /// Kernels that have returned this run: the next one's order.
+    ended: AtomicU32,
 }
 
 impl Recorder {
     pub fn new(tasks: usize) -> Self {
         Recorder {
             slots: (0..tasks).map(|_| Slot::default()).collect(),
+            timed: AtomicBool::new(false),
+            ended: AtomicU32::new(0),
+        }
+    }
+
+    /// Starts a run's records, with times or without.
+    pub fn begin(&self, timed: bool) {
+        self.timed.store(timed, Ordering::Relaxed);
+        self.ended.store(0, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.timed.load(Ordering::Relaxed) {
+            now_ns()
+        } else {
+            0
         }
     }
 
@@ -54,21 +81,33 @@ impl Recorder {
     pub fn dispatched(&self, task: u32, thread: u32) {
         let s = &self.slots[task as usize];
         s.thread.store(thread, Ordering::Relaxed);
-        s.dispatch.store(now_ns(), Ordering::Relaxed);
+        s.dispatch.store(self.now(), Ordering::Relaxed);
     }
 
     #[inline]
     pub fn started(&self, task: u32, physical_id: u32) {
         let s = &self.slots[task as usize];
         s.core.store(physical_id, Ordering::Relaxed);
-        s.start.store(now_ns(), Ordering::Relaxed);
+        s.start.store(self.now(), Ordering::Relaxed);
     }
 
     #[inline]
     pub fn ended(&self, task: u32) {
-        self.slots[task as usize]
-            .end
-            .store(now_ns(), Ordering::Relaxed);
+        let s = &self.slots[task as usize];
+        s.end.store(self.now(), Ordering::Relaxed);
+        s.order
+            .store(self.ended.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Task `task`'s core, thread and order of completion in the run that
+    /// just ended.
+    pub fn placement(&self, task: u32) -> (u32, u32, u32) {
+        let s = &self.slots[task as usize];
+        (
+            s.core.load(Ordering::Relaxed),
+            s.thread.load(Ordering::Relaxed),
+            s.order.load(Ordering::Relaxed),
+        )
     }
 
     /// The records of the run that just ended (every thread has been joined
@@ -98,10 +137,7 @@ impl Recorder {
                 core_type: core_type(t as u32),
                 physical_id: s.core.load(Ordering::Relaxed),
                 thread: s.thread.load(Ordering::Relaxed),
-                // The scheduler stamps a dispatch just after writing the
-                // task's id, so a core may start it before the stamp: the
-                // id was written before the start, so cap it there.
-                dispatch_ns: rel(&s.dispatch).min(rel(&s.start)),
+                dispatch_ns: rel(&s.dispatch),
                 start_ns: rel(&s.start),
                 end_ns: rel(&s.end),
             })

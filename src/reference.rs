@@ -18,13 +18,13 @@ use hostgraph_orch_abi::reference::{
 use hostgraph_orch_abi::{DType, OrchStatus, OrchTensor, OwnedArgs};
 
 use crate::error::{Error, Result};
-use crate::exec::Executor;
+use crate::backend::Backend;
 use crate::graph::GraphBuilder;
 use crate::plugin::ReferencePlugin;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, RuntimeWorld};
 use crate::vtable::{HostRuntime, ops, with_builder};
 
-impl<E: Executor> Runtime<E> {
+impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// Builds a graph by calling a reference-runtime plugin's entry with
     /// `args`, passed to it as the reference's `ChipStorageTaskArgs`: at most
     /// 16 tensors (each of at most 5 dims, every extent below 2³², a dtype

@@ -1,45 +1,59 @@
-//! The host runtime maker: owns the world (graph store, kernels, device
-//! memory, cores) and an executor backend; builds graphs, runs them, and
-//! finalizes them.
+//! The host runtime maker: a world holding hostgraph's resources (graph
+//! store, kernels, device memory, policy, backend) and run schedules;
+//! builds graphs, runs them (blocking or not), finalizes them.
 
-use std::sync::Arc;
+use std::borrow::BorrowMut;
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::{OrchestrationEntryFn, OwnedArgs};
-use hostgraph_platform::{DeviceMemory, Platform};
+use hostgraph_platform::{DeviceMemory, Platform, PlatformSpec};
 
+use crate::backend::{Backend, Hosting, Wait};
 use crate::error::{Error, Result};
-use crate::exec::{Executor, SimOptions, ThreadedSim};
-use crate::graph::{BuildSizes, DeviceMem, GraphBuilder, Task, TaskCount, TaskLists, TensorPair};
+use crate::graph::{DeviceMem, GraphBuilder, GraphStatus, TaskCount, TaskLists, TensorPair};
+use crate::handle::RunHandle;
 use crate::kernels::{KernelFn, KernelRegistry};
+use crate::panics::panic_message;
 use crate::plugin::Plugin;
-use crate::sched::{ActivePolicy, Core, Policy, RoundRobin, RunParams, RunReport, execute};
-use crate::seal::{Sealed, seal_graph};
+use crate::run::{
+    self, ActivePolicy, Exec, RunReport, RunSchedule, RunState, SealedGraph, clear_graph,
+    emergency_stop,
+};
+use crate::sched::{Failure, Policy, RoundRobin};
+use crate::sim::{SimOptions, ThreadedSim};
 use crate::vtable;
 
-/// How a runtime runs graphs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a runtime runs graphs. A resource of the runtime's world, which the
+/// run's phases read.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeConfig {
-    /// The chip.
+    /// The chip; it must be the backend's.
     pub platform: Platform,
     /// Blocks to launch (each 1 AIC + 2 AIV): `1..=max_block_dim`.
     pub block_dim: u32,
     /// Scheduler (AICPU) threads: `1..=max_scheduler_threads`.
     pub threads: u32,
-    /// Bound on start-up and on shutdown.
+    /// Bound on start-up, and on the exit handshake of a run that ended
+    /// well. `Duration::MAX` means no bound.
     pub startup_timeout: Duration,
     /// How long a run may go without any task completing before it is
-    /// stopped and diagnosed.
+    /// stopped and diagnosed. `Duration::MAX` means no bound.
     pub stall_timeout: Duration,
     /// Threaded-simulator options.
     pub sim: SimOptions,
     /// Record per-task times (see [`RunReport::profile`]).
     pub profiling: bool,
+    /// Publish per-task results ([`TaskResult`](crate::run::TaskResult)
+    /// components) and a [`RunFinished`](crate::run::RunFinished) event
+    /// after each run.
+    pub publish: bool,
 }
 
 impl Default for RuntimeConfig {
-    /// a2a3, block dim 3, 3 scheduler threads, 5 s start-up bound, 10 s stall bound.
+    /// a2a3, block dim 3, 3 scheduler threads, 5 s start-up bound, 10 s
+    /// stall bound, nothing recorded.
     fn default() -> Self {
         RuntimeConfig {
             platform: Platform::A2A3,
@@ -49,6 +63,7 @@ impl Default for RuntimeConfig {
             stall_timeout: Duration::from_secs(10),
             sim: SimOptions::default(),
             profiling: false,
+            publish: false,
         }
     }
 }
@@ -74,23 +89,27 @@ impl RuntimeConfig {
 
     /// Checks block dim and thread count against the platform.
     pub fn validate(&self) -> Result<()> {
-        let spec = self.platform.spec();
-        if !(1..=spec.max_block_dim).contains(&self.block_dim) {
-            return Err(Error::BadBlockDim {
-                block_dim: self.block_dim,
-                max: spec.max_block_dim,
-                platform: self.platform,
-            });
-        }
-        if !(1..=spec.max_scheduler_threads).contains(&self.threads) {
-            return Err(Error::BadThreadCount {
-                threads: self.threads,
-                max: spec.max_scheduler_threads,
-                platform: self.platform,
-            });
-        }
-        Ok(())
+        check_config(self.platform.spec(), self.block_dim, self.threads as usize)
     }
+}
+
+/// Checks a block dim and thread count against `spec`.
+pub(crate) fn check_config(spec: &PlatformSpec, block_dim: u32, threads: usize) -> Result<()> {
+    if !(1..=spec.max_block_dim).contains(&block_dim) {
+        return Err(Error::BadBlockDim {
+            block_dim,
+            max: spec.max_block_dim,
+            platform: spec.platform,
+        });
+    }
+    if !(1..=spec.max_scheduler_threads as usize).contains(&threads) {
+        return Err(Error::BadThreadCount {
+            threads: threads as u32,
+            max: spec.max_scheduler_threads,
+            platform: spec.platform,
+        });
+    }
+    Ok(())
 }
 
 /// What [`Runtime::finalize`] did.
@@ -106,7 +125,29 @@ pub struct FinalizeReport {
     pub kernels_removed: usize,
 }
 
+/// The world a runtime works on: its own ([`World`]), or one it was
+/// installed in and attached to (`&mut World`).
+pub trait RuntimeWorld: BorrowMut<World> {
+    /// Whether the runtime owns the world, and so may clear its change
+    /// trackers (a borrowed world's owner does that, as bevy's `App` does
+    /// once per frame).
+    const OWNED: bool;
+}
+
+impl RuntimeWorld for World {
+    const OWNED: bool = true;
+}
+
+impl RuntimeWorld for &mut World {
+    const OWNED: bool = false;
+}
+
 /// The host runtime: build a graph, run it (as often as wanted), finalize.
+///
+/// It works on a bevy [`World`] that holds hostgraph's resources and run
+/// schedules: its own (`Runtime::new`, [`with_backend`](Self::with_backend)),
+/// or a user's, where [`install`](Self::install) put them and
+/// [`attach`](Self::attach) finds them.
 ///
 /// ```
 /// use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig};
@@ -132,18 +173,14 @@ pub struct FinalizeReport {
 /// assert_eq!(out, [2.0]);
 /// # Ok::<(), hostgraph::Error>(())
 /// ```
-pub struct Runtime<E: Executor = ThreadedSim> {
-    world: World,
-    exec: E,
-    config: RuntimeConfig,
-    built: bool,
-    sealed: Option<Arc<Sealed>>,
-    /// What the last build staged: the next reserves as much.
-    last_build: BuildSizes,
+pub struct Runtime<B: Backend = ThreadedSim, W: RuntimeWorld = World> {
+    world: W,
+    _backend: PhantomData<fn() -> B>,
 }
 
 impl Runtime<ThreadedSim> {
-    /// A runtime on the threaded simulator of `config.platform`.
+    /// A runtime on the threaded simulator of `config.platform`, in a world
+    /// of its own.
     ///
     /// With `config.sim.runners == 0` the simulator gets one runner thread
     /// per CPU not taken by a scheduler thread (at least one), so polling
@@ -155,83 +192,197 @@ impl Runtime<ThreadedSim> {
             let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
             sim.runners = cpus.saturating_sub(config.threads as usize).max(1);
         }
-        Self::with_executor(config, ThreadedSim::new(config.platform, sim))
+        Self::with_backend(config, ThreadedSim::new(config.platform, sim))
     }
 }
 
-impl<E: Executor> Runtime<E> {
-    /// A runtime on the executor `exec`.
-    pub fn with_executor(config: RuntimeConfig, exec: E) -> Result<Self> {
-        config.validate()?;
-        let mut world = World::new();
-        world.init_resource::<TaskCount>();
-        world.init_resource::<TaskLists>();
+impl<B: Backend> Runtime<B> {
+    /// Installs hostgraph into a user's `world`: its resources (graph
+    /// store, kernels, device memory from `backend`, policy, configuration,
+    /// the backend, run state) and its run schedules ([`RunSchedule`], with
+    /// the phase systems of [`run`](crate::run)). Work on it with
+    /// [`Runtime::attach`] — from the user's own exclusive systems too —
+    /// or run its schedules directly (see the [`run`](crate::run) module).
+    ///
+    /// ```
+    /// use hostgraph::bevy_ecs::prelude::*;
+    /// use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig, ThreadedSim};
+    ///
+    /// let mut world = World::new();
+    /// let config = RuntimeConfig::default();
+    /// let backend = ThreadedSim::new(config.platform, Default::default());
+    /// Runtime::install(&mut world, config, backend)?;
+    /// let mut rt = Runtime::<ThreadedSim, _>::attach(&mut world).unwrap();
+    /// rt.register_kernel(0, KernelFn::rust(|_| {}));
+    /// rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))?;
+    /// assert_eq!(rt.run()?.tasks, 1);
+    /// rt.finalize()?;
+    /// # Ok::<(), hostgraph::Error>(())
+    /// ```
+    pub fn install(world: &mut World, config: RuntimeConfig, backend: B) -> Result<()> {
+        let spec = backend.spec();
+        if config.platform != spec.platform {
+            return Err(Error::ConfigMismatch {
+                config: config.platform,
+                backend: spec.platform,
+                why: "the configured platform is not the backend's".into(),
+            });
+        }
+        check_config(spec, config.block_dim, config.threads as usize)?;
+        world.insert_resource(config);
+        world.insert_resource(DeviceMem(backend.new_device_memory()));
+        world.insert_resource(Exec(backend));
         world.init_resource::<KernelRegistry>();
-        world.insert_resource(DeviceMem(exec.new_device_memory()));
         world.insert_resource(ActivePolicy(Box::new(RoundRobin)));
+        run::add_schedules::<B>(world);
+        Runtime::<B, &mut World>::attach_unchecked(world).init_graph_resources();
+        Ok(())
+    }
+
+    /// A runtime on `backend`, in a world of its own. The configuration
+    /// must fit the backend: the same platform, block dim and thread count
+    /// within its limits ([`Error::ConfigMismatch`], [`Error::BadBlockDim`],
+    /// [`Error::BadThreadCount`] otherwise).
+    pub fn with_backend(config: RuntimeConfig, backend: B) -> Result<Self> {
+        let mut world = World::new();
+        Self::install(&mut world, config, backend)?;
         Ok(Runtime {
             world,
-            exec,
-            config,
-            built: false,
-            sealed: None,
-            last_build: BuildSizes::default(),
+            _backend: PhantomData,
         })
     }
 
+    /// Frees what the world keeps after large graphs: bevy keeps the
+    /// capacity of its tables and entity records after the graph's
+    /// entities are gone (on the order of 100 bytes per task of the largest
+    /// graph built), and the next build reserves staging as large as the
+    /// last. This moves hostgraph's resources (configuration, backend,
+    /// device memory, kernels, policy) into a fresh world with fresh run
+    /// schedules; cores and threads are found again by the next run.
+    /// Anything else put into the world through
+    /// [`world_mut`](Self::world_mut) — systems added to the run schedules,
+    /// observers, other entities and resources — is dropped with the old
+    /// world. Refused while a graph is built.
+    pub fn release_memory(&mut self) -> Result<()> {
+        if self.graph_built() {
+            return Err(Error::GraphPresent(self.task_count()));
+        }
+        let old = &mut self.world;
+        let mut fresh = World::new();
+        macro_rules! carry {
+            ($($t:ty),* $(,)?) => {
+                $(if let Some(r) = old.remove_resource::<$t>() {
+                    fresh.insert_resource(r);
+                })*
+            };
+        }
+        carry!(RuntimeConfig, Exec<B>, DeviceMem, KernelRegistry, ActivePolicy);
+        run::add_schedules::<B>(&mut fresh);
+        Runtime::<B, &mut World>::attach_unchecked(&mut fresh).init_graph_resources();
+        self.world = fresh;
+        Ok(())
+    }
+}
+
+impl<B: Backend> Runtime<B, &mut World> {
+    /// The runtime installed in `world` by [`install`](Runtime::install)
+    /// (with the same backend type), working on it in place; `None` if it
+    /// was not installed there.
+    pub fn attach(world: &mut World) -> Option<Runtime<B, &mut World>> {
+        world
+            .contains_resource::<Exec<B>>()
+            .then(|| Self::attach_unchecked(world))
+    }
+
+    fn attach_unchecked(world: &mut World) -> Runtime<B, &mut World> {
+        Runtime {
+            world,
+            _backend: PhantomData,
+        }
+    }
+}
+
+impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
+    fn init_graph_resources(&mut self) {
+        let world = self.world.borrow_mut();
+        world.init_resource::<TaskCount>();
+        world.init_resource::<TaskLists>();
+        world.init_resource::<GraphStatus>();
+        world.init_resource::<SealedGraph>();
+        world.insert_resource(RunState::<B>::default());
+    }
+
+    fn world_ref(&self) -> &World {
+        self.world.borrow()
+    }
+
     /// The configuration in force.
-    pub fn config(&self) -> &RuntimeConfig {
-        &self.config
+    pub fn config(&self) -> RuntimeConfig {
+        *self.world_ref().resource::<RuntimeConfig>()
+    }
+
+    fn config_mut(&mut self) -> Mut<'_, RuntimeConfig> {
+        self.world.borrow_mut().resource_mut::<RuntimeConfig>()
     }
 
     /// Changes block dim and thread count for later runs (the platform and
     /// the backend stay).
     pub fn reconfigure(&mut self, block_dim: u32, threads: u32) -> Result<()> {
-        let next = RuntimeConfig {
-            block_dim,
-            threads,
-            ..self.config
-        };
-        next.validate()?;
-        self.config = next;
+        check_config(self.backend().spec(), block_dim, threads as usize)?;
+        let mut c = self.config_mut();
+        (c.block_dim, c.threads) = (block_dim, threads);
         Ok(())
     }
 
-    /// Sets the bound on a run without progress.
+    /// Sets the bound on a run without progress (`Duration::MAX`: none).
     pub fn set_stall_timeout(&mut self, timeout: Duration) {
-        self.config.stall_timeout = timeout;
+        self.config_mut().stall_timeout = timeout;
     }
 
     /// Turns per-task records on or off for later runs.
     pub fn set_profiling(&mut self, on: bool) {
-        self.config.profiling = on;
+        self.config_mut().profiling = on;
+    }
+
+    /// Turns publishing of per-task results on or off for later runs.
+    pub fn set_publish(&mut self, on: bool) {
+        self.config_mut().publish = on;
     }
 
     /// Replaces the dispatch policy (default: [`RoundRobin`]).
     pub fn set_policy(&mut self, policy: impl Policy) {
-        self.world.insert_resource(ActivePolicy(Box::new(policy)));
+        self.world
+            .borrow_mut()
+            .insert_resource(ActivePolicy(Box::new(policy)));
     }
 
-    /// The world: graph entities, cores of the last run, resources.
+    /// The world: graph entities, cores and threads of the last run,
+    /// resources, run schedules.
     pub fn world(&self) -> &World {
-        &self.world
+        self.world_ref()
+    }
+
+    /// The world, to add systems to the run schedules, read results, or
+    /// replace a phase. Do not remove hostgraph's resources.
+    pub fn world_mut(&mut self) -> &mut World {
+        self.world.borrow_mut()
     }
 
     /// The device memory (to inspect live allocations).
     pub fn device_memory(&self) -> &dyn DeviceMemory {
-        self.world.resource::<DeviceMem>().0.as_ref()
+        self.world_ref().resource::<DeviceMem>().0.as_ref()
     }
 
-    /// The executor.
-    pub fn executor(&self) -> &E {
-        &self.exec
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.world_ref().resource::<Exec<B>>().0
     }
 
     /// Registers `kernel` for `func_id`. Registering a func_id again
     /// replaces its kernel (the old one is dropped once) and returns true.
     pub fn register_kernel(&mut self, func_id: i32, kernel: KernelFn) -> bool {
-        self.sealed = None;
         self.world
+            .borrow_mut()
             .resource_mut::<KernelRegistry>()
             .insert(func_id, kernel)
             .is_some()
@@ -239,13 +390,19 @@ impl<E: Executor> Runtime<E> {
 
     /// Removes every kernel; returns how many there were.
     pub fn remove_kernels(&mut self) -> usize {
-        self.sealed = None;
-        self.world.resource_mut::<KernelRegistry>().clear()
+        self.world
+            .borrow_mut()
+            .resource_mut::<KernelRegistry>()
+            .clear()
     }
 
     /// Tasks in the built graph.
     pub fn task_count(&self) -> usize {
-        self.world.resource::<TaskCount>().0
+        self.world_ref().resource::<TaskCount>().0
+    }
+
+    fn graph_built(&self) -> bool {
+        self.world_ref().resource::<GraphStatus>().built
     }
 
     /// Builds a graph with Rust code. On error nothing of the build remains
@@ -256,10 +413,13 @@ impl<E: Executor> Runtime<E> {
         F: FnOnce(&mut GraphBuilder<'_>) -> Result<()>,
     {
         self.begin_build()?;
-        let mut b = GraphBuilder::new(&mut self.world, self.last_build);
+        let world = self.world.borrow_mut();
+        let sizes = world.resource::<GraphStatus>().last_build;
+        let mut b = GraphBuilder::new(world, sizes);
         let r = f(&mut b);
         let r = b.latched.take().map_or(r, Err);
-        self.last_build = b.finish(r.is_ok());
+        let sizes = b.finish(r.is_ok());
+        world.resource_mut::<GraphStatus>().last_build = sizes;
         self.end_build(r)
     }
 
@@ -287,26 +447,23 @@ impl<E: Executor> Runtime<E> {
         name: &str,
         args: &OwnedArgs,
     ) -> Result<()> {
-        self.begin_build()?;
         let raw = args.as_raw();
-        let mut b = GraphBuilder::new(&mut self.world, self.last_build);
-        // SAFETY: the caller vouches for `entry`; `raw` points into `args`,
-        // which outlives the call.
-        let code = unsafe { vtable::call_entry(entry, &mut b, &raw) };
-        let r = match (b.latched.take(), code) {
-            (Some(e), _) => Err(e),
-            (None, 0) => Ok(()),
-            (None, code) => Err(Error::PluginFailed {
-                entry: name.to_string(),
-                code,
-            }),
-        };
-        self.last_build = b.finish(r.is_ok());
-        self.end_build(r)
+        self.build(|b| {
+            // SAFETY: the caller vouches for `entry`; `raw` points into
+            // `args`, which outlives the call.
+            match unsafe { vtable::call_entry(entry, b, &raw) } {
+                0 => Ok(()),
+                code => Err(Error::PluginFailed {
+                    entry: name.to_string(),
+                    code,
+                }),
+            }
+        })
     }
 
     fn begin_build(&mut self) -> Result<()> {
-        if self.built {
+        self.reap();
+        if self.graph_built() {
             return Err(Error::GraphPresent(self.task_count()));
         }
         Ok(())
@@ -316,54 +473,160 @@ impl<E: Executor> Runtime<E> {
     fn end_build(&mut self, r: Result<()>) -> Result<()> {
         match r {
             Ok(()) => {
-                self.built = true;
+                self.world.borrow_mut().resource_mut::<GraphStatus>().built = true;
+                log::debug!(
+                    "hostgraph: built a graph of {} tasks",
+                    self.task_count()
+                );
                 Ok(())
             }
             Err(e) => {
-                self.clear_graph();
+                self.clear(false);
                 Err(e)
             }
         }
     }
 
-    /// Runs the built graph once: validates and seals it (first run only),
-    /// launches and discovers the cores, dispatches every task, shuts the
-    /// cores down. A built graph can be run again without rebuilding.
+    /// Runs the built graph once, blocking until it ends: validates and
+    /// seals it (when the graph or kernels changed), launches and discovers
+    /// the cores, dispatches every task, shuts the cores down (the phases
+    /// of [`run`](crate::run)). A built graph can be run again without
+    /// rebuilding.
     ///
-    /// A graph that fails validation (cycle, missing kernel) is kept, so it
-    /// can run once the cause is fixed (e.g. the kernel registered). A run
-    /// that fails after launch (kernel fault, stall, start-up or protocol
-    /// failure) ends in an emergency shutdown of every core and scheduler
-    /// thread, and the graph and its device memory are released: the
-    /// runtime is ready for the next build.
+    /// `Ok` means every task ran exactly once, after its predecessors. A
+    /// graph that fails validation (cycle, missing kernel) is kept, so it
+    /// can run once the cause is fixed. A run that fails after launch
+    /// (kernel fault, stall, start-up or protocol failure, a panic in
+    /// policy or scheduler code) ends with every core stopped and the
+    /// backend landed, and releases the graph: the runtime is ready for
+    /// the next build. Device memory that a kernel which never returned may
+    /// still write is held back, not freed, until the kernel returns
+    /// (see [`abandon_stuck`](Self::abandon_stuck)).
     pub fn run(&mut self) -> Result<RunReport> {
-        if !self.built {
+        self.begin_run()?;
+        self.run_schedule(RunSchedule::Start);
+        self.finish()
+    }
+
+    /// Starts a run without blocking: the phases up to handing the
+    /// scheduler threads to the backend; the returned handle finishes it
+    /// ([`RunHandle::try_finish`], [`RunHandle::wait`], or `.await`). A run
+    /// that fails before dispatch returns its error here.
+    pub fn start(&mut self) -> Result<RunHandle<'_, B, W>> {
+        self.begin_run()?;
+        self.run_schedule(RunSchedule::Start);
+        if !self.run_state().hosted {
+            return Err(self
+                .finish()
+                .err()
+                .unwrap_or_else(|| Error::Panicked {
+                    phase: "start".into(),
+                    message: "the run was not dispatched".into(),
+                }));
+        }
+        // Set the hosted threads going.
+        self.world
+            .borrow_mut()
+            .resource_mut::<Exec<B>>()
+            .0
+            .drive(Wait::Nonblocking, None);
+        Ok(RunHandle::new(self))
+    }
+
+    fn begin_run(&mut self) -> Result<()> {
+        self.reap();
+        if !self.graph_built() {
             return Err(Error::NoGraph);
         }
-        let sealed = match &self.sealed {
-            Some(s) => s.clone(),
-            None => {
-                let s = Arc::new(
-                    self.world
-                        .run_system_cached(seal_graph)
-                        .expect("seal_graph system runs")?,
-                );
-                self.sealed = Some(s.clone());
-                s
+        self.world
+            .borrow_mut()
+            .insert_resource(RunState::<B>::default());
+        Ok(())
+    }
+
+    pub(crate) fn run_state(&self) -> &RunState<B> {
+        self.world_ref().resource::<RunState<B>>()
+    }
+
+    /// Makes progress on a started run without blocking.
+    pub(crate) fn poll_hosted(&mut self, waker: Option<&std::task::Waker>) -> Hosting {
+        self.world
+            .borrow_mut()
+            .resource_mut::<Exec<B>>()
+            .0
+            .drive(Wait::Nonblocking, waker)
+    }
+
+    /// Cancels a started run: its scheduler threads stop at their next poll.
+    pub(crate) fn cancel_run(&mut self) {
+        let mut run = self.world.borrow_mut().resource_mut::<RunState<B>>();
+        run.cancelled = true;
+        if let Some(sh) = &run.shared {
+            sh.fail(Failure::Cancelled);
+        }
+    }
+
+    /// Runs one of the run schedules; a panic escaping it (from policy or
+    /// phase code) is recorded as the run's error, and the schedule put
+    /// back. False if it panicked.
+    fn run_schedule(&mut self, label: RunSchedule) -> bool {
+        let world = self.world.borrow_mut();
+        let Some(mut schedule) = world.resource_mut::<Schedules>().remove(label) else {
+            world.resource_mut::<RunState<B>>().fail(Error::Panicked {
+                phase: format!("{label:?}"),
+                message: "the run schedule is not installed in this world".into(),
+            });
+            return false;
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule.run(world)));
+        world.resource_mut::<Schedules>().insert(schedule);
+        let Err(payload) = r else {
+            return true;
+        };
+        let mut run = world.resource_mut::<RunState<B>>();
+        let phase = run.phase.map_or_else(|| format!("{label:?}"), |p| p.to_string());
+        run.fail(Error::Panicked {
+            phase,
+            message: panic_message(payload.as_ref()),
+        });
+        false
+    }
+
+    /// The second half of a run: the Finish schedule, and the result.
+    pub(crate) fn finish(&mut self) -> Result<RunReport> {
+        let finished = self.run_schedule(RunSchedule::Finish);
+        let world = self.world.borrow_mut();
+        let result = match world.resource_mut::<RunState<B>>().result.take() {
+            Some(r) if finished => r,
+            _ => {
+                // A panic escaped the Finish schedule: bring the backend
+                // down here and release the graph as publishing would.
+                let stuck = emergency_stop::<B>(world);
+                let mut run = world.resource_mut::<RunState<B>>();
+                let e = run.failure.take().unwrap_or(Error::Panicked {
+                    phase: "finish".into(),
+                    message: "the run ended without a result".into(),
+                });
+                if run.reached_launch {
+                    clear_graph(world, stuck);
+                }
+                Err(e)
             }
         };
-        let params = RunParams {
-            block_dim: self.config.block_dim,
-            threads: self.config.threads as usize,
-            startup_timeout: self.config.startup_timeout,
-            stall_timeout: self.config.stall_timeout,
-            profiling: self.config.profiling,
-        };
-        let r = execute(&mut self.world, &mut self.exec, &sealed, params);
-        if r.is_err() {
-            self.clear_graph();
+        if W::OWNED {
+            world.clear_trackers();
         }
-        r
+        match &result {
+            Ok(r) => log::debug!(
+                "hostgraph: ran {} tasks on {} AIC + {} AIV cores in {:?}",
+                r.tasks,
+                r.aic_cores,
+                r.aiv_cores,
+                r.wall
+            ),
+            Err(e) => log::warn!("hostgraph: run failed: {e}"),
+        }
+        result
     }
 
     /// Ends a round: copies every recorded tensor pair back to the host,
@@ -371,17 +634,18 @@ impl<E: Executor> Runtime<E> {
     /// runtime is then ready for the next round. A failed copy-back is
     /// reported after everything else has been released.
     pub fn finalize(&mut self) -> Result<FinalizeReport> {
-        let mut pairs: Vec<TensorPair> = self
-            .world
+        self.reap();
+        let world = self.world.borrow_mut();
+        let mut pairs: Vec<TensorPair> = world
             .query::<&TensorPair>()
-            .iter(&self.world)
+            .iter(world)
             .copied()
             .collect();
         pairs.sort_by_key(|p| p.index);
         let mut report = FinalizeReport::default();
         let mut first_err = None;
         {
-            let mem = &self.world.resource::<DeviceMem>().0;
+            let mem = &world.resource::<DeviceMem>().0;
             for p in &pairs {
                 // SAFETY: `record_tensor_pair`'s contract: `host` is valid for
                 // `bytes` bytes of writes until finalize.
@@ -403,8 +667,14 @@ impl<E: Executor> Runtime<E> {
                 }
             }
         }
-        report.freed = self.clear_graph();
+        report.freed = self.clear(false);
         report.kernels_removed = self.remove_kernels();
+        log::debug!(
+            "hostgraph: finalized: {} tensor pair(s), {} bytes copied back, {} allocation(s) freed",
+            report.copied,
+            report.bytes,
+            report.freed
+        );
         match first_err {
             Some(e) => Err(e),
             None => Ok(report),
@@ -414,25 +684,75 @@ impl<E: Executor> Runtime<E> {
     /// Drops the built graph without copying anything back; frees its
     /// device memory. Kernels stay registered.
     pub fn discard(&mut self) -> usize {
-        self.clear_graph()
+        self.reap();
+        self.clear(false)
     }
 
-    /// Removes tasks, tensor pairs and cores; frees device memory.
-    fn clear_graph(&mut self) -> usize {
-        let entities: Vec<Entity> = self
-            .world
-            .query_filtered::<Entity, Or<(With<Task>, With<TensorPair>, With<Core>)>>()
-            .iter(&self.world)
-            .collect();
-        // Last row first: each removal takes its table's last row, so no
-        // row is moved to fill the gap.
-        for e in entities.into_iter().rev() {
-            self.world.despawn(e);
+    fn clear(&mut self, quarantine: bool) -> usize {
+        let world = self.world.borrow_mut();
+        let n = clear_graph(world, quarantine);
+        if W::OWNED {
+            world.clear_trackers();
         }
-        self.world.resource_mut::<TaskCount>().0 = 0;
-        self.world.insert_resource(TaskLists::default());
-        self.built = false;
-        self.sealed = None;
-        self.world.resource_mut::<DeviceMem>().0.free_all()
+        n
+    }
+
+    /// Gives up on kernels of earlier runs that never returned: their
+    /// cores are left to finish on their own, with their device memory held
+    /// back until they do, and the backend gets fresh cores, so the next
+    /// run need not wait for them. True if the backend could do so (or
+    /// nothing was stuck); false if it cannot (the next run then fails with
+    /// [`Error::BackendStuck`] until the kernels return).
+    pub fn abandon_stuck(&mut self) -> bool {
+        let abandoned = self
+            .world
+            .borrow_mut()
+            .resource_mut::<Exec<B>>()
+            .0
+            .abandon();
+        if abandoned {
+            log::warn!("hostgraph: abandoned cores stuck inside kernels; fresh cores started");
+        }
+        abandoned
+    }
+
+    /// Waits up to `timeout` for kernels of earlier runs that did not
+    /// return to return (so the next run can launch, and their held-back
+    /// memory is released); true once nothing of an earlier launch runs.
+    pub fn wait_for_stuck(&mut self, timeout: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            if self.world.borrow_mut().resource_mut::<Exec<B>>().0.landed() {
+                self.reap();
+                return true;
+            }
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Releases device memory held back after a stuck kernel once the
+    /// backend says nothing of an earlier launch runs any more.
+    fn reap(&mut self) {
+        let world = self.world.borrow_mut();
+        if world.resource::<DeviceMem>().0.quarantined().is_empty() {
+            return;
+        }
+        if world.resource_mut::<Exec<B>>().0.landed() {
+            let n = world.resource_mut::<DeviceMem>().0.release_quarantine();
+            log::info!("hostgraph: stuck kernels returned; released {n} held-back allocation(s)");
+        }
+    }
+}
+
+impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
+    /// Releases held-back memory if the stuck kernels have returned. An
+    /// owned world is then dropped: the backend detaches cores still
+    /// inside kernels (never waiting for them), and memory they may write
+    /// is leaked rather than freed under them.
+    fn drop(&mut self) {
+        self.reap();
     }
 }

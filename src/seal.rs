@@ -3,10 +3,9 @@
 //! looking up components. Sealing validates the graph (every func_id has a
 //! kernel, no cycles) and is redone only when the graph or kernels change.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::AtomicBool as StdAtomicBool;
 use std::sync::{Mutex, OnceLock};
 
-use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::DiscoveredCore;
 
@@ -14,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Task, TaskId, TaskLists};
 use crate::kernels::{KernelFn, KernelRegistry};
 use crate::profile::{Profile, Recorder, RunInfo};
+use crate::sync::{AtomicBool, AtomicU32, Ordering};
 
 /// A kernel failure seen by a core.
 #[derive(Debug, Clone)]
@@ -65,8 +65,11 @@ pub struct Sealed {
     fanin: Vec<AtomicU32>,
     faulted: AtomicBool,
     fault: Mutex<Option<Fault>>,
-    profile: OnceLock<Recorder>,
-    profiling: AtomicBool,
+    recorder: OnceLock<Recorder>,
+    /// Per-task records this run (profiling or publishing results).
+    recording: StdAtomicBool,
+    /// Times in those records this run (profiling).
+    profiling: StdAtomicBool,
 }
 
 impl Sealed {
@@ -122,14 +125,27 @@ impl Sealed {
         self.aic_tasks
     }
 
-    /// Resets the run state: every fan-in back to its task's count, no
-    /// fault, and per-task records on or off.
-    pub(crate) fn reset(&self, world: &mut World, profiling: bool) {
-        self.profiling.store(profiling, Ordering::Relaxed);
-        if profiling {
-            self.profile.get_or_init(|| Recorder::new(self.len()));
+    /// Resets the run state: every fan-in back to its task's count (from
+    /// `tasks`, the graph's [`Task`] components), no fault, and per-task
+    /// records on or off (`profiling`: with times; `publish`: which core
+    /// and thread ran each task, in which order).
+    pub(crate) fn reset<'a>(
+        &self,
+        tasks: impl Iterator<Item = &'a Task>,
+        profiling: bool,
+        publish: bool,
+    ) {
+        let recording = profiling || publish;
+        self.recording
+            .store(recording, std::sync::atomic::Ordering::Relaxed);
+        self.profiling
+            .store(profiling, std::sync::atomic::Ordering::Relaxed);
+        if recording {
+            self.recorder
+                .get_or_init(|| Recorder::new(self.len()))
+                .begin(profiling);
         }
-        for task in world.query::<&Task>().iter(world) {
+        for task in tasks {
             self.fanin[task.id.index()].store(task.fanin, Ordering::Relaxed);
         }
         self.faulted.store(false, Ordering::Relaxed);
@@ -147,13 +163,11 @@ impl Sealed {
         self.fanin[task as usize].load(Ordering::Acquire)
     }
 
-    /// Runs `task`'s kernel on core `physical_id`; on failure records the
-    /// first fault and returns false.
-    /// The per-task recorder, when this run is profiled.
+    /// The per-task recorder, when this run records.
     #[inline]
     pub(crate) fn recorder(&self) -> Option<&Recorder> {
-        if self.profiling.load(Ordering::Relaxed) {
-            self.profile.get()
+        if self.recording.load(std::sync::atomic::Ordering::Relaxed) {
+            self.recorder.get()
         } else {
             None
         }
@@ -162,6 +176,9 @@ impl Sealed {
     /// The records of the run that just ended, if it was profiled, with
     /// the run's figures, its cores and the names of the graph's kernels.
     pub(crate) fn take_profile(&self, run: RunInfo, cores: &[DiscoveredCore]) -> Option<Profile> {
+        if !self.profiling.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
         let tasks = self
             .recorder()?
             .collect(|t| self.func_id(t), |t| self.core_type(t));
@@ -183,8 +200,12 @@ impl Sealed {
         })
     }
 
+    /// Runs `task`'s kernel on core `physical_id` with exactly the task's
+    /// argument words: what a backend's core does between writing ACK and
+    /// FIN. On failure (a caught panic) records the run's first fault and
+    /// returns false; the core then writes no FIN.
     #[inline]
-    pub(crate) fn run_task(&self, task: u32, physical_id: u32) -> bool {
+    pub fn execute(&self, task: u32, physical_id: u32) -> bool {
         let kernel = &self.kernels[self.hot[task as usize].slot()].1;
         let rec = self.recorder();
         if let Some(r) = rec {
@@ -221,21 +242,20 @@ impl Sealed {
     }
 }
 
-/// System: seals the task entities into a [`Sealed`] view, checking that
-/// every func_id has a kernel and that the graph has no cycle.
-pub(crate) fn seal_graph(
-    tasks: Query<&Task>,
-    lists: Res<TaskLists>,
-    registry: Res<KernelRegistry>,
+/// Seals the graph's tasks (every [`Task`] component, in any order) into
+/// a [`Sealed`] view, checking that every func_id has a kernel and that the
+/// graph has no cycle.
+pub(crate) fn seal<'a>(
+    tasks: impl ExactSizeIterator<Item = &'a Task>,
+    lists: &TaskLists,
+    registry: &KernelRegistry,
 ) -> Result<Sealed> {
-    let n = tasks.iter().len();
+    let n = tasks.len();
     let mut hot = vec![Hot::default(); n + 1];
-    let mut fanin: Vec<AtomicU32> = std::iter::repeat_with(|| AtomicU32::new(0))
-        .take(n)
-        .collect();
+    let mut fanin = vec![0u32; n];
     let mut kernels: Vec<(i32, KernelFn)> = Vec::new();
     let mut missing: Vec<(TaskId, i32)> = Vec::new();
-    for task in &tasks {
+    for task in tasks {
         let t = task.id.index();
         let func_id = task.kernel.func_id;
         // Graphs use few kernels: a short list beats a map.
@@ -257,7 +277,7 @@ pub(crate) fn seal_graph(
             succ_start: task.successors.start,
             kernel: (slot as u32) << 1 | task.kernel.core_type as u32,
         };
-        *fanin[t].get_mut() = task.fanin;
+        fanin[t] = task.fanin;
     }
     if let Some(&(task, func_id)) = missing.iter().min() {
         return Err(Error::MissingKernel {
@@ -272,7 +292,7 @@ pub(crate) fn seal_graph(
         kernel: 0,
     };
     let mut roots: [Vec<u32>; 2] = Default::default();
-    for t in (0..n).filter(|&t| *fanin[t].get_mut() == 0) {
+    for t in (0..n).filter(|&t| fanin[t] == 0) {
         roots[hot[t].core_type() as usize].push(t as u32);
     }
     let aic_tasks = hot[..n]
@@ -285,21 +305,21 @@ pub(crate) fn seal_graph(
         lists: lists.clone(),
         roots,
         aic_tasks,
-        fanin,
+        fanin: fanin.iter().map(|&f| AtomicU32::new(f)).collect(),
         faulted: AtomicBool::new(false),
         fault: Mutex::new(None),
-        profile: OnceLock::new(),
-        profiling: AtomicBool::new(false),
+        recorder: OnceLock::new(),
+        recording: StdAtomicBool::new(false),
+        profiling: StdAtomicBool::new(false),
     };
-    check_acyclic(&sealed)?;
+    check_acyclic(&sealed, fanin)?;
     Ok(sealed)
 }
 
-/// Kahn's algorithm over the initial fan-in counts (`g` has not run yet);
-/// on failure names the tasks on one cycle, in edge order.
-fn check_acyclic(g: &Sealed) -> Result<()> {
+/// Kahn's algorithm over the initial fan-in counts `indeg`; on failure
+/// names the tasks on one cycle, in edge order.
+fn check_acyclic(g: &Sealed, mut indeg: Vec<u32>) -> Result<()> {
     let n = g.len();
-    let mut indeg: Vec<u32> = g.fanin.iter().map(|f| f.load(Ordering::Relaxed)).collect();
     let mut stack: Vec<u32> = g.roots.concat();
     let mut seen = 0usize;
     while let Some(t) = stack.pop() {

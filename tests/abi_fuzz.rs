@@ -62,7 +62,8 @@ struct Model {
     tasks: i32,
     edges: Vec<(i32, i32)>,
     /// Allocations made so far: (device pointer, size, still live).
-    allocs: Vec<(u64, u64, bool)>,
+    /// `(pointer, bytes, live, a tensor pair was recorded in it)`.
+    allocs: Vec<(u64, u64, bool, bool)>,
     first_failure: Option<OrchStatus>,
 }
 
@@ -145,17 +146,20 @@ unsafe extern "C" fn entry(rt: *mut OrchestrationRuntime, _args: *const OrchArgs
                         if bytes == 0 {
                             model.expect(OrchStatus::ZeroSize);
                         } else {
-                            model.allocs.push((p, bytes, true));
+                            model.allocs.push((p, bytes, true, false));
                         }
                         // Null exactly when refused.
                         (i32::from(p == 0), i32::from(bytes == 0))
                     }
                     Op::Free { alloc, offset } => match model.allocs.get(alloc).copied() {
                         None => continue,
-                        Some((p, _, live)) => {
+                        Some((p, _, live, recorded)) => {
                             let got = (ops.device_free)(rt, (p + offset) as *mut c_void);
                             let want = if offset != 0 || !live {
                                 model.expect(OrchStatus::UnknownPointer)
+                            } else if recorded {
+                                // Finalize copies a recorded buffer back.
+                                model.expect(OrchStatus::InUse)
                             } else {
                                 model.allocs[alloc].2 = false;
                                 0
@@ -169,7 +173,7 @@ unsafe extern "C" fn entry(rt: *mut OrchestrationRuntime, _args: *const OrchArgs
                         bytes,
                     } => match model.allocs.get(alloc).copied() {
                         None => continue,
-                        Some((p, size, live)) => {
+                        Some((p, size, live, _)) => {
                             let got = (ops.copy_to_device)(
                                 rt,
                                 (p + offset) as *mut c_void,
@@ -192,7 +196,7 @@ unsafe extern "C" fn entry(rt: *mut OrchestrationRuntime, _args: *const OrchArgs
                         bytes,
                     } => match model.allocs.get(alloc).copied() {
                         None => continue,
-                        Some((p, size, live)) => {
+                        Some((p, size, live, _)) => {
                             let h = if null_host {
                                 std::ptr::null_mut()
                             } else {
@@ -208,6 +212,7 @@ unsafe extern "C" fn entry(rt: *mut OrchestrationRuntime, _args: *const OrchArgs
                             } else {
                                 // Recorded; never copied back (the test
                                 // discards the graph or the build fails).
+                                model.allocs[alloc].3 = true;
                                 0
                             };
                             (got, want)

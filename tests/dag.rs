@@ -264,7 +264,7 @@ fn build(rt: &mut Runtime, dag: &Dag, rec: &Recorder) {
 /// Runs the built graph of `dag` once with the runtime's configuration and
 /// checks the recording and the report.
 fn run_and_check(rt: &mut Runtime, dag: &Dag, rec: &Recorder) {
-    let cfg = *rt.config();
+    let cfg = rt.config();
     let what = format!(
         "{} tasks, {} edges on {} block dim {} threads {}",
         dag.len(),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hostgraph::{
-    CoreType, Error, KernelFn, Runtime, RuntimeConfig, SimFault, StallDiagnosis, TaskId,
+    CoreType, Error, HeldTask, KernelFn, Runtime, RuntimeConfig, SimFault, StallDiagnosis, TaskId,
 };
 use hostgraph_platform::ProtocolError;
 
@@ -132,14 +132,22 @@ fn hung_kernel_is_diagnosed_by_time() {
     let e = rt.run().unwrap_err();
     match &e {
         Error::Stall {
-            diagnosis: StallDiagnosis::HungKernel(cores),
+            diagnosis: StallDiagnosis::HungKernel { running, waiting },
             remaining: 1,
             elapsed,
         } => {
-            assert_eq!(cores.len(), 1, "{e}");
-            let (phys, ty, task) = cores[0];
-            assert_eq!((ty, task), (CoreType::Aiv, TaskId(1)));
-            assert!(phys >= 24, "AIV physical ids follow the AIC ones: {phys}");
+            assert_eq!(running.len(), 1, "{e}");
+            assert!(waiting.is_empty(), "{e}");
+            let HeldTask {
+                physical_id,
+                core_type,
+                task,
+            } = running[0];
+            assert_eq!((core_type, task), (CoreType::Aiv, TaskId(1)));
+            assert!(
+                physical_id >= 24,
+                "AIV physical ids follow the AIC ones: {physical_id}"
+            );
             assert!(*elapsed >= Duration::from_millis(150));
         }
         other => panic!("expected a hung-kernel stall, got {other}"),
@@ -150,6 +158,8 @@ fn hung_kernel_is_diagnosed_by_time() {
     );
     // A stall with the task still held by its core: detected while the
     // kernel was running (had it finished, the run would have succeeded).
+    // The backend is back once the kernel has returned.
+    assert!(rt.wait_for_stuck(Duration::from_secs(30)));
     assert_next_run_works(&mut rt);
 }
 
@@ -161,7 +171,7 @@ fn silent_core_times_out_start_up() {
     };
     let mut rt = Runtime::new(cfg).unwrap();
     rt.register_kernel(0, KernelFn::rust(noop));
-    rt.executor().inject_fault(Some(SimFault::SilentCore(4)));
+    rt.backend().inject_fault(Some(SimFault::SilentCore(4)));
     rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
         .unwrap();
     let e = rt.run().unwrap_err();
@@ -177,7 +187,7 @@ fn silent_core_times_out_start_up() {
         ),
         "{e}"
     );
-    rt.executor().inject_fault(None);
+    rt.backend().inject_fault(None);
     assert_next_run_works(&mut rt);
 }
 
@@ -185,7 +195,7 @@ fn silent_core_times_out_start_up() {
 fn bad_physical_core_id_is_refused() {
     let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
     rt.register_kernel(0, KernelFn::rust(noop));
-    rt.executor().inject_fault(Some(SimFault::BadPhysicalId {
+    rt.backend().inject_fault(Some(SimFault::BadPhysicalId {
         index: 2,
         physical_id: 500,
     }));
@@ -203,6 +213,6 @@ fn bad_physical_core_id_is_refused() {
         ),
         "{e}"
     );
-    rt.executor().inject_fault(None);
+    rt.backend().inject_fault(None);
     assert_next_run_works(&mut rt);
 }

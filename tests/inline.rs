@@ -11,7 +11,7 @@ fn inline(platform: Platform, block_dim: u32, threads: u32) -> Runtime<InlineSim
         threads,
         ..Default::default()
     };
-    Runtime::with_executor(cfg, InlineSim::new(platform)).unwrap()
+    Runtime::with_backend(cfg, InlineSim::new(platform)).unwrap()
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn spin(args: &[u64]) {
     while std::time::Instant::now() < until {}
 }
 
-fn diamond_chain<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
+fn diamond_chain<E: hostgraph::backend::Backend>(rt: &mut Runtime<E>) {
     rt.register_kernel(4, KernelFn::rust(spin));
     rt.build(|g| {
         let mut prev = g.add_task(4, CoreType::Aic, &[20])?;
@@ -41,7 +41,7 @@ fn diamond_chain<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
     .unwrap();
 }
 
-fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>, label: &str) {
+fn check_profile<E: hostgraph::backend::Backend>(mut rt: Runtime<E>, label: &str) {
     diamond_chain(&mut rt);
     assert!(rt.run().unwrap().profile.is_none(), "off by default");
     rt.set_profiling(true);
@@ -58,7 +58,7 @@ fn check_profile<E: hostgraph::Executor>(mut rt: Runtime<E>, label: &str) {
             "kernel spins >= 5 us: {r:?}"
         );
         assert_eq!(r.func_id, 4);
-        let aic = r.physical_id < rt.executor().spec().max_block_dim;
+        let aic = r.physical_id < rt.backend().spec().max_block_dim;
         assert_eq!(aic, r.core_type == CoreType::Aic, "{r:?}");
     }
     // Successors start after their predecessors end: task 3k+1, 3k+2 after 3k.
@@ -125,7 +125,7 @@ fn inline_profile() {
         ..Default::default()
     };
     check_profile(
-        Runtime::with_executor(cfg, InlineSim::new(Platform::A5)).unwrap(),
+        Runtime::with_backend(cfg, InlineSim::new(Platform::A5)).unwrap(),
         "inline",
     );
 }

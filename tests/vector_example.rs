@@ -44,7 +44,7 @@ fn load(path: &Path) -> Plugin {
 /// One round of vector_example with the runtime's configuration; checks
 /// every element and the report.
 fn check_round(rt: &mut Runtime, plugin: &impl Orchestration, what: &str) {
-    let cfg = *rt.config();
+    let cfg = rt.config();
     let what = format!(
         "{what} on {} block dim {} threads {}",
         cfg.platform, cfg.block_dim, cfg.threads

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
-use hostgraph::{Executor, InlineSim, Runtime, RuntimeConfig, ThreadedSim};
+use hostgraph::{Backend, InlineSim, Runtime, RuntimeConfig, ThreadedSim};
 
 /// The (block dim, threads) grid on a2a3.
 pub const CONFIGS: [(u32, u32); 3] = [(1, 1), (3, 3), (24, 4)];
@@ -74,7 +74,7 @@ pub fn config(block_dim: u32, threads: u32) -> RuntimeConfig {
 /// A runtime on the inline simulator.
 pub fn inline(block_dim: u32, threads: u32) -> Runtime<InlineSim> {
     let c = config(block_dim, threads);
-    Runtime::with_executor(c, InlineSim::new(c.platform)).expect("valid config")
+    Runtime::with_backend(c, InlineSim::new(c.platform)).expect("valid config")
 }
 
 /// A runtime on the threaded simulator (default runner count).
@@ -92,7 +92,7 @@ pub fn config_id(block_dim: u32, threads: u32) -> String {
 /// a first, untimed run seals it and checks the task count; each iteration
 /// is one whole `rt.run()` (start-up, dispatch, shutdown). Throughput is
 /// counted in tasks.
-pub fn bench_runs<E: Executor>(
+pub fn bench_runs<E: Backend>(
     g: &mut BenchmarkGroup<'_, WallTime>,
     id: impl Into<String>,
     tasks: usize,

@@ -36,21 +36,23 @@
 //!    once (pipelining).
 //! 10. FIN of running: running is done; the running slot is free.
 //!
-//! The caller dispatches into a free pending slot *before* resolving the
-//! successors of what finished, so the core is fed as early as possible.
+//! [`CoreSlot::observe`] returns what finished; the caller resolves those
+//! tasks' successors first and then feeds the core, so a successor that
+//! the finish made ready can go to the core it just freed (the scheduler's
+//! poll order is written beside its code, `SchedulerThread::poll`).
 //!
 //! # Shutdown
 //!
 //! 11. AICPU: write DATA_MAIN_BASE = EXIT_SIGNAL; wait for COND = FIN|EXIT;
 //!     a2a3: close FAST_PATH_ENABLE.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use hostgraph_orch_abi::CoreType;
 
 use crate::access::RegisterAccess;
 use crate::regs::{Cond, CondState, EXIT_SIGNAL, IDLE, Reg, is_task_id};
 use crate::spec::PlatformSpec;
+use crate::sync::{AtomicU32, Ordering};
 
 /// Per-core block in shared memory used during start-up; 64-byte aligned so
 /// no two cores share a cache line.

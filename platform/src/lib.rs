@@ -8,6 +8,7 @@ pub mod handshake;
 pub mod memory;
 pub mod regs;
 pub mod spec;
+mod sync;
 
 pub use access::{MmioRegisters, RegisterAccess, SimRegisters};
 pub use handshake::{

@@ -1,13 +1,20 @@
-//! The AICPU scheduler: systems over the world that discover cores, assign
-//! them to threads, seed the ready queues and run the poll / resolve /
-//! dispatch loop (protocol in [`hostgraph_platform::handshake`]).
+//! The AICPU scheduler: dispatch policies ([`Policy`]), each scheduler
+//! thread's poll / resolve / dispatch loop, the state a run's threads share,
+//! and what a stall looked like. The run's phases that drive it are in
+//! [`run`](crate::run); backends host its threads as
+//! [`SchedulerJob`](crate::backend::SchedulerJob)s.
 
+mod job;
 mod policy;
-mod run;
+mod shared;
+mod stall;
 mod thread;
 
-pub use policy::{Policy, RoundRobin};
-pub use run::{Core, RunReport, RunShared};
-pub use thread::{Poll, SchedulerThread, ThreadStats};
+pub use policy::{MAX_LOCAL_CAPACITY, Policy, RoundRobin};
+pub use thread::ThreadStats;
 
-pub(crate) use run::{ActivePolicy, RunParams, execute};
+pub(crate) use job::Job;
+pub(crate) use policy::{check_assignment, check_capacity, check_seed};
+pub(crate) use shared::{Failure, RunShared, Seeds, ThreadOutcome};
+pub(crate) use stall::diagnose;
+pub(crate) use thread::{OwnedCore, SchedulerThread};

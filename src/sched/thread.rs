@@ -2,16 +2,15 @@
 //! cores it owns. No locks, no allocation and no logging per task.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 
-use crossbeam_deque::{Injector, Steal};
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::regs::Reg;
 use hostgraph_platform::{CoreSlot, RegisterAccess};
 
-use super::run::RunShared;
-use crate::backoff::{Backoff, StallWatch};
+use super::shared::{Failure, Held, RunShared, ThreadOutcome};
+use crate::backend::Poll;
 use crate::graph::TaskId;
+use crate::sync::{Injector, Ordering, Steal};
 
 /// A core as its owning thread sees it.
 #[derive(Debug, Clone, Copy)]
@@ -30,19 +29,6 @@ pub struct ThreadStats {
     pub completed: u64,
     /// Tasks it took from the shared queues.
     pub refilled: u64,
-}
-
-/// How one poll went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Poll {
-    /// Something changed.
-    Progress,
-    /// Nothing changed.
-    Idle,
-    /// Every task has completed.
-    Done,
-    /// The run was stopped (fault, stall, protocol error).
-    Stopped,
 }
 
 /// The local ready queues of one thread, one per core type, each bounded by
@@ -79,9 +65,9 @@ impl LocalQueues {
 }
 
 /// One scheduler thread's state: the cores it owns, its local ready queues,
-/// its counters. Executors run it with [`run`](Self::run) (on a thread of
-/// their choosing) or step it with [`poll`](Self::poll).
-pub struct SchedulerThread {
+/// its counters. A run hands it to its backend inside a
+/// [`Job`](super::job::Job), which polls it.
+pub(crate) struct SchedulerThread {
     pub(crate) index: u32,
     pub(crate) cores: Vec<OwnedCore>,
     /// Cores holding a task (pending or running), as indices into `cores`:
@@ -127,6 +113,11 @@ impl SchedulerThread {
         !self.cores.is_empty()
     }
 
+    /// Physical ids of the owned cores.
+    pub fn physical_ids(&self) -> Vec<u32> {
+        self.cores.iter().map(|c| c.physical_id).collect()
+    }
+
     /// Steps 8-10 for the owned cores, and dispatch. Costs O(busy cores),
     /// not O(owned cores): a chain costs the same on 3 cores as on 108.
     ///
@@ -140,7 +131,7 @@ impl SchedulerThread {
     ///    free pending slots of busy cores, until a core type's queues come
     ///    up empty.
     #[inline]
-    pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<'_, R>) -> Poll {
+    pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<R>) -> Poll {
         if sh.stopped() {
             return Poll::Stopped;
         }
@@ -176,7 +167,7 @@ impl SchedulerThread {
             let done = match core.slot.observe(core.physical_id, word) {
                 Ok(d) => d,
                 Err(e) => {
-                    sh.fail(e.into());
+                    sh.fail(Failure::Error(e.into()));
                     return Poll::Stopped;
                 }
             };
@@ -247,32 +238,27 @@ impl SchedulerThread {
         if progress { Poll::Progress } else { Poll::Idle }
     }
 
-    /// Polls until the run is done or stopped; detects stalls by time.
-    pub fn run<R: RegisterAccess>(&mut self, sh: &RunShared<'_, R>) {
-        let mut backoff = Backoff::new();
-        let mut watch = StallWatch::new(sh.stall_timeout);
-        loop {
-            match self.poll(sh) {
-                Poll::Done | Poll::Stopped => return,
-                Poll::Progress => backoff.reset(),
-                Poll::Idle => {
-                    if backoff.snooze() && watch.stalled(sh.remaining()) {
-                        sh.stall(watch.elapsed());
-                        return;
-                    }
-                }
-            }
+    /// The thread's state for the run's report and diagnosis.
+    pub fn outcome(&self) -> ThreadOutcome {
+        let held = self
+            .cores
+            .iter()
+            .flat_map(|c| {
+                [c.slot.running(), c.slot.pending()]
+                    .into_iter()
+                    .flatten()
+                    .map(|task| Held {
+                        physical_id: c.physical_id,
+                        core_type: c.core_type,
+                        task,
+                    })
+            })
+            .collect();
+        ThreadOutcome {
+            stats: self.stats,
+            held,
+            queued: self.local.len(),
         }
-    }
-
-    /// Tasks held by this thread's cores: `(physical id, type, task)`.
-    pub(crate) fn busy(&self) -> impl Iterator<Item = (u32, CoreType, u32)> + '_ {
-        self.cores.iter().flat_map(|c| {
-            [c.slot.running(), c.slot.pending()]
-                .into_iter()
-                .flatten()
-                .map(|t| (c.physical_id, c.core_type, t))
-        })
     }
 }
 
@@ -283,17 +269,18 @@ fn feed<R: RegisterAccess>(
     core: &mut OwnedCore,
     thread: u32,
     local: &mut LocalQueues,
-    sh: &RunShared<'_, R>,
+    sh: &RunShared<R>,
     stats: &mut ThreadStats,
 ) -> bool {
     let Some(task) = next_ready(local, core.core_type, sh, stats) else {
         return false;
     };
-    sh.regs.write(core.physical_id, Reg::DataMainBase, task);
-    core.slot.dispatched(task);
+    // Stamped before the write: the core may start the task at once.
     if let Some(rec) = sh.graph.recorder() {
         rec.dispatched(task, thread);
     }
+    sh.regs.write(core.physical_id, Reg::DataMainBase, task);
+    core.slot.dispatched(task);
     stats.dispatched += 1;
     true
 }
@@ -304,7 +291,7 @@ fn feed<R: RegisterAccess>(
 fn next_ready<R>(
     local: &mut LocalQueues,
     ty: CoreType,
-    sh: &RunShared<'_, R>,
+    sh: &RunShared<R>,
     stats: &mut ThreadStats,
 ) -> Option<u32> {
     let ty = ty as usize;
@@ -345,7 +332,7 @@ fn next_ready<R>(
 /// Files a newly ready task: the local queue of its type while below
 /// capacity, else the shared queue. Returns the core type's index.
 #[inline]
-fn push_ready<R>(local: &mut LocalQueues, task: u32, sh: &RunShared<'_, R>) -> usize {
+fn push_ready<R>(local: &mut LocalQueues, task: u32, sh: &RunShared<R>) -> usize {
     let ty = sh.graph.core_type(task) as usize;
     if local.queues[ty].len() < local.capacity[ty] {
         local.queues[ty].push_back(task);

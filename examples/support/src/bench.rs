@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use hostgraph::{Executor, KernelFn, Platform, RunReport, Runtime};
+use hostgraph::{Backend, KernelFn, Platform, RunReport, Runtime};
 use serde_json::{Value, json};
 
 use crate::chart::{self, Bar};
@@ -126,7 +126,7 @@ impl Row {
 /// profiled report comes back beside the row). `live_bytes` reads the live
 /// heap bytes of the process (the bench program counts them in its global
 /// allocator).
-pub fn measure_row<E: Executor>(
+pub fn measure_row<E: Backend>(
     mut rt: Runtime<E>,
     sim: Sim,
     shape: Shape,
@@ -188,7 +188,7 @@ pub fn measure_row<E: Executor>(
 /// its own wall time, the live heap bytes after the first run minus
 /// `before`, the measured reports and the profiled one.
 #[allow(clippy::type_complexity)]
-fn runs<E: Executor>(
+fn runs<E: Backend>(
     rt: &mut Runtime<E>,
     before: usize,
     rounds: u32,

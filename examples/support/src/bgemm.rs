@@ -118,7 +118,7 @@ fn tile_add(args: &[u64]) {
 }
 
 /// Registers the two kernels.
-pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
+pub fn register_kernels<E: hostgraph::backend::Backend>(rt: &mut Runtime<E>) {
     rt.register_kernel(FUNC_GEMM_TILE, KernelFn::rust(gemm_tile).named("gemm_tile"));
     rt.register_kernel(FUNC_TILE_ADD, KernelFn::rust(tile_add).named("tile_add"));
 }
@@ -159,7 +159,7 @@ pub fn orch_args(inputs: &Inputs, c: &mut [f32]) -> OwnedArgs {
 
 /// One round: register kernels, build with `plugin` over `inputs`, run,
 /// finalize; returns `C` and the run's report.
-pub fn run_round<E: hostgraph::Executor>(
+pub fn run_round<E: hostgraph::backend::Backend>(
     rt: &mut Runtime<E>,
     plugin: &impl Orchestration,
     inputs: &Inputs,

@@ -148,7 +148,7 @@ fn add_exp(args: &[u64]) {
 }
 
 /// Registers the three kernels.
-pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
+pub fn register_kernels<E: hostgraph::backend::Backend>(rt: &mut Runtime<E>) {
     rt.register_kernel(FUNC_LOG_SQRT, KernelFn::rust(log_sqrt).named("log_sqrt"));
     rt.register_kernel(FUNC_MATMUL, KernelFn::rust(matmul).named("matmul"));
     rt.register_kernel(FUNC_ADD_EXP, KernelFn::rust(add_exp).named("add_exp"));
@@ -193,7 +193,7 @@ pub fn max_error(got: &[f32], want: &[f64]) -> f64 {
 
 /// One round: register kernels, build with `plugin` over `inputs`, run,
 /// finalize; returns `F` and the run's report.
-pub fn run_round<E: hostgraph::Executor>(
+pub fn run_round<E: hostgraph::backend::Backend>(
     rt: &mut Runtime<E>,
     plugin: &impl Orchestration,
     inputs: &Inputs,

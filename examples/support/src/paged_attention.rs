@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use half::{bf16, f16};
 use hostgraph::graph::{Task, TaskLists};
-use hostgraph::{Error, Executor, KernelFn, OwnedArgs, RunReport, Runtime};
+use hostgraph::{Error, Backend, KernelFn, OwnedArgs, RunReport, Runtime};
 use hostgraph_orch_abi::{CoreType, DType, OrchTensor};
 
 use crate::plugins::{Orchestration, run_finalize};
@@ -799,7 +799,7 @@ pub struct BuiltTask {
 }
 
 /// The graph built into `rt` (not yet finalized or discarded), by task id.
-pub fn built_graph<E: Executor>(rt: &Runtime<E>) -> Vec<BuiltTask> {
+pub fn built_graph<E: Backend>(rt: &Runtime<E>) -> Vec<BuiltTask> {
     let world = rt.world();
     let lists = world.resource::<TaskLists>();
     // No Task component yet means no task was ever built.
@@ -1015,7 +1015,7 @@ pub enum Kernels {
 }
 
 /// Registers the four kernels.
-pub fn register_kernels<E: Executor>(rt: &mut Runtime<E>, kernels: Kernels) {
+pub fn register_kernels<E: Backend>(rt: &mut Runtime<E>, kernels: Kernels) {
     let set: [fn(&[u64]); 4] = match kernels {
         Kernels::Plain => [qk, softmax_prepare, pv, update],
         Kernels::Traced => [traced_qk, traced_softmax, traced_pv, traced_update],
@@ -1043,7 +1043,7 @@ pub struct Round {
 /// finalize. With [`Kernels::Traced`] every task of the built graph must
 /// run exactly once, after its predecessors (traced rounds of the whole
 /// process run one at a time).
-pub fn run_round<E: Executor>(
+pub fn run_round<E: Backend>(
     rt: &mut Runtime<E>,
     plugin: &impl Orchestration,
     problem: &Problem,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use hostgraph::{Error, Executor, OwnedArgs, Plugin, ReferencePlugin, RunReport, Runtime};
+use hostgraph::{Error, Backend, OwnedArgs, Plugin, ReferencePlugin, RunReport, Runtime};
 
 /// The interface an orchestration plugin speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -28,7 +28,7 @@ pub trait Orchestration {
     /// # Safety
     /// The plugin's code runs; the host buffers it records as tensor pairs
     /// must stay valid until `rt` is finalized.
-    unsafe fn build<E: Executor>(&self, rt: &mut Runtime<E>, args: &OwnedArgs)
+    unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs)
     -> Result<(), Error>;
 
     /// Where it was loaded from.
@@ -42,7 +42,7 @@ pub trait Orchestration {
 }
 
 impl Orchestration for Plugin {
-    unsafe fn build<E: Executor>(
+    unsafe fn build<E: Backend>(
         &self,
         rt: &mut Runtime<E>,
         args: &OwnedArgs,
@@ -65,7 +65,7 @@ impl Orchestration for Plugin {
 }
 
 impl Orchestration for ReferencePlugin {
-    unsafe fn build<E: Executor>(
+    unsafe fn build<E: Backend>(
         &self,
         rt: &mut Runtime<E>,
         args: &OwnedArgs,
@@ -125,7 +125,7 @@ impl From<ReferencePlugin> for AnyPlugin {
 }
 
 impl Orchestration for AnyPlugin {
-    unsafe fn build<E: Executor>(
+    unsafe fn build<E: Backend>(
         &self,
         rt: &mut Runtime<E>,
         args: &OwnedArgs,
@@ -211,7 +211,7 @@ pub fn rust_plugin(dir: &str) -> PathBuf {
 /// The plugin's code runs; the host buffers `args` points at (and any the
 /// plugin records as tensor pairs) must stay valid and unmoved until this
 /// returns.
-pub unsafe fn build_run_finalize<E: Executor>(
+pub unsafe fn build_run_finalize<E: Backend>(
     rt: &mut Runtime<E>,
     plugin: &impl Orchestration,
     args: &OwnedArgs,
@@ -223,7 +223,7 @@ pub unsafe fn build_run_finalize<E: Executor>(
 
 /// Runs the built graph and finalizes it; if the run fails, discards the
 /// graph.
-pub fn run_finalize<E: Executor>(rt: &mut Runtime<E>) -> Result<RunReport, Error> {
+pub fn run_finalize<E: Backend>(rt: &mut Runtime<E>) -> Result<RunReport, Error> {
     match rt.run() {
         Ok(report) => {
             rt.finalize()?;

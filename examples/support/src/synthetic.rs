@@ -230,13 +230,13 @@ pub fn plugin_args(shape: Shape, n: usize, func_id: i32) -> OwnedArgs {
 #[cfg(test)]
 mod tests {
     use hostgraph::graph::{Task, TaskLists};
-    use hostgraph::{Executor, InlineSim, KernelFn, Runtime, RuntimeConfig};
+    use hostgraph::{Backend, InlineSim, KernelFn, Runtime, RuntimeConfig};
 
     use super::*;
     use crate::plugins;
 
     /// Every task of the built graph as `(id, func_id, core type, successors)`, by id.
-    fn graph_of<E: Executor>(rt: &Runtime<E>) -> Vec<(u32, i32, CoreType, Vec<u32>)> {
+    fn graph_of<E: Backend>(rt: &Runtime<E>) -> Vec<(u32, i32, CoreType, Vec<u32>)> {
         let world = rt.world();
         let lists = world.resource::<TaskLists>();
         let mut q = world
@@ -264,7 +264,7 @@ mod tests {
     fn c_plugin_builds_the_same_graphs() {
         let plugin = plugins::load_c("synthetic").unwrap();
         let config = RuntimeConfig::default();
-        let mut rt = Runtime::with_executor(config, InlineSim::new(config.platform)).unwrap();
+        let mut rt = Runtime::with_backend(config, InlineSim::new(config.platform)).unwrap();
         rt.register_kernel(5, KernelFn::rust(empty));
         for shape in Shape::ALL {
             for n in [0, 1, 2, 3, 99, 100, 101, 250, 1001, 4097] {

@@ -66,7 +66,7 @@ fn mul(args: &[u64]) {
 }
 
 /// Registers the three kernels.
-pub fn register_kernels<E: hostgraph::Executor>(rt: &mut Runtime<E>) {
+pub fn register_kernels<E: hostgraph::backend::Backend>(rt: &mut Runtime<E>) {
     rt.register_kernel(FUNC_ADD, KernelFn::rust(add).named("add"));
     rt.register_kernel(
         FUNC_ADD_SCALAR,
@@ -85,7 +85,7 @@ pub fn reference(a: &[f32], b: &[f32]) -> Vec<f32> {
 
 /// One round: register kernels, build with `plugin` over `a`, `b`, run,
 /// finalize; returns `f` and the run's report.
-pub fn run_round<E: hostgraph::Executor>(
+pub fn run_round<E: hostgraph::backend::Backend>(
     rt: &mut Runtime<E>,
     plugin: &impl Orchestration,
     a: &[f32],

@@ -26,13 +26,13 @@ fn small_bench() -> Results {
     };
     let mut rows: Vec<Row> = vec![];
     for shape in [Shape::Independent, Shape::Chain] {
-        let rt = Runtime::with_executor(cfg, InlineSim::new(cfg.platform)).unwrap();
+        let rt = Runtime::with_backend(cfg, InlineSim::new(cfg.platform)).unwrap();
         let (row, traced) =
             measure_row(rt, Sim::Inline, shape, TASKS, ROUNDS, false, no_count).unwrap();
         assert!(traced.is_none());
         rows.push(row);
         let rt = Runtime::new(cfg).unwrap();
-        let runners = rt.executor().runner_count();
+        let runners = rt.backend().runner_count();
         let (row, _) =
             measure_row(rt, Sim::Threaded, shape, TASKS, ROUNDS, false, no_count).unwrap();
         rows.push(Row {

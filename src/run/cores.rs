@@ -1,0 +1,178 @@
+//! Cores and scheduler threads as data, and the two handshakes a run makes
+//! with every core: start-up (steps 1-5 of
+//! [`hostgraph_platform::handshake`]) and exit (step 11).
+//!
+//! Each discovered core is a [`Core`] entity and each scheduler thread an
+//! [`AicpuThread`] entity; the assignment phase relates every core to the
+//! thread that owns it ([`OwnedBy`], mirrored as [`OwnedCores`] on the
+//! thread), and the seed phase builds each thread's core list from those
+//! relations. The entities persist across runs of the same configuration.
+
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::handshake::{exit_acknowledged, send_exit};
+use hostgraph_platform::{AicpuStartup, DiscoveredCore};
+
+use crate::backend::Backend;
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
+
+/// A discovered core.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Core {
+    /// Handshake index (launch order).
+    pub index: u32,
+    /// Physical id (selects the register block).
+    pub physical_id: u32,
+    /// AIC or AIV.
+    pub core_type: CoreType,
+}
+
+impl From<DiscoveredCore> for Core {
+    fn from(c: DiscoveredCore) -> Self {
+        Core {
+            index: c.index,
+            physical_id: c.physical_id,
+            core_type: c.core_type,
+        }
+    }
+}
+
+/// A scheduler (AICPU) thread of the runs.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AicpuThread {
+    /// Its index, `0..threads`.
+    pub index: usize,
+}
+
+/// The scheduler thread (an [`AicpuThread`] entity) that owns this core:
+/// written by the assignment phase, read by the seed phase. A core without
+/// it is not used by the run.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+#[relationship(relationship_target = OwnedCores)]
+pub struct OwnedBy(pub Entity);
+
+/// The cores a scheduler thread owns (kept by bevy from [`OwnedBy`]).
+#[derive(Component, Debug, Default)]
+#[relationship_target(relationship = OwnedBy)]
+pub struct OwnedCores(Vec<Entity>);
+
+impl OwnedCores {
+    /// The owned core entities.
+    pub fn cores(&self) -> &[Entity] {
+        &self.0
+    }
+}
+
+/// Start-up steps 1-5 for the first `n` handshake blocks, all at once,
+/// bounded by `timeout`.
+pub(crate) fn discover<B: Backend>(
+    exec: &mut B,
+    n: usize,
+    timeout: Duration,
+) -> Result<Vec<DiscoveredCore>> {
+    let mut states: Vec<AicpuStartup> = exec.handshakes()[..n]
+        .iter()
+        .map(AicpuStartup::begin)
+        .collect();
+    let start = Instant::now();
+    let mut backoff = Backoff::new();
+    loop {
+        let moved = exec.pump();
+        let mut pending = 0;
+        let (spec, regs, blocks) = (exec.spec(), exec.registers(), exec.handshakes());
+        for (i, (st, block)) in states.iter_mut().zip(blocks).enumerate() {
+            if st.poll(i as u32, block, regs, spec)?.is_none() {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            let filed = |s: &AicpuStartup| match *s {
+                AicpuStartup::Filed(core) => Some(core),
+                _ => None,
+            };
+            return Ok(states.iter().filter_map(filed).collect());
+        }
+        if !moved && backoff.snooze() && start.elapsed() >= timeout {
+            let first = states
+                .iter()
+                .position(|s| !matches!(s, AicpuStartup::Filed(_)))
+                .unwrap_or(0);
+            return Err(Error::StartupTimeout {
+                pending,
+                cores: n,
+                timeout,
+                first: first as u32,
+            });
+        }
+    }
+}
+
+/// Step 11 for every core in `cores`: sends the exit signal and waits (up
+/// to `timeout`) for the acknowledgements of those not in `skip`. Returns
+/// the cores that did not acknowledge.
+pub(crate) fn exit<B: Backend>(
+    exec: &mut B,
+    cores: &[DiscoveredCore],
+    skip: &[u32],
+    timeout: Duration,
+) -> Vec<u32> {
+    for c in cores {
+        send_exit(exec.registers(), c.physical_id);
+    }
+    let mut waiting: Vec<u32> = cores
+        .iter()
+        .map(|c| c.physical_id)
+        .filter(|p| !skip.contains(p))
+        .collect();
+    let start = Instant::now();
+    let mut backoff = Backoff::new();
+    while !waiting.is_empty() {
+        let moved = exec.pump();
+        waiting.retain(|&id| !exit_acknowledged(exec.registers(), id, exec.spec()));
+        if !waiting.is_empty() && !moved && backoff.snooze() && start.elapsed() >= timeout {
+            break;
+        }
+    }
+    waiting
+}
+
+/// Makes the [`Core`] entities match `cores` (kept when they already do,
+/// so a re-run of the same configuration spawns nothing), and the
+/// [`AicpuThread`] entities number `threads`.
+pub(crate) fn sync_entities(world: &mut World, cores: &[DiscoveredCore], threads: usize) {
+    let mut have: Vec<(Entity, Core)> = world
+        .query::<(Entity, &Core)>()
+        .iter(world)
+        .map(|(e, c)| (e, *c))
+        .collect();
+    have.sort_by_key(|(_, c)| c.index);
+    let same = have.len() == cores.len()
+        && have
+            .iter()
+            .zip(cores)
+            .all(|((_, c), d)| *c == Core::from(*d));
+    if !same {
+        for (e, _) in have {
+            world.despawn(e);
+        }
+        world.spawn_batch(cores.iter().map(|&c| Core::from(c)));
+    }
+    let have: Vec<(Entity, usize)> = world
+        .query::<(Entity, &AicpuThread)>()
+        .iter(world)
+        .map(|(e, t)| (e, t.index))
+        .collect();
+    for &(e, index) in &have {
+        if index >= threads {
+            world.despawn(e);
+        }
+    }
+    for index in 0..threads {
+        if !have.iter().any(|&(_, i)| i == index) {
+            world.spawn(AicpuThread { index });
+        }
+    }
+}

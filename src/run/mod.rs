@@ -1,0 +1,161 @@
+//! A run as bevy systems: two schedules of ordered, public phases.
+//!
+//! ```text
+//!  RunSchedule::Start                       RunSchedule::Finish
+//!  ┌──────┐ ┌────────┐ ┌──────────┐          ┌──────────┐ ┌──────────┐ ┌─────────┐
+//!  │ Seal │→│ Launch │→│ Discover │→ ...      │ Dispatch │→│ Shutdown │→│ Publish │
+//!  └──────┘ └────────┘ └──────────┘          │ (await)  │ └──────────┘ └─────────┘
+//!     ... → ┌────────┐ ┌──────┐ ┌──────────┐ └──────────┘
+//!           │ Assign │→│ Seed │→│ Dispatch │   the backend runs the scheduler
+//!           └────────┘ └──────┘ │  (host)  │   threads between the two
+//!                               └──────────┘
+//! ```
+//!
+//! 1. [`Phase::Seal`]: validate the graph (every func_id has a kernel, no
+//!    cycle) and seal it into the dense view the hot loop reads; redone
+//!    only when the graph or the kernels changed.
+//! 2. [`Phase::Launch`]: reset the graph's fan-in counts and launch the
+//!    backend's cores.
+//! 3. [`Phase::Discover`]: start-up handshake with every core (steps 1-5 of
+//!    [`hostgraph_platform::handshake`]); the cores become [`Core`]
+//!    entities and the scheduler threads [`AicpuThread`] entities (kept
+//!    across runs of the same configuration).
+//! 4. [`Phase::Assign`]: the policy deals cores to threads: an [`OwnedBy`]
+//!    relation per core.
+//! 5. [`Phase::Seed`]: each thread's core list from those relations, local
+//!    queue sizes and initially ready tasks from the policy, all checked.
+//! 6. [`Phase::Dispatch`]: the threads go to the backend ([`RunSchedule::Start`]
+//!    ends here, so a run can be started without blocking), and the run
+//!    waits for them to return ([`RunSchedule::Finish`] begins here): the
+//!    poll / resolve / dispatch loop, one system's wait, no ECS access per
+//!    task.
+//! 7. [`Phase::Shutdown`]: exit handshake (step 11) and landing; after a
+//!    failure, cores are stopped at once and any stuck inside a kernel are
+//!    reported.
+//! 8. [`Phase::Publish`]: the report; per-task results as [`TaskResult`]
+//!    components and a [`RunFinished`] event when
+//!    [`RuntimeConfig::publish`](crate::RuntimeConfig::publish) is on; after a failure past launch, the graph
+//!    is released (its device memory held back while a kernel may still
+//!    write it).
+//!
+//! A phase that fails records the run's error in [`RunState`]; the phases
+//! after it up to shutdown are skipped. Every phase system can be replaced
+//! by a user's own in the same set (e.g. their own core assignment:
+//! remove the systems in [`Phase::Assign`] and add one that inserts
+//! [`OwnedBy`] on the [`Core`] entities).
+
+use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::ScheduleLabel;
+
+mod cores;
+mod phases;
+mod results;
+mod state;
+
+pub use cores::{AicpuThread, Core, OwnedBy, OwnedCores};
+pub use results::{RunFinished, TaskResult};
+pub use state::{ActivePolicy, Exec, RunReport, RunState, SealedGraph};
+
+pub(crate) use phases::{clear_graph, emergency_stop};
+
+use crate::backend::Backend;
+
+/// The two schedules of a run: [`Start`](Self::Start) (seal to handing the
+/// scheduler threads to the backend) and [`Finish`](Self::Finish) (waiting
+/// for them, shutdown, publish). A blocking run is one after the other.
+#[derive(ScheduleLabel, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RunSchedule {
+    /// Seal, launch, discover, assign, seed, dispatch (host).
+    Start,
+    /// Dispatch (await), shutdown, publish.
+    Finish,
+}
+
+/// The phases of a run, in order; each a public system set.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Validate and seal the graph.
+    Seal,
+    /// Reset the run state and launch the cores.
+    Launch,
+    /// Start-up handshake; cores and threads as entities.
+    Discover,
+    /// Cores dealt to scheduler threads.
+    Assign,
+    /// Threads' core lists, queue sizes, initially ready tasks.
+    Seed,
+    /// Scheduler threads handed to the backend, and awaited.
+    Dispatch,
+    /// Exit handshake and landing.
+    Shutdown,
+    /// Report, results, event; release after a failure.
+    Publish,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Phase::Seal => "seal",
+            Phase::Launch => "launch",
+            Phase::Discover => "discover",
+            Phase::Assign => "assign",
+            Phase::Seed => "seed",
+            Phase::Dispatch => "dispatch",
+            Phase::Shutdown => "shutdown",
+            Phase::Publish => "publish",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Whether the run has not failed so far: the run condition of every phase
+/// from launch to dispatch.
+pub fn run_ok<B: Backend>(run: Res<RunState<B>>) -> bool {
+    run.ok()
+}
+
+/// Adds the run schedules, with hostgraph's phase systems for backend `B`,
+/// to `world`'s [`Schedules`] (creating it if needed). The world must also
+/// hold hostgraph's resources: [`Runtime`](crate::Runtime) installs both;
+/// to embed, see [`Runtime::install`](crate::Runtime::install).
+pub fn add_schedules<B: Backend>(world: &mut World) {
+    let mut start = Schedule::new(RunSchedule::Start);
+    start.configure_sets(
+        (
+            Phase::Seal,
+            Phase::Launch,
+            Phase::Discover,
+            Phase::Assign,
+            Phase::Seed,
+            Phase::Dispatch,
+        )
+            .chain(),
+    );
+    start.add_systems((
+        phases::seal::<B>.in_set(Phase::Seal),
+        phases::launch::<B>
+            .in_set(Phase::Launch)
+            .run_if(run_ok::<B>),
+        phases::discover::<B>
+            .in_set(Phase::Discover)
+            .run_if(run_ok::<B>),
+        phases::assign::<B>
+            .in_set(Phase::Assign)
+            .run_if(run_ok::<B>),
+        phases::seed::<B>.in_set(Phase::Seed).run_if(run_ok::<B>),
+        phases::host::<B>
+            .in_set(Phase::Dispatch)
+            .run_if(run_ok::<B>),
+    ));
+    let mut finish = Schedule::new(RunSchedule::Finish);
+    finish.configure_sets((Phase::Dispatch, Phase::Shutdown, Phase::Publish).chain());
+    finish.add_systems((
+        phases::await_threads::<B>.in_set(Phase::Dispatch),
+        phases::shutdown::<B>.in_set(Phase::Shutdown),
+        phases::publish::<B>.in_set(Phase::Publish),
+    ));
+    world.init_resource::<Schedules>();
+    let mut schedules = world.resource_mut::<Schedules>();
+    schedules.insert(start);
+    schedules.insert(finish);
+}

@@ -1,0 +1,487 @@
+//! The phase systems of a run, in order (the protocol is written out in the
+//! [module docs](super)). Each records the phase it entered in
+//! [`RunState`], and a failure there instead of panicking.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy_ecs::prelude::*;
+use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::handshake::send_exit;
+
+use super::cores::{self, AicpuThread, Core, OwnedBy, OwnedCores};
+use super::results::{RunFinished, TaskResult};
+use super::state::{ActivePolicy, Exec, RunReport, RunState, SealedGraph};
+use crate::runtime::RuntimeConfig;
+use super::Phase;
+use crate::backend::{Backend, Landing, Wait};
+use crate::error::Error;
+use crate::graph::{DeviceMem, GraphStatus, Task, TaskCount, TaskLists, TensorPair};
+use crate::kernels::KernelRegistry;
+use crate::profile::RunInfo;
+use crate::sched::{
+    Failure, Job, OwnedCore, RunShared, SchedulerThread, Seeds, ThreadOutcome, check_assignment,
+    check_capacity, check_seed, diagnose,
+};
+use crate::seal;
+
+/// [`Phase::Seal`]: validates and seals the graph, unless the graph and the
+/// kernels are unchanged since it was last sealed.
+pub(crate) fn seal<B: Backend>(
+    tasks: Query<&Task>,
+    lists: Res<TaskLists>,
+    registry: Res<KernelRegistry>,
+    mut sealed: ResMut<SealedGraph>,
+    mut run: ResMut<RunState<B>>,
+) {
+    run.phase = Some(Phase::Seal);
+    if sealed.0.is_some() && !registry.is_changed() && !lists.is_changed() {
+        return;
+    }
+    sealed.0 = None;
+    match seal::seal(tasks.iter(), &lists, &registry) {
+        Ok(s) => sealed.0 = Some(Arc::new(s)),
+        Err(e) => run.fail(e),
+    }
+}
+
+/// [`Phase::Launch`]: resets the graph's fan-in counts and run records and
+/// launches the backend's cores.
+pub(crate) fn launch<B: Backend>(
+    tasks: Query<&Task>,
+    sealed: Res<SealedGraph>,
+    cfg: Res<RuntimeConfig>,
+    mut exec: ResMut<Exec<B>>,
+    mut run: ResMut<RunState<B>>,
+) {
+    run.phase = Some(Phase::Launch);
+    let Some(graph) = sealed.0.clone() else {
+        return run.fail(Error::NoGraph);
+    };
+    if let Err(e) = crate::runtime::check_config(exec.0.spec(), cfg.block_dim, cfg.threads as usize) {
+        return run.fail(e);
+    }
+    graph.reset(tasks.iter(), cfg.profiling, cfg.publish);
+    run.times.launch = Some(Instant::now());
+    match exec.0.launch(cfg.block_dim, graph) {
+        Ok(()) => (run.launched, run.reached_launch) = (true, true),
+        Err(e) => run.fail(e),
+    }
+}
+
+/// [`Phase::Discover`]: the start-up handshake with every launched core;
+/// the cores and threads become entities.
+pub(crate) fn discover<B: Backend>(world: &mut World) {
+    let cfg = *world.resource::<RuntimeConfig>();
+    world.resource_mut::<RunState<B>>().phase = Some(Phase::Discover);
+    let found = world.resource_scope(|_, mut exec: Mut<Exec<B>>| {
+        let n = (cfg.block_dim * exec.0.spec().cores_per_block()) as usize;
+        cores::discover(&mut exec.0, n, cfg.startup_timeout)
+    });
+    match found {
+        Ok(found) => {
+            cores::sync_entities(world, &found, cfg.threads as usize);
+            let mut run = world.resource_mut::<RunState<B>>();
+            run.times.startup = run.times.launch.map_or(Duration::ZERO, |t| t.elapsed());
+            run.cores = found;
+        }
+        Err(e) => world.resource_mut::<RunState<B>>().fail(e),
+    }
+}
+
+/// [`Phase::Assign`]: the policy deals the discovered cores to the
+/// scheduler threads; each core entity gets an [`OwnedBy`] relation (only
+/// where it changed).
+pub(crate) fn assign<B: Backend>(
+    policy: Res<ActivePolicy>,
+    cfg: Res<RuntimeConfig>,
+    mut run: ResMut<RunState<B>>,
+    cores: Query<(Entity, &Core, Option<&OwnedBy>)>,
+    threads: Query<(Entity, &AicpuThread)>,
+    mut commands: Commands,
+) {
+    run.phase = Some(Phase::Assign);
+    let owner = policy.0.assign_cores(&run.cores, cfg.threads as usize);
+    if let Err(e) = check_assignment(policy.0.as_ref(), &owner, &run.cores, cfg.threads as usize) {
+        return run.fail(e);
+    }
+    let mut thread_entity = vec![Entity::PLACEHOLDER; cfg.threads as usize];
+    for (e, t) in &threads {
+        if let Some(slot) = thread_entity.get_mut(t.index) {
+            *slot = e;
+        }
+    }
+    for (e, core, owned) in &cores {
+        let Some(i) = run.cores.iter().position(|c| c.index == core.index) else {
+            continue;
+        };
+        let want = thread_entity[owner[i]];
+        if owned.map(|o| o.0) != Some(want) {
+            commands.entity(e).insert(OwnedBy(want));
+        }
+    }
+}
+
+/// [`Phase::Seed`]: builds each scheduler thread from the cores it owns
+/// (its [`OwnedCores`]), sizes its local queues and places the initially
+/// ready tasks as the policy says, checking every answer.
+pub(crate) fn seed<B: Backend>(
+    policy: Res<ActivePolicy>,
+    cfg: Res<RuntimeConfig>,
+    sealed: Res<SealedGraph>,
+    exec: Res<Exec<B>>,
+    threads: Query<(&AicpuThread, Option<&OwnedCores>)>,
+    cores: Query<&Core>,
+    mut run: ResMut<RunState<B>>,
+) {
+    run.phase = Some(Phase::Seed);
+    let (Some(graph), policy) = (sealed.0.clone(), policy.0.as_ref()) else {
+        return run.fail(Error::NoGraph);
+    };
+    let mut lists: Vec<Vec<Core>> = vec![Vec::new(); cfg.threads as usize];
+    for (t, owned) in &threads {
+        if let (Some(list), Some(owned)) = (lists.get_mut(t.index), owned) {
+            list.extend(owned.cores().iter().filter_map(|&e| cores.get(e).ok()));
+            list.sort_by_key(|c| c.index);
+        }
+    }
+    let owned: Vec<[usize; 2]> = lists
+        .iter()
+        .map(|l| CoreType::ALL.map(|ty| l.iter().filter(|c| c.core_type == ty).count()))
+        .collect();
+    let tasks_of = |ty: CoreType| match ty {
+        CoreType::Aic => graph.aic_tasks(),
+        CoreType::Aiv => graph.len() - graph.aic_tasks(),
+    };
+    for ty in CoreType::ALL {
+        if tasks_of(ty) > 0 && owned.iter().all(|o| o[ty as usize] == 0) {
+            return run.fail(Error::NoCoreForType {
+                core_type: ty,
+                tasks: tasks_of(ty),
+            });
+        }
+    }
+    // Local capacities; a queue never holds more tasks than the graph has
+    // of its type, so none is allocated beyond that.
+    let mut capacity = vec![[0usize; 2]; cfg.threads as usize];
+    for (cap, owned) in capacity.iter_mut().zip(&owned) {
+        for ty in CoreType::ALL {
+            let n = owned[ty as usize];
+            if n > 0 {
+                match check_capacity(policy, policy.local_capacity(n), n, ty) {
+                    Ok(c) => cap[ty as usize] = c.min(tasks_of(ty)),
+                    Err(e) => return run.fail(e),
+                }
+            }
+        }
+    }
+    let mut built: Vec<SchedulerThread> = lists
+        .iter()
+        .zip(&capacity)
+        .enumerate()
+        .map(|(index, (list, cap))| {
+            let cores = list
+                .iter()
+                .map(|c| OwnedCore {
+                    physical_id: c.physical_id,
+                    core_type: c.core_type,
+                    slot: Default::default(),
+                })
+                .collect();
+            SchedulerThread::new(index as u32, *cap, cores)
+        })
+        .collect();
+    let mut shared: [Vec<u32>; 2] = Default::default();
+    for ty in CoreType::ALL {
+        let ready = graph.roots(ty);
+        let caps: Vec<usize> = capacity.iter().map(|c| c[ty as usize]).collect();
+        let plan = policy.seed(ty, ready, &caps);
+        if let Err(e) = check_seed(policy, ty, &plan, ready.len(), &caps) {
+            return run.fail(e);
+        }
+        for (&task, dest) in ready.iter().zip(plan) {
+            match dest {
+                Some(t) => built[t].local.push_seed(task, ty),
+                None => shared[ty as usize].push(task),
+            }
+        }
+    }
+    let regs = exec.0.registers().clone();
+    run.shared = Some(Arc::new(RunShared::new(
+        regs,
+        graph,
+        Seeds::new(shared),
+        cfg.threads as usize,
+        cfg.stall_timeout,
+    )));
+    run.threads = built;
+}
+
+/// [`Phase::Dispatch`], first half: hands every scheduler thread that owns
+/// cores to the backend, and returns.
+pub(crate) fn host<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: ResMut<Exec<B>>) {
+    run.phase = Some(Phase::Dispatch);
+    let Some(shared) = run.shared.clone() else {
+        return run.fail(Error::NoGraph);
+    };
+    let jobs: Vec<Job<B::Regs>> = std::mem::take(&mut run.threads)
+        .into_iter()
+        .filter(SchedulerThread::has_cores)
+        .map(|t| Job::new(t, shared.clone()))
+        .collect();
+    run.times.dispatch = Some(Instant::now());
+    exec.0.host(jobs);
+    run.hosted = true;
+}
+
+/// [`Phase::Dispatch`], second half: waits for every hosted thread to
+/// return, then turns how the run went into its result: the first kernel
+/// fault, failure or stall (diagnosed), or a check that every task ran.
+pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: ResMut<Exec<B>>) {
+    if !run.hosted {
+        return;
+    }
+    run.phase = Some(Phase::Dispatch);
+    exec.0.drive(Wait::Block, None);
+    run.hosted = false;
+    run.times.execute = run.times.dispatch.map_or(Duration::ZERO, |t| t.elapsed());
+    let Some(shared) = run.shared.clone() else {
+        return;
+    };
+    let outcomes: Vec<ThreadOutcome> = shared
+        .take_outcomes()
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let graph = &shared.graph;
+    let error = match (graph.fault(), shared.take_failure()) {
+        (Some(f), _) => Some(Error::KernelFault {
+            task: crate::graph::TaskId(f.task),
+            func_id: graph.func_id(f.task),
+            physical_id: f.physical_id,
+            message: f.message,
+        }),
+        (None, Some(Failure::Error(e))) => Some(e),
+        (None, Some(Failure::Stall(elapsed))) => Some(diagnose(
+            &shared.regs,
+            graph,
+            &outcomes,
+            shared.unclaimed(),
+            shared.remaining(),
+            elapsed,
+        )),
+        (None, Some(Failure::Panic { thread, message })) => Some(Error::Panicked {
+            phase: format!("dispatch (scheduler thread {thread})"),
+            message,
+        }),
+        (None, Some(Failure::Cancelled)) => {
+            run.cancelled = true;
+            Some(Error::Cancelled)
+        }
+        (None, None) => {
+            let completed: u64 = outcomes.iter().map(|o| o.stats.completed).sum();
+            let dispatched: u64 = outcomes.iter().map(|o| o.stats.dispatched).sum();
+            let n = graph.len();
+            (shared.remaining() != 0 || completed != n as u64 || dispatched != n as u64).then_some(
+                Error::Incomplete {
+                    completed,
+                    dispatched,
+                    tasks: n,
+                },
+            )
+        }
+    };
+    if let Some(e) = error {
+        run.fail(e);
+    }
+    run.outcomes = outcomes;
+}
+
+/// [`Phase::Shutdown`]: after a run that went well (or was cancelled), the
+/// exit handshake with every core, bounded by the start-up timeout, then a
+/// normal landing. After a failure, every core is sent the exit signal and
+/// the backend is landed at once with `abort`: cores inside kernels that
+/// do not return are reported, not waited for.
+pub(crate) fn shutdown<B: Backend>(
+    cfg: Res<RuntimeConfig>,
+    mut run: ResMut<RunState<B>>,
+    mut exec: ResMut<Exec<B>>,
+) {
+    if !run.launched {
+        return;
+    }
+    run.phase = Some(Phase::Shutdown);
+    let cores = std::mem::take(&mut run.cores);
+    let orderly = run.ok() || run.cancelled;
+    let landing = if orderly {
+        let unacked = cores::exit(&mut exec.0, &cores, &[], cfg.startup_timeout);
+        if unacked.is_empty() {
+            exec.0.land(false, cfg.startup_timeout)
+        } else {
+            run.fail(Error::ShutdownTimeout(unacked));
+            exec.0.land(true, cfg.startup_timeout)
+        }
+    } else {
+        for c in &cores {
+            send_exit(exec.0.registers(), c.physical_id);
+        }
+        exec.0.land(true, cfg.startup_timeout)
+    };
+    run.cores = cores;
+    run.launched = false;
+    if let Landing::Stuck(stuck) = landing {
+        let shown: Vec<String> = stuck
+            .iter()
+            .map(|s| format!("task {} on core {}", s.task, s.physical_id))
+            .collect();
+        run.fail(Error::BackendStuck(format!(
+            "kernels did not return at shutdown ({}); their memory is held back until they do",
+            shown.join(", ")
+        )));
+        run.stuck = true;
+    }
+}
+
+/// [`Phase::Publish`]: the run's result; per-task results and the
+/// [`RunFinished`] event when publishing; after a failure past launch, the
+/// graph is released (its device memory held back if a kernel may still
+/// write it).
+pub(crate) fn publish<B: Backend>(world: &mut World) {
+    let cfg = *world.resource::<RuntimeConfig>();
+    let platform = world.resource::<Exec<B>>().0.spec().platform;
+    let sealed = world.resource::<SealedGraph>().0.clone();
+    let mut run = world.resource_mut::<RunState<B>>();
+    run.phase = Some(Phase::Publish);
+    let result = match (run.failure.take(), &sealed) {
+        (Some(e), _) => Err(e),
+        (None, None) => Err(Error::NoGraph),
+        (None, Some(graph)) => {
+            let count = |ty| run.cores.iter().filter(|c| c.core_type == ty).count();
+            let mut per_thread = vec![Default::default(); cfg.threads as usize];
+            for (slot, o) in per_thread.iter_mut().zip(&run.outcomes) {
+                *slot = o.stats;
+            }
+            let info = RunInfo {
+                platform,
+                block_dim: cfg.block_dim,
+                threads: cfg.threads as usize,
+            };
+            Ok(RunReport {
+                tasks: graph.len(),
+                aic_tasks: graph.aic_tasks(),
+                aiv_tasks: graph.len() - graph.aic_tasks(),
+                aic_cores: count(CoreType::Aic),
+                aiv_cores: count(CoreType::Aiv),
+                threads: cfg.threads as usize,
+                startup: run.times.startup,
+                execute: run.times.execute,
+                wall: run.times.begin.elapsed(),
+                per_thread,
+                profile: graph.take_profile(info, &run.cores),
+            })
+        }
+    };
+    let release = result.is_err() && run.reached_launch && !(run.cancelled && !run.stuck);
+    let stuck = run.stuck;
+    run.shared = None;
+    run.outcomes.clear();
+    if cfg.publish {
+        if let (Ok(report), Some(graph)) = (&result, &sealed) {
+            write_results(world, graph, report);
+        }
+        world.trigger(RunFinished {
+            result: result.clone(),
+        });
+    }
+    if release {
+        clear_graph(world, stuck);
+    }
+    world.resource_mut::<RunState<B>>().result = Some(result);
+}
+
+/// Inserts every task's [`TaskResult`] from the run's records (and its
+/// times from the report's profile, when profiled).
+fn write_results(world: &mut World, graph: &crate::seal::Sealed, report: &RunReport) {
+    let Some(rec) = graph.recorder() else {
+        return;
+    };
+    let records = report.profile.as_ref().map(|p| &p.tasks);
+    let results: Vec<(Entity, TaskResult)> = world
+        .query::<(Entity, &Task)>()
+        .iter(world)
+        .map(|(e, t)| {
+            let (physical_id, thread, order) = rec.placement(t.id.0);
+            let times = records.map(|r| {
+                let r = &r[t.id.index()];
+                (
+                    Duration::from_nanos(r.start_ns),
+                    Duration::from_nanos(r.end_ns),
+                )
+            });
+            (
+                e,
+                TaskResult {
+                    physical_id,
+                    thread,
+                    order,
+                    times,
+                },
+            )
+        })
+        .collect();
+    world.insert_batch(results);
+}
+
+/// Removes the graph: its task and tensor-pair entities, its lists and
+/// sealed view; frees its device memory, or with `quarantine` holds it back
+/// (a kernel may still write it). Returns the allocations freed or held.
+pub(crate) fn clear_graph(world: &mut World, quarantine: bool) -> usize {
+    let entities: Vec<Entity> = world
+        .query_filtered::<Entity, Or<(With<Task>, With<TensorPair>)>>()
+        .iter(world)
+        .collect();
+    // Last row first: each removal takes its table's last row, so no row
+    // is moved to fill the gap.
+    for e in entities.into_iter().rev() {
+        world.despawn(e);
+    }
+    world.resource_mut::<TaskCount>().0 = 0;
+    world.insert_resource(TaskLists::default());
+    world.resource_mut::<SealedGraph>().0 = None;
+    world.resource_mut::<GraphStatus>().built = false;
+    let mut mem = world.resource_mut::<DeviceMem>();
+    if quarantine {
+        mem.0.quarantine_live()
+    } else {
+        mem.0.free_all()
+    }
+}
+
+/// Brings the backend down whatever state a run was left in (after a
+/// panic escaped the run's schedules): stops and awaits hosted threads,
+/// sends every discovered core the exit signal, lands with `abort`.
+/// Returns whether a kernel is still stuck.
+pub(crate) fn emergency_stop<B: Backend>(world: &mut World) -> bool {
+    let cfg = *world.resource::<RuntimeConfig>();
+    world.resource_scope(|world, mut exec: Mut<Exec<B>>| {
+        let mut run = world.resource_mut::<RunState<B>>();
+        if run.hosted {
+            if let Some(sh) = &run.shared {
+                sh.fail(Failure::Cancelled);
+            }
+            exec.0.drive(Wait::Block, None);
+            run.hosted = false;
+        }
+        run.shared = None;
+        run.threads.clear();
+        if !run.launched {
+            return run.stuck;
+        }
+        for c in &run.cores {
+            send_exit(exec.0.registers(), c.physical_id);
+        }
+        run.launched = false;
+        run.stuck = matches!(exec.0.land(true, cfg.startup_timeout), Landing::Stuck(_));
+        run.stuck
+    })
+}

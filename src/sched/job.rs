@@ -1,0 +1,68 @@
+//! A scheduler thread packaged for a backend: the thread's state, the run's
+//! shared state, and its stall clock. Dropping the job (when it has
+//! returned, or after a panic) hands the thread's final state back to the
+//! run, so the run can report and diagnose it.
+
+use std::sync::Arc;
+
+use hostgraph_platform::RegisterAccess;
+
+use super::shared::{Failure, RunShared};
+use super::thread::SchedulerThread;
+use crate::backend::{Poll, SchedulerJob};
+use crate::backoff::StallWatch;
+
+/// One scheduler thread of a run, hosted by the run's backend.
+pub(crate) struct Job<R: RegisterAccess + 'static> {
+    thread: SchedulerThread,
+    shared: Arc<RunShared<R>>,
+    watch: StallWatch,
+    cores: Vec<u32>,
+}
+
+impl<R: RegisterAccess + 'static> Job<R> {
+    pub(crate) fn new(thread: SchedulerThread, shared: Arc<RunShared<R>>) -> Self {
+        Job {
+            cores: thread.physical_ids(),
+            watch: StallWatch::new(shared.stall_timeout),
+            thread,
+            shared,
+        }
+    }
+}
+
+impl<R: RegisterAccess + 'static> SchedulerJob for Job<R> {
+    fn index(&self) -> usize {
+        self.thread.index as usize
+    }
+
+    fn cores(&self) -> &[u32] {
+        &self.cores
+    }
+
+    #[inline]
+    fn poll(&mut self) -> Poll {
+        self.thread.poll(&self.shared)
+    }
+
+    fn check_stall(&mut self) -> bool {
+        if !self.watch.stalled(self.shared.remaining()) {
+            return false;
+        }
+        self.shared.fail(Failure::Stall(self.watch.elapsed()));
+        true
+    }
+
+    fn abort(&mut self, why: String) {
+        self.shared.fail(Failure::Panic {
+            thread: self.index(),
+            message: why,
+        });
+    }
+}
+
+impl<R: RegisterAccess + 'static> Drop for Job<R> {
+    fn drop(&mut self) {
+        self.shared.deposit(self.index(), self.thread.outcome());
+    }
+}

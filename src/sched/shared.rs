@@ -1,0 +1,210 @@
+//! What every scheduler thread of a run shares: registers, the sealed
+//! graph, the initially ready tasks, the shared ready queues, the count of
+//! tasks left, the stop flag and first failure, and the slots the threads
+//! hand their final state back in.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use hostgraph_orch_abi::CoreType;
+
+use super::thread::ThreadStats;
+use crate::error::Error;
+use crate::seal::Sealed;
+use crate::sync::{AtomicBool, AtomicUsize, Injector, Ordering};
+
+/// Initially ready tasks that did not fit in the local queues, by core
+/// type: claimed in batches through an atomic cursor, one read-modify-write
+/// per batch (the shared queues take one per task). An independent graph
+/// is almost all seeds.
+#[derive(Default)]
+pub(crate) struct Seeds {
+    tasks: [Vec<u32>; 2],
+    next: [Cursor; 2],
+}
+
+/// A claim cursor on its own cache line.
+#[derive(Default)]
+#[repr(align(64))]
+struct Cursor(AtomicUsize);
+
+impl Seeds {
+    pub(crate) fn new(tasks: [Vec<u32>; 2]) -> Self {
+        Seeds {
+            tasks,
+            next: Default::default(),
+        }
+    }
+
+    /// Claims up to `n` seeds of core type `ty` (none once all are claimed).
+    #[inline]
+    pub(crate) fn claim(&self, ty: usize, n: usize) -> &[u32] {
+        let (tasks, next) = (&self.tasks[ty], &self.next[ty].0);
+        // A load first: once drained, polls find nothing without a write.
+        // Relaxed is enough: the cursor only hands out disjoint ranges of a
+        // list written before the run started (published to every thread
+        // by the start of its job).
+        if next.load(Ordering::Relaxed) >= tasks.len() {
+            return &[];
+        }
+        let start = next.fetch_add(n, Ordering::Relaxed).min(tasks.len());
+        &tasks[start..(start + n).min(tasks.len())]
+    }
+
+    /// Whether every seed has been claimed.
+    #[inline]
+    pub(crate) fn is_drained(&self) -> bool {
+        (0..2).all(|ty| self.next[ty].0.load(Ordering::Relaxed) >= self.tasks[ty].len())
+    }
+
+    /// Seeds not claimed yet.
+    pub(crate) fn unclaimed(&self) -> usize {
+        let left = |ty: usize| {
+            let claimed = self.next[ty].0.load(Ordering::Relaxed);
+            self.tasks[ty].len().saturating_sub(claimed)
+        };
+        left(0) + left(1)
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A protocol violation or policy error seen by a thread.
+    Error(Error),
+    /// Nothing moved for this long.
+    Stall(Duration),
+    /// A scheduler thread's job panicked (or the host could not run it).
+    Panic {
+        /// The thread.
+        thread: usize,
+        /// The panic's message.
+        message: String,
+    },
+    /// The caller gave up on the run (a dropped run handle).
+    Cancelled,
+}
+
+/// What a task held by a core looked like when its thread stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub physical_id: u32,
+    pub core_type: CoreType,
+    pub task: u32,
+}
+
+/// A scheduler thread's state when its job ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ThreadOutcome {
+    pub stats: ThreadStats,
+    /// Tasks its cores held (written or acknowledged, not seen to finish).
+    pub held: Vec<Held>,
+    /// Ready tasks left in its local queues.
+    pub queued: usize,
+}
+
+/// State every scheduler thread of a run shares.
+pub(crate) struct RunShared<R> {
+    pub(crate) regs: R,
+    pub(crate) graph: Arc<Sealed>,
+    pub(crate) seeds: Seeds,
+    pub(crate) shared: [Injector<u32>; 2],
+    /// Tasks not completed. Read-modify-writes are AcqRel and the loads
+    /// that end a run Acquire: the last completion happens-before every
+    /// thread's `Done`, so a finished run's outputs are visible to whoever
+    /// sees `Done`.
+    pub(crate) remaining: AtomicUsize,
+    pub(crate) stall_timeout: Duration,
+    stop: AtomicBool,
+    failure: Mutex<Option<Failure>>,
+    outcomes: Mutex<Vec<Option<ThreadOutcome>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<R> RunShared<R> {
+    pub(crate) fn new(
+        regs: R,
+        graph: Arc<Sealed>,
+        seeds: Seeds,
+        threads: usize,
+        stall_timeout: Duration,
+    ) -> Self {
+        let remaining = graph.len();
+        RunShared {
+            regs,
+            graph,
+            seeds,
+            shared: [Injector::new(), Injector::new()],
+            remaining: AtomicUsize::new(remaining),
+            stall_timeout,
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            outcomes: Mutex::new(vec![None; threads]),
+        }
+    }
+
+    /// Whether the run must stop (an error, a stall, a kernel fault, a cancel).
+    #[inline]
+    pub(crate) fn stopped(&self) -> bool {
+        // Relaxed: the flag only makes threads leave sooner; what they
+        // report is collected after every job has returned.
+        self.stop.load(Ordering::Relaxed) || self.graph.faulted()
+    }
+
+    /// Stops the run with `f` (the first failure wins).
+    pub(crate) fn fail(&self, f: Failure) {
+        lock(&self.failure).get_or_insert(f);
+        self.stop.store(true, Ordering::Release);
+    }
+
+    /// The first failure, taken (once every job has returned).
+    pub(crate) fn take_failure(&self) -> Option<Failure> {
+        lock(&self.failure).take()
+    }
+
+    /// Tasks not yet completed.
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.remaining.load(Ordering::Relaxed)
+    }
+
+    /// Hands thread `index`'s final state back (its job is ending).
+    pub(crate) fn deposit(&self, index: usize, outcome: ThreadOutcome) {
+        lock(&self.outcomes)[index] = Some(outcome);
+    }
+
+    /// Every thread's final state, by index (`None` for a thread whose job
+    /// never ran), taken once every job has returned.
+    pub(crate) fn take_outcomes(&self) -> Vec<Option<ThreadOutcome>> {
+        std::mem::take(&mut *lock(&self.outcomes))
+    }
+
+    /// Ready tasks that no thread took: seeds not claimed and tasks in the
+    /// shared queues.
+    pub(crate) fn unclaimed(&self) -> usize {
+        self.seeds.unclaimed() + self.shared.iter().map(Injector::len).sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_are_claimed_in_batches_each_once() {
+        let seeds = Seeds::new([vec![1, 2, 3, 4, 5], vec![9]]);
+        assert_eq!(seeds.unclaimed(), 6);
+        assert_eq!(seeds.claim(0, 2), [1, 2]);
+        assert_eq!(seeds.claim(0, 2), [3, 4]);
+        assert_eq!(seeds.claim(0, 2), [5]);
+        assert!(seeds.claim(0, 2).is_empty());
+        assert!(!seeds.is_drained());
+        assert_eq!(seeds.unclaimed(), 1);
+        assert_eq!(seeds.claim(1, 4), [9]);
+        assert!(seeds.is_drained());
+        assert_eq!(seeds.unclaimed(), 0);
+    }
+}

@@ -1,0 +1,489 @@
+//! The threaded simulator: memory-backed registers, simulated AICores
+//! stepped by a few persistent runner threads (not one OS thread per core),
+//! kernels called as native functions, scheduler threads hosted on a pool
+//! of persistent workers.
+//!
+//! # When a kernel does not return
+//!
+//! A runner inside a kernel cannot be interrupted. Landing with `abort`
+//! stops every other runner at once and reports the stuck one
+//! ([`Landing::Stuck`]); the runtime then holds the run's device memory
+//! back. The runner leaves by itself once the kernel returns
+//! ([`Backend::landed`] turns true), or [`Backend::abandon`] leaves it
+//! behind with its registers and starts fresh runners on fresh registers.
+//! Dropping the simulator joins the runners that leave within a second and
+//! detaches any still inside a kernel (it keeps its registers and graph
+//! alive until it returns; it never touches this simulator again).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use hostgraph_platform::{
+    CoreSide, CoreStep, DeviceMemory, HandshakeBlock, Platform, PlatformSpec, SimDeviceMemory,
+    SimRegisters,
+};
+
+use super::pool::{Task, WorkerPool};
+use super::sim_core;
+use crate::backend::{Backend, Hosting, Landing, SchedulerJob, StuckCore, Wait};
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
+use crate::panics::panic_message;
+use crate::seal::Sealed;
+
+/// Options of the threaded simulator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimOptions {
+    /// Runner threads stepping the simulated cores; 0 = one per CPU.
+    pub runners: usize,
+}
+
+/// A misbehaving core, for testing how start-up failures are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimFault {
+    /// Core `index` never answers the start-up handshake.
+    SilentCore(u32),
+    /// Core `index` reports `physical_id` in start-up step 2.
+    BadPhysicalId {
+        /// Handshake index of the core.
+        index: u32,
+        /// The id it reports.
+        physical_id: u32,
+    },
+}
+
+struct Launch {
+    generation: u64,
+    fault: Option<SimFault>,
+    block_dim: u32,
+    graph: Option<Arc<Sealed>>,
+    quit: bool,
+}
+
+/// No kernel: a runner's `in_kernel` between tasks.
+const NO_KERNEL: u64 = u64::MAX;
+
+/// What a runner tells the others about itself.
+#[derive(Default)]
+#[repr(align(64))]
+struct Runner {
+    /// Stepping cores of the current launch (set by `launch`, cleared by the
+    /// runner when it leaves).
+    stepping: AtomicBool,
+    /// `physical_id << 32 | task` while inside a kernel, else [`NO_KERNEL`].
+    in_kernel: AtomicU64,
+}
+
+/// One set of simulated cores: registers, handshake blocks, the runners
+/// stepping them, and the launch they step.
+struct Chip {
+    spec: &'static PlatformSpec,
+    regs: SimRegisters,
+    handshakes: Box<[HandshakeBlock]>,
+    launch: Mutex<Launch>,
+    wake: Condvar,
+    /// Runners still stepping cores of the current launch.
+    active: AtomicUsize,
+    landed: Condvar,
+    /// Leave the cores now (a launch being aborted, or the simulator going).
+    force: AtomicBool,
+    runners: Box<[Runner]>,
+}
+
+impl Chip {
+    fn new(spec: &'static PlatformSpec, runners: usize) -> Self {
+        Chip {
+            spec,
+            regs: SimRegisters::new(spec),
+            handshakes: (0..spec.physical_cores())
+                .map(|_| HandshakeBlock::default())
+                .collect(),
+            launch: Mutex::new(Launch {
+                generation: 0,
+                fault: None,
+                block_dim: 0,
+                graph: None,
+                quit: false,
+            }),
+            wake: Condvar::new(),
+            active: AtomicUsize::new(0),
+            landed: Condvar::new(),
+            force: AtomicBool::new(false),
+            runners: (0..runners)
+                .map(|_| Runner {
+                    stepping: AtomicBool::new(false),
+                    in_kernel: AtomicU64::new(NO_KERNEL),
+                })
+                .collect(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Launch> {
+        self.launch.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts `n` runner threads on this chip.
+    fn start_runners(self: &Arc<Self>) -> Vec<JoinHandle<()>> {
+        let n = self.runners.len();
+        (0..n)
+            .map(|r| {
+                let chip = self.clone();
+                std::thread::Builder::new()
+                    .name(format!("hostgraph-sim-{r}"))
+                    .spawn(move || runner(&chip, r, n))
+                    .expect("spawn sim runner thread")
+            })
+            .collect()
+    }
+
+    /// Runners inside kernels now.
+    fn stuck(&self) -> Vec<StuckCore> {
+        self.runners
+            .iter()
+            .map(|r| r.in_kernel.load(Ordering::Acquire))
+            .filter(|&k| k != NO_KERNEL)
+            .map(|k| StuckCore {
+                physical_id: (k >> 32) as u32,
+                task: k as u32,
+            })
+            .collect()
+    }
+
+    /// Whether every runner has left the launch or is inside a kernel.
+    fn settled(&self) -> bool {
+        self.runners.iter().all(|r| {
+            !r.stepping.load(Ordering::Acquire) || r.in_kernel.load(Ordering::Acquire) != NO_KERNEL
+        })
+    }
+
+    /// Tells the runners to leave for good.
+    fn quit(&self) {
+        self.force.store(true, Ordering::Release);
+        self.lock().quit = true;
+        self.wake.notify_all();
+    }
+}
+
+fn runner(chip: &Chip, r: usize, n: usize) {
+    let me = &chip.runners[r];
+    let mut seen = 0u64;
+    loop {
+        let (block_dim, graph, fault) = {
+            let mut l = chip.lock();
+            while l.generation == seen && !l.quit {
+                l = chip.wake.wait(l).unwrap_or_else(|p| p.into_inner());
+            }
+            if l.quit {
+                return;
+            }
+            seen = l.generation;
+            (
+                l.block_dim,
+                l.graph.clone().expect("launch carries a graph"),
+                l.fault,
+            )
+        };
+        let total = block_dim * chip.spec.cores_per_block();
+        let mut cores: Vec<CoreSide> = (r as u32..total)
+            .step_by(n)
+            .filter(|&i| fault != Some(SimFault::SilentCore(i)))
+            .map(|i| {
+                let mut core = sim_core(chip.spec, block_dim, i);
+                if let Some(SimFault::BadPhysicalId { index, physical_id }) = fault
+                    && index == i
+                {
+                    core = CoreSide::new(i, physical_id, core.core_type());
+                }
+                core
+            })
+            .collect();
+        step_until_exit(chip, me, &mut cores, &graph);
+        drop(graph);
+        let _l = chip.lock();
+        me.stepping.store(false, Ordering::Release);
+        chip.active.fetch_sub(1, Ordering::AcqRel);
+        chip.landed.notify_all();
+    }
+}
+
+fn step_until_exit(chip: &Chip, me: &Runner, cores: &mut [CoreSide], graph: &Sealed) {
+    let mut backoff = Backoff::new();
+    let mut live = cores.len();
+    while live > 0 && !chip.force.load(Ordering::Acquire) {
+        let mut moved = false;
+        for c in cores.iter_mut() {
+            if c.exited() {
+                continue;
+            }
+            let phys = c.physical_id();
+            let run = |t: u32| {
+                // Relaxed would do for the runner's own bookkeeping; Release
+                // pairs with `stuck`'s Acquire so a reported task is real.
+                me.in_kernel
+                    .store(u64::from(phys) << 32 | u64::from(t), Ordering::Release);
+                let ok = graph.execute(t, phys);
+                me.in_kernel.store(NO_KERNEL, Ordering::Release);
+                ok
+            };
+            match c.step(&chip.handshakes[c.index() as usize], &chip.regs, run) {
+                CoreStep::Wait => {}
+                CoreStep::Exited => {
+                    live -= 1;
+                    moved = true;
+                }
+                _ => moved = true,
+            }
+        }
+        if moved {
+            backoff.reset();
+        } else {
+            backoff.snooze();
+        }
+    }
+}
+
+/// Simulated chip: memory-backed registers and handshakes; simulated cores
+/// (numbered as [`sim_core`] says) stepped by persistent runner threads,
+/// which sleep between launches; scheduler threads persist too.
+pub struct ThreadedSim {
+    chip: Arc<Chip>,
+    runners: Vec<JoinHandle<()>>,
+    /// Chips given up on by [`Backend::abandon`], with runners still inside
+    /// kernels.
+    abandoned: Vec<(Arc<Chip>, Vec<JoinHandle<()>>)>,
+    pool: WorkerPool,
+}
+
+impl ThreadedSim {
+    /// A simulated `platform` with its runner threads started.
+    pub fn new(platform: Platform, opts: SimOptions) -> Self {
+        let n = match opts.runners {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let chip = Arc::new(Chip::new(platform.spec(), n));
+        ThreadedSim {
+            runners: chip.start_runners(),
+            chip,
+            abandoned: Vec::new(),
+            pool: WorkerPool::default(),
+        }
+    }
+
+    /// Number of runner threads.
+    pub fn runner_count(&self) -> usize {
+        self.runners.len()
+    }
+
+    /// Makes later launches misbehave as `fault` says (`None` to stop).
+    pub fn inject_fault(&self, fault: Option<SimFault>) {
+        self.chip.lock().fault = fault;
+    }
+
+    /// Waits until every runner has left the launch or is inside a kernel,
+    /// at most until `deadline`; then reports the launch landed or stuck.
+    fn settle(&self, deadline: Instant) -> Landing {
+        while !self.chip.settled() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        if self.chip.active.load(Ordering::Acquire) == 0 {
+            self.chip.lock().graph = None;
+            return Landing::Landed;
+        }
+        Landing::Stuck(self.chip.stuck())
+    }
+}
+
+impl Backend for ThreadedSim {
+    type Regs = SimRegisters;
+
+    fn spec(&self) -> &PlatformSpec {
+        self.chip.spec
+    }
+
+    fn new_device_memory(&self) -> Box<dyn DeviceMemory + Sync> {
+        Box::new(SimDeviceMemory::new())
+    }
+
+    fn registers(&self) -> &SimRegisters {
+        &self.chip.regs
+    }
+
+    fn handshakes(&self) -> &[HandshakeBlock] {
+        &self.chip.handshakes
+    }
+
+    fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()> {
+        if !self.landed() {
+            let stuck = self.chip.stuck();
+            let shown: Vec<String> = stuck
+                .iter()
+                .map(|s| format!("task {} on core {}", s.task, s.physical_id))
+                .collect();
+            return Err(Error::BackendStuck(format!(
+                "{} simulator runner(s) of an earlier run are still inside a kernel ({}); \
+                 the backend recovers by itself when it returns, or Runtime::abandon_stuck() \
+                 starts fresh cores now",
+                self.chip.active.load(Ordering::Acquire),
+                shown.join(", ")
+            )));
+        }
+        for h in self.chip.handshakes.iter() {
+            h.reset();
+        }
+        self.chip.force.store(false, Ordering::Release);
+        let mut l = self.chip.lock();
+        for r in self.chip.runners.iter() {
+            r.stepping.store(true, Ordering::Release);
+        }
+        self.chip
+            .active
+            .store(self.runners.len(), Ordering::Release);
+        l.generation += 1;
+        l.block_dim = block_dim;
+        l.graph = Some(graph);
+        self.chip.wake.notify_all();
+        Ok(())
+    }
+
+    fn host<J: SchedulerJob>(&mut self, jobs: Vec<J>) {
+        let tasks = jobs
+            .into_iter()
+            .map(|mut job| {
+                Box::new(move || {
+                    if let Err(p) =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
+                    {
+                        job.abort(panic_message(p.as_ref()));
+                    }
+                }) as Task
+            })
+            .collect();
+        self.pool.submit(tasks);
+    }
+
+    fn drive(&mut self, wait: Wait, waker: Option<&Waker>) -> Hosting {
+        match wait {
+            Wait::Block => {
+                // The caller runs one job itself: a run with one scheduler
+                // thread wakes no worker.
+                self.pool.release(1);
+                self.pool.help();
+                self.pool.wait();
+                Hosting::Finished
+            }
+            Wait::Nonblocking => {
+                self.pool.release(0);
+                if self.pool.finished(waker) {
+                    Hosting::Finished
+                } else {
+                    Hosting::Running
+                }
+            }
+        }
+    }
+
+    fn land(&mut self, abort: bool, timeout: Duration) -> Landing {
+        let deadline = Instant::now().checked_add(timeout);
+        if abort {
+            self.chip.force.store(true, Ordering::Release);
+            // A second for runners that are between tasks to notice.
+            let grace = Instant::now() + Duration::from_secs(1);
+            return self.settle(deadline.map_or(grace, |d| d.min(grace)));
+        }
+        let mut l = self.chip.lock();
+        while self.chip.active.load(Ordering::Acquire) > 0 {
+            let wait = match deadline {
+                None => Duration::from_secs(3600),
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => {
+                        drop(l);
+                        self.chip.force.store(true, Ordering::Release);
+                        return self.settle(Instant::now() + Duration::from_millis(100));
+                    }
+                },
+            };
+            l = self
+                .chip
+                .landed
+                .wait_timeout(l, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        l.graph = None;
+        Landing::Landed
+    }
+
+    fn landed(&mut self) -> bool {
+        self.abandoned.retain_mut(|(chip, runners)| {
+            let gone = chip.active.load(Ordering::Acquire) == 0;
+            if gone {
+                for r in runners.drain(..) {
+                    let _ = r.join();
+                }
+            }
+            !gone
+        });
+        if self.chip.active.load(Ordering::Acquire) > 0 {
+            return false;
+        }
+        self.chip.lock().graph = None;
+        self.abandoned.is_empty()
+    }
+
+    fn abandon(&mut self) -> bool {
+        if self.chip.active.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        let fault = self.chip.lock().fault;
+        let fresh = Arc::new(Chip::new(self.chip.spec, self.chip.runners.len()));
+        fresh.lock().fault = fault;
+        let runners = fresh.start_runners();
+        let old = std::mem::replace(&mut self.chip, fresh);
+        let old_runners = std::mem::replace(&mut self.runners, runners);
+        old.quit();
+        self.abandoned.push((old, old_runners));
+        true
+    }
+}
+
+impl Drop for ThreadedSim {
+    fn drop(&mut self) {
+        let chips = std::iter::once((&self.chip, &mut self.runners))
+            .chain(self.abandoned.iter_mut().map(|(c, r)| (&*c, r)));
+        let mut all: Vec<(&Arc<Chip>, Vec<JoinHandle<()>>)> = Vec::new();
+        for (chip, runners) in chips {
+            chip.quit();
+            all.push((chip, std::mem::take(runners)));
+        }
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while all.iter().any(|(c, _)| !c.settled()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let mut detached = 0;
+        for (_, runners) in all {
+            for r in runners {
+                // Settled: every runner has left or is inside a kernel; a
+                // runner that left returns from its thread at once.
+                while !r.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                if r.is_finished() {
+                    let _ = r.join();
+                } else {
+                    detached += 1;
+                }
+            }
+        }
+        if detached > 0 {
+            log::warn!(
+                "threaded simulator dropped with {detached} runner(s) inside a kernel: detached; \
+                 each keeps its registers and graph until its kernel returns"
+            );
+        }
+    }
+}
