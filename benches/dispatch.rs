@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hostgraph::{CoreType, Backend, KernelFn, Runtime};
+use hostgraph::{Backend, CoreType, KernelFn, Runtime};
 use hostgraph_examples::synthetic;
 
 mod common;

@@ -250,7 +250,9 @@ pub enum Error {
     },
     /// The scheduler returned without every task having run (a backend or
     /// phase that did not do its part): never reported as success.
-    #[error("the run ended with {completed} of {tasks} tasks completed and {dispatched} dispatched")]
+    #[error(
+        "the run ended with {completed} of {tasks} tasks completed and {dispatched} dispatched"
+    )]
     Incomplete {
         /// Completions the scheduler saw.
         completed: u64,
@@ -274,7 +276,9 @@ pub enum Error {
     },
     /// `device_free` of a buffer a tensor pair was recorded in: finalize
     /// would copy back whatever reused the address.
-    #[error("device_free({dev:#x}): tensor pair {pair} (dev {pair_dev:#x}) was recorded in this buffer and is copied back at finalize")]
+    #[error(
+        "device_free({dev:#x}): tensor pair {pair} (dev {pair_dev:#x}) was recorded in this buffer and is copied back at finalize"
+    )]
     FreeOfRecorded {
         /// The pointer being freed.
         dev: u64,

@@ -95,8 +95,10 @@ impl Recorder {
     pub fn ended(&self, task: u32) {
         let s = &self.slots[task as usize];
         s.end.store(self.now(), Ordering::Relaxed);
-        s.order
-            .store(self.ended.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        s.order.store(
+            self.ended.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
     }
 
     /// Task `task`'s core, thread and order of completion in the run that

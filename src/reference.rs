@@ -17,8 +17,8 @@ use hostgraph_orch_abi::reference::{
 };
 use hostgraph_orch_abi::{DType, OrchStatus, OrchTensor, OwnedArgs};
 
-use crate::error::{Error, Result};
 use crate::backend::Backend;
+use crate::error::{Error, Result};
 use crate::graph::GraphBuilder;
 use crate::plugin::ReferencePlugin;
 use crate::runtime::{Runtime, RuntimeWorld};

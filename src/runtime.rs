@@ -7,6 +7,8 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use bevy_ecs::prelude::*;
+use bevy_ecs::schedule::{IntoScheduleConfigs, ScheduleCleanupPolicy, SingleThreadedExecutor};
+use bevy_ecs::system::ScheduleSystem;
 use hostgraph_orch_abi::{OrchestrationEntryFn, OwnedArgs};
 use hostgraph_platform::{DeviceMemory, Platform, PlatformSpec};
 
@@ -18,7 +20,7 @@ use crate::kernels::{KernelFn, KernelRegistry};
 use crate::panics::panic_message;
 use crate::plugin::Plugin;
 use crate::run::{
-    self, ActivePolicy, Exec, RunReport, RunSchedule, RunState, SealedGraph, clear_graph,
+    self, ActivePolicy, Exec, Phase, RunReport, RunSchedule, RunState, SealedGraph, clear_graph,
     emergency_stop,
 };
 use crate::sched::{Failure, Policy, RoundRobin};
@@ -276,7 +278,13 @@ impl<B: Backend> Runtime<B> {
                 })*
             };
         }
-        carry!(RuntimeConfig, Exec<B>, DeviceMem, KernelRegistry, ActivePolicy);
+        carry!(
+            RuntimeConfig,
+            Exec<B>,
+            DeviceMem,
+            KernelRegistry,
+            ActivePolicy
+        );
         run::add_schedules::<B>(&mut fresh);
         Runtime::<B, &mut World>::attach_unchecked(&mut fresh).init_graph_resources();
         self.world = fresh;
@@ -366,6 +374,53 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// replace a phase. Do not remove hostgraph's resources.
     pub fn world_mut(&mut self) -> &mut World {
         self.world.borrow_mut()
+    }
+
+    /// Replaces the systems of `phase` in run schedule `schedule` with
+    /// `system` (put in the same set, so it runs where the phase did): for
+    /// a user's own core assignment, seeding, publishing, ...
+    ///
+    /// ```
+    /// use hostgraph::bevy_ecs::prelude::*;
+    /// use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunSchedule};
+    /// use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig};
+    ///
+    /// /// Every core to scheduler thread 0.
+    /// fn all_to_thread_0(
+    ///     cores: Query<Entity, With<Core>>,
+    ///     threads: Query<(Entity, &AicpuThread)>,
+    ///     mut commands: Commands,
+    /// ) {
+    ///     let (t0, _) = threads.iter().find(|(_, t)| t.index == 0).unwrap();
+    ///     for core in &cores {
+    ///         commands.entity(core).insert(OwnedBy(t0));
+    ///     }
+    /// }
+    ///
+    /// let mut rt = Runtime::new(RuntimeConfig::default())?;
+    /// rt.replace_phase(RunSchedule::Start, Phase::Assign, all_to_thread_0);
+    /// rt.register_kernel(0, KernelFn::rust(|_| {}));
+    /// rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))?;
+    /// let report = rt.run()?;
+    /// assert_eq!(report.per_thread[0].completed, 1);
+    /// # rt.finalize()?;
+    /// # Ok::<(), hostgraph::Error>(())
+    /// ```
+    pub fn replace_phase<M>(
+        &mut self,
+        schedule: RunSchedule,
+        phase: Phase,
+        system: impl IntoScheduleConfigs<ScheduleSystem, M>,
+    ) {
+        let world = self.world.borrow_mut();
+        let mut s = world
+            .resource_mut::<Schedules>()
+            .remove(schedule)
+            .expect("run schedules are installed");
+        // Not an error: a set without systems has none to remove.
+        let _ = s.remove_systems_in_set(phase, world, ScheduleCleanupPolicy::RemoveSystemsOnly);
+        s.add_systems(system.in_set(phase));
+        world.resource_mut::<Schedules>().insert(s);
     }
 
     /// The device memory (to inspect live allocations).
@@ -474,10 +529,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
         match r {
             Ok(()) => {
                 self.world.borrow_mut().resource_mut::<GraphStatus>().built = true;
-                log::debug!(
-                    "hostgraph: built a graph of {} tasks",
-                    self.task_count()
-                );
+                log::debug!("hostgraph: built a graph of {} tasks", self.task_count());
                 Ok(())
             }
             Err(e) => {
@@ -493,15 +545,18 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// of [`run`](crate::run)). A built graph can be run again without
     /// rebuilding.
     ///
-    /// `Ok` means every task ran exactly once, after its predecessors. A
-    /// graph that fails validation (cycle, missing kernel) is kept, so it
-    /// can run once the cause is fixed. A run that fails after launch
-    /// (kernel fault, stall, start-up or protocol failure, a panic in
-    /// policy or scheduler code) ends with every core stopped and the
-    /// backend landed, and releases the graph: the runtime is ready for
-    /// the next build. Device memory that a kernel which never returned may
-    /// still write is held back, not freed, until the kernel returns
-    /// (see [`abandon_stuck`](Self::abandon_stuck)).
+    /// `Ok` means every task ran exactly once, after its predecessors.
+    ///
+    /// A run that fails before any task is dispatched (validation: cycle,
+    /// missing kernel; start-up; a bad policy answer) keeps the graph, so
+    /// it can run once the cause is fixed, or be discarded. A run that
+    /// fails once tasks were dispatched (kernel fault, stall, protocol
+    /// error, a panic in scheduler code) releases the graph. Either way
+    /// every core is stopped and the backend landed, and the runtime is
+    /// ready for the next round; device memory that a kernel which never
+    /// returned may still write is held back, not freed, until the kernel
+    /// returns ([`wait_for_stuck`](Self::wait_for_stuck),
+    /// [`abandon_stuck`](Self::abandon_stuck)).
     pub fn run(&mut self) -> Result<RunReport> {
         self.begin_run()?;
         self.run_schedule(RunSchedule::Start);
@@ -516,13 +571,10 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
         self.begin_run()?;
         self.run_schedule(RunSchedule::Start);
         if !self.run_state().hosted {
-            return Err(self
-                .finish()
-                .err()
-                .unwrap_or_else(|| Error::Panicked {
-                    phase: "start".into(),
-                    message: "the run was not dispatched".into(),
-                }));
+            return Err(self.finish().err().unwrap_or_else(|| Error::Panicked {
+                phase: "start".into(),
+                message: "the run was not dispatched".into(),
+            }));
         }
         // Set the hosted threads going.
         self.world
@@ -579,12 +631,20 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
             return false;
         };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| schedule.run(world)));
+        if r.is_err() {
+            // bevy's executor clears its record of the systems it ran only
+            // at the end of a run; after an unwind a fresh executor makes
+            // the next run start from the first phase again.
+            schedule.set_executor(SingleThreadedExecutor::new());
+        }
         world.resource_mut::<Schedules>().insert(schedule);
         let Err(payload) = r else {
             return true;
         };
         let mut run = world.resource_mut::<RunState<B>>();
-        let phase = run.phase.map_or_else(|| format!("{label:?}"), |p| p.to_string());
+        let phase = run
+            .phase
+            .map_or_else(|| format!("{label:?}"), |p| p.to_string());
         run.fail(Error::Panicked {
             phase,
             message: panic_message(payload.as_ref()),
@@ -607,7 +667,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
                     phase: "finish".into(),
                     message: "the run ended without a result".into(),
                 });
-                if run.reached_launch {
+                if stuck || run.dispatched {
                     clear_graph(world, stuck);
                 }
                 Err(e)
@@ -636,11 +696,8 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     pub fn finalize(&mut self) -> Result<FinalizeReport> {
         self.reap();
         let world = self.world.borrow_mut();
-        let mut pairs: Vec<TensorPair> = world
-            .query::<&TensorPair>()
-            .iter(world)
-            .copied()
-            .collect();
+        let mut pairs: Vec<TensorPair> =
+            world.query::<&TensorPair>().iter(world).copied().collect();
         pairs.sort_by_key(|p| p.index);
         let mut report = FinalizeReport::default();
         let mut first_err = None;

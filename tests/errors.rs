@@ -2,8 +2,11 @@
 //! path, and leaves the runtime clean (no graph, no device memory) and able
 //! to run the next graph.
 
+use std::time::Duration;
+
 use hostgraph::{
-    CoreType, Error, KernelFn, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig, TaskId,
+    CoreType, Error, InlineSim, KernelFn, OwnedArgs, Platform, Plugin, Runtime, RuntimeConfig,
+    TaskId, ThreadedSim,
 };
 use hostgraph_examples::plugins::{c_plugin, load_c};
 use hostgraph_platform::MemError;
@@ -144,7 +147,11 @@ fn missing_kernel_is_named_and_the_graph_runs_once_it_is_registered() {
         ),
         "{e}"
     );
-    assert!(e.to_string().contains("func_id 5"), "{e}");
+    // The count is of tasks without a kernel, whatever their func_id.
+    assert_eq!(
+        e.to_string(),
+        "no kernel registered for func_id 5 (first used by task 1); 1 other task has no kernel either"
+    );
     rt.register_kernel(5, KernelFn::rust(noop));
     rt.register_kernel(6, KernelFn::rust(noop));
     assert_eq!(rt.run().unwrap().tasks, 3);
@@ -318,6 +325,8 @@ fn building_twice_or_running_nothing() {
         .unwrap();
     let e = rt.build(|_| Ok(())).unwrap_err();
     assert!(matches!(e, Error::GraphPresent(1)), "{e}");
+    // A graph that failed to seal is kept: discard() is the way out.
+    assert!(e.to_string().contains("discard()"), "{e}");
     rt.finalize().unwrap();
     assert_clean_and_usable(&mut rt);
 }
@@ -380,6 +389,10 @@ fn plugin_returning_non_zero_fails_and_frees_its_memory() {
     assert!(
         matches!(&e, Error::PluginFailed { entry, code: 3 } if entry == "entry"),
         "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "orchestration entry point \"entry\" returned 3"
     );
     assert_clean_and_usable(&mut rt);
 }
@@ -480,6 +493,76 @@ fn plugin_memory_and_argument_misuse_through_the_abi() {
         args.push_scalar(case);
         let e = build_plugin(&mut rt, "memory_abuse", &args).unwrap_err();
         assert!(check(&e), "case {case}: {e}");
+        assert_clean_and_usable(&mut rt);
+    }
+}
+
+#[test]
+fn freeing_a_recorded_buffer_is_refused() {
+    let mut rt = runtime();
+    let mut host = [0u8; 256];
+    let e = rt
+        .build(|g| {
+            let dev = g.device_malloc(512)?;
+            // SAFETY: `host` outlives the build (which fails, so nothing
+            // is ever copied back into it).
+            unsafe { g.record_tensor_pair(host.as_mut_ptr(), dev + 128, 256)? };
+            // Finalize would copy whatever reused the address into `host`.
+            g.device_free(dev)
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::FreeOfRecorded { pair: 0, .. }), "{e}");
+    assert!(e.to_string().contains("tensor pair 0"), "{e}");
+    assert!(host.iter().all(|&b| b == 0));
+    assert_clean_and_usable(&mut rt);
+}
+
+#[test]
+fn a_config_for_another_chip_than_the_backend_is_refused() {
+    let a5 = RuntimeConfig {
+        platform: Platform::A5,
+        block_dim: 36,
+        ..Default::default()
+    };
+    let backend = ThreadedSim::new(Platform::A2A3, Default::default());
+    let e = Runtime::with_backend(a5, backend).err().unwrap();
+    assert!(
+        matches!(
+            e,
+            Error::ConfigMismatch {
+                config: Platform::A5,
+                backend: Platform::A2A3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Same chip, a block dim beyond it.
+    let wide = RuntimeConfig {
+        block_dim: 36,
+        ..Default::default()
+    };
+    let backend = InlineSim::new(Platform::A2A3);
+    assert!(matches!(
+        Runtime::with_backend(wide, backend).err().unwrap(),
+        Error::BadBlockDim {
+            block_dim: 36,
+            max: 24,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unbounded_timeouts_mean_no_bound() {
+    let mut rt = Runtime::new(RuntimeConfig {
+        startup_timeout: Duration::MAX,
+        stall_timeout: Duration::MAX,
+        ..Default::default()
+    })
+    .unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    for _ in 0..2 {
         assert_clean_and_usable(&mut rt);
     }
 }

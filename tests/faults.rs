@@ -187,7 +187,12 @@ fn silent_core_times_out_start_up() {
         ),
         "{e}"
     );
+    // No task was dispatched: the graph is kept, and runs once the fault
+    // is gone.
+    assert_eq!(rt.task_count(), 1);
     rt.backend().inject_fault(None);
+    assert_eq!(rt.run().unwrap().tasks, 1);
+    rt.finalize().unwrap();
     assert_next_run_works(&mut rt);
 }
 
@@ -213,6 +218,11 @@ fn bad_physical_core_id_is_refused() {
         ),
         "{e}"
     );
+    // No task was dispatched: the graph is kept, and runs once the fault
+    // is gone.
+    assert_eq!(rt.task_count(), 1);
     rt.backend().inject_fault(None);
+    assert_eq!(rt.run().unwrap().tasks, 1);
+    rt.finalize().unwrap();
     assert_next_run_works(&mut rt);
 }

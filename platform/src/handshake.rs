@@ -46,7 +46,6 @@
 //! 11. AICPU: write DATA_MAIN_BASE = EXIT_SIGNAL; wait for COND = FIN|EXIT;
 //!     a2a3: close FAST_PATH_ENABLE.
 
-
 use hostgraph_orch_abi::CoreType;
 
 use crate::access::RegisterAccess;

@@ -9,16 +9,16 @@ use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::handshake::send_exit;
 
+use super::Phase;
 use super::cores::{self, AicpuThread, Core, OwnedBy, OwnedCores};
 use super::results::{RunFinished, TaskResult};
 use super::state::{ActivePolicy, Exec, RunReport, RunState, SealedGraph};
-use crate::runtime::RuntimeConfig;
-use super::Phase;
 use crate::backend::{Backend, Landing, Wait};
 use crate::error::Error;
 use crate::graph::{DeviceMem, GraphStatus, Task, TaskCount, TaskLists, TensorPair};
 use crate::kernels::KernelRegistry;
 use crate::profile::RunInfo;
+use crate::runtime::RuntimeConfig;
 use crate::sched::{
     Failure, Job, OwnedCore, RunShared, SchedulerThread, Seeds, ThreadOutcome, check_assignment,
     check_capacity, check_seed, diagnose,
@@ -58,13 +58,14 @@ pub(crate) fn launch<B: Backend>(
     let Some(graph) = sealed.0.clone() else {
         return run.fail(Error::NoGraph);
     };
-    if let Err(e) = crate::runtime::check_config(exec.0.spec(), cfg.block_dim, cfg.threads as usize) {
+    if let Err(e) = crate::runtime::check_config(exec.0.spec(), cfg.block_dim, cfg.threads as usize)
+    {
         return run.fail(e);
     }
     graph.reset(tasks.iter(), cfg.profiling, cfg.publish);
     run.times.launch = Some(Instant::now());
     match exec.0.launch(cfg.block_dim, graph) {
-        Ok(()) => (run.launched, run.reached_launch) = (true, true),
+        Ok(()) => run.launched = true,
         Err(e) => run.fail(e),
     }
 }
@@ -231,7 +232,7 @@ pub(crate) fn host<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: ResMut<Ex
         .collect();
     run.times.dispatch = Some(Instant::now());
     exec.0.host(jobs);
-    run.hosted = true;
+    (run.hosted, run.dispatched) = (true, true);
 }
 
 /// [`Phase::Dispatch`], second half: waits for every hosted thread to
@@ -343,9 +344,9 @@ pub(crate) fn shutdown<B: Backend>(
 }
 
 /// [`Phase::Publish`]: the run's result; per-task results and the
-/// [`RunFinished`] event when publishing; after a failure past launch, the
-/// graph is released (its device memory held back if a kernel may still
-/// write it).
+/// [`RunFinished`] event when publishing; after a failure once tasks were
+/// dispatched, the graph is released (its device memory held back if a
+/// kernel may still write it).
 pub(crate) fn publish<B: Backend>(world: &mut World) {
     let cfg = *world.resource::<RuntimeConfig>();
     let platform = world.resource::<Exec<B>>().0.spec().platform;
@@ -381,7 +382,11 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
             })
         }
     };
-    let release = result.is_err() && run.reached_launch && !(run.cancelled && !run.stuck);
+    // A failure once tasks were dispatched releases the graph: kernels ran
+    // on its memory, some may not have returned. Before that (start-up,
+    // policy), the graph is kept; so is a cancelled run's whose kernels
+    // all returned.
+    let release = result.is_err() && (run.stuck || (run.dispatched && !run.cancelled));
     let stuck = run.stuck;
     run.shared = None;
     run.outcomes.clear();

@@ -84,12 +84,12 @@ pub struct RunState<B: Backend> {
     pub(crate) failure: Option<Error>,
     /// The backend was launched (so it must be landed).
     pub(crate) launched: bool,
-    /// The backend was launched in this run (it may have landed since).
-    pub(crate) reached_launch: bool,
     /// A kernel did not return by the landing: the run's memory is held back.
     pub(crate) stuck: bool,
-    /// The scheduler jobs were handed to the backend.
+    /// The scheduler jobs are with the backend (until awaited).
     pub(crate) hosted: bool,
+    /// Tasks were dispatched in this run (the jobs went to the backend).
+    pub(crate) dispatched: bool,
     /// The run was cancelled (a dropped run handle).
     pub(crate) cancelled: bool,
     /// Cores the discovery phase filed, in launch order.
@@ -111,9 +111,9 @@ impl<B: Backend> Default for RunState<B> {
             phase: None,
             failure: None,
             launched: false,
-            reached_launch: false,
             stuck: false,
             hosted: false,
+            dispatched: false,
             cancelled: false,
             cores: Vec::new(),
             threads: Vec::new(),

@@ -317,7 +317,10 @@ impl Backend for ThreadedSim {
     }
 
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()> {
-        if !self.landed() {
+        // Chips abandoned earlier may still hold stuck runners; they have
+        // registers of their own, so only this chip's runners must be back.
+        self.landed();
+        if self.chip.active.load(Ordering::Acquire) > 0 {
             let stuck = self.chip.stuck();
             let shown: Vec<String> = stuck
                 .iter()

@@ -57,7 +57,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use half::{bf16, f16};
 use hostgraph::graph::{Task, TaskLists};
-use hostgraph::{Error, Backend, KernelFn, OwnedArgs, RunReport, Runtime};
+use hostgraph::{Backend, Error, KernelFn, OwnedArgs, RunReport, Runtime};
 use hostgraph_orch_abi::{CoreType, DType, OrchTensor};
 
 use crate::plugins::{Orchestration, run_finalize};

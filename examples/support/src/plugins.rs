@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use hostgraph::{Error, Backend, OwnedArgs, Plugin, ReferencePlugin, RunReport, Runtime};
+use hostgraph::{Backend, Error, OwnedArgs, Plugin, ReferencePlugin, RunReport, Runtime};
 
 /// The interface an orchestration plugin speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -28,8 +28,7 @@ pub trait Orchestration {
     /// # Safety
     /// The plugin's code runs; the host buffers it records as tensor pairs
     /// must stay valid until `rt` is finalized.
-    unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs)
-    -> Result<(), Error>;
+    unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs) -> Result<(), Error>;
 
     /// Where it was loaded from.
     fn path(&self) -> &Path;
@@ -42,11 +41,7 @@ pub trait Orchestration {
 }
 
 impl Orchestration for Plugin {
-    unsafe fn build<E: Backend>(
-        &self,
-        rt: &mut Runtime<E>,
-        args: &OwnedArgs,
-    ) -> Result<(), Error> {
+    unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs) -> Result<(), Error> {
         // SAFETY: forwarded from the caller.
         unsafe { rt.build_with_plugin(self, args) }
     }
@@ -65,11 +60,7 @@ impl Orchestration for Plugin {
 }
 
 impl Orchestration for ReferencePlugin {
-    unsafe fn build<E: Backend>(
-        &self,
-        rt: &mut Runtime<E>,
-        args: &OwnedArgs,
-    ) -> Result<(), Error> {
+    unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs) -> Result<(), Error> {
         // SAFETY: forwarded from the caller.
         unsafe { rt.build_with_reference(self, args) }
     }
@@ -125,11 +116,7 @@ impl From<ReferencePlugin> for AnyPlugin {
 }
 
 impl Orchestration for AnyPlugin {
-    unsafe fn build<E: Backend>(
-        &self,
-        rt: &mut Runtime<E>,
-        args: &OwnedArgs,
-    ) -> Result<(), Error> {
+    unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs) -> Result<(), Error> {
         match self {
             // SAFETY: forwarded from the caller.
             AnyPlugin::Native(p) => unsafe { p.build(rt, args) },

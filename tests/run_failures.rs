@@ -1,0 +1,331 @@
+//! Runs that go wrong between launch and landing because of code around the
+//! graph, not the graph: a policy's bad answers, panics in policy or
+//! scheduler code, a phase or backend that does not do its part. Each ends
+//! in a typed error (never a panic, never a false success), every core shut
+//! down and the backend landed, and a runtime that runs the next graph;
+//! dropping it afterwards returns.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Waker;
+use std::time::Duration;
+
+use hostgraph::backend::{Hosting, Landing, SchedulerJob, Wait};
+use hostgraph::bevy_ecs::prelude::*;
+use hostgraph::hostgraph_platform::regs::Reg;
+use hostgraph::hostgraph_platform::{
+    DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess, SimRegisters,
+};
+use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunSchedule};
+use hostgraph::{
+    Backend, CoreType, DiscoveredCore, Error, KernelFn, Platform, Policy, RoundRobin, Runtime,
+    RuntimeConfig, Sealed, ThreadedSim,
+};
+
+fn noop(_: &[u64]) {}
+
+/// 60 tasks of both types in short chains: every thread of a 3-thread,
+/// block-dim-3 run has work.
+fn build<B: Backend>(rt: &mut Runtime<B>) {
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| {
+        for i in 0..60 {
+            let ty = if i % 3 == 0 {
+                CoreType::Aic
+            } else {
+                CoreType::Aiv
+            };
+            let t = g.add_task(0, ty, &[])?;
+            if i % 4 != 0 {
+                g.add_successor(hostgraph::TaskId(t.0 - 1), t)?;
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// The graph is kept after a failure before dispatch, and then runs.
+fn kept_and_runs<B: Backend>(rt: &mut Runtime<B>) {
+    assert_eq!(rt.task_count(), 60, "no task was dispatched: graph kept");
+    rt.set_policy(RoundRobin);
+    assert_eq!(rt.run().unwrap().tasks, 60);
+    rt.finalize().unwrap();
+}
+
+/// A policy whose answers are wrong in one way, otherwise round-robin.
+#[derive(Clone, Copy)]
+enum Wrong {
+    NoOwners,
+    ThreadOutOfRange,
+    AbsurdCapacity,
+    ShortSeedPlan,
+    LongSeedPlan,
+    SeedToThreadWithoutCores,
+    PanicInAssign,
+    PanicInSeed,
+}
+
+impl Policy for Wrong {
+    fn name(&self) -> &'static str {
+        "wrong"
+    }
+
+    fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
+        match self {
+            Wrong::NoOwners => Vec::new(),
+            Wrong::ThreadOutOfRange => vec![threads + 4; cores.len()],
+            Wrong::PanicInAssign => panic!("assign_cores failed on purpose"),
+            // Thread 1 gets only AIC cores, thread 0 everything else.
+            Wrong::SeedToThreadWithoutCores => cores
+                .iter()
+                .map(|c| usize::from(c.core_type == CoreType::Aic))
+                .collect(),
+            _ => RoundRobin.assign_cores(cores, threads),
+        }
+    }
+
+    fn local_capacity(&self, owned: usize) -> usize {
+        match self {
+            Wrong::AbsurdCapacity => usize::MAX,
+            _ => owned,
+        }
+    }
+
+    fn seed(&self, ty: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>> {
+        let mut plan = RoundRobin.seed(ty, ready, capacity);
+        match self {
+            Wrong::ShortSeedPlan => {
+                plan.pop();
+            }
+            Wrong::LongSeedPlan => plan.push(None),
+            Wrong::SeedToThreadWithoutCores if ty == CoreType::Aiv => {
+                plan = vec![Some(1); ready.len()];
+            }
+            Wrong::PanicInSeed => panic!("seed failed on purpose"),
+            _ => {}
+        }
+        plan
+    }
+}
+
+#[test]
+fn every_bad_policy_answer_is_a_typed_error_naming_it() {
+    let cases = [
+        (Wrong::NoOwners, "0 owners for 9 cores"),
+        (Wrong::ThreadOutOfRange, "to thread 7, but the run has 3"),
+        (Wrong::AbsurdCapacity, "above the limit"),
+        (Wrong::ShortSeedPlan, "places for"),
+        (Wrong::LongSeedPlan, "places for"),
+        (Wrong::SeedToThreadWithoutCores, "owns no core"),
+    ];
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    for (wrong, says) in cases {
+        build(&mut rt);
+        rt.set_policy(wrong);
+        let e = rt.run().unwrap_err();
+        assert!(
+            matches!(&e, Error::BadPolicy { policy, what } if policy == "wrong" && what.contains(says)),
+            "{says:?}: {e}"
+        );
+        kept_and_runs(&mut rt);
+    }
+}
+
+#[test]
+fn a_panic_in_policy_code_after_launch_is_contained() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    for (wrong, phase, says) in [
+        (Wrong::PanicInAssign, "assign", "assign_cores failed"),
+        (Wrong::PanicInSeed, "seed", "seed failed"),
+    ] {
+        build(&mut rt);
+        rt.set_policy(wrong);
+        let e = rt.run().unwrap_err();
+        assert!(
+            matches!(&e, Error::Panicked { phase: p, message } if p == phase && message.contains(says)),
+            "{e}"
+        );
+        // The cores were told to exit and the backend landed: the next run
+        // launches (it would fail with BackendStuck otherwise).
+        kept_and_runs(&mut rt);
+    }
+    drop(rt);
+}
+
+#[test]
+fn a_graph_type_no_thread_owns_a_core_of_is_refused() {
+    // The user's own assignment phase, in place of the policy's: every
+    // core to thread 0, except that AIV cores are left unowned.
+    fn aic_only(
+        cores: Query<(Entity, &Core)>,
+        threads: Query<(Entity, &AicpuThread)>,
+        mut commands: Commands,
+    ) {
+        let t0 = threads.iter().find(|(_, t)| t.index == 0).unwrap().0;
+        for (e, c) in &cores {
+            match c.core_type {
+                CoreType::Aic => commands.entity(e).insert(OwnedBy(t0)),
+                CoreType::Aiv => commands.entity(e).remove::<OwnedBy>(),
+            };
+        }
+    }
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.replace_phase(RunSchedule::Start, Phase::Assign, aic_only);
+    build(&mut rt);
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::NoCoreForType {
+                core_type: CoreType::Aiv,
+                tasks: 40
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(rt.task_count(), 60);
+    rt.discard();
+}
+
+/// A backend around the threaded simulator that misbehaves on purpose.
+struct Faulty {
+    inner: ThreadedSim,
+    regs: FaultyRegs,
+    /// Drop the scheduler jobs instead of running them.
+    drop_jobs: bool,
+}
+
+/// The simulator's registers; COND reads from scheduler worker threads
+/// panic while `armed`.
+#[derive(Clone)]
+struct FaultyRegs {
+    inner: SimRegisters,
+    armed: Arc<AtomicBool>,
+}
+
+impl RegisterAccess for FaultyRegs {
+    fn read(&self, physical_id: u32, reg: Reg) -> u32 {
+        let on_worker = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("hostgraph-aicpu"));
+        if reg == Reg::Cond && on_worker && self.armed.load(Ordering::Relaxed) {
+            panic!("COND read failed on purpose");
+        }
+        self.inner.read(physical_id, reg)
+    }
+
+    fn write(&self, physical_id: u32, reg: Reg, value: u32) {
+        self.inner.write(physical_id, reg, value)
+    }
+}
+
+impl Faulty {
+    fn new() -> Self {
+        let inner = ThreadedSim::new(Platform::A2A3, Default::default());
+        let regs = FaultyRegs {
+            inner: inner.registers().clone(),
+            armed: Arc::new(AtomicBool::new(false)),
+        };
+        Faulty {
+            inner,
+            regs,
+            drop_jobs: false,
+        }
+    }
+}
+
+impl Backend for Faulty {
+    type Regs = FaultyRegs;
+
+    fn spec(&self) -> &PlatformSpec {
+        self.inner.spec()
+    }
+
+    fn new_device_memory(&self) -> Box<dyn DeviceMemory + Sync> {
+        self.inner.new_device_memory()
+    }
+
+    fn registers(&self) -> &FaultyRegs {
+        &self.regs
+    }
+
+    fn handshakes(&self) -> &[HandshakeBlock] {
+        self.inner.handshakes()
+    }
+
+    fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> hostgraph::Result<()> {
+        self.inner.launch(block_dim, graph)
+    }
+
+    fn host<J: SchedulerJob>(&mut self, jobs: Vec<J>) {
+        if self.drop_jobs {
+            drop(jobs);
+        } else {
+            self.inner.host(jobs);
+        }
+    }
+
+    fn drive(&mut self, wait: Wait, waker: Option<&Waker>) -> Hosting {
+        self.inner.drive(wait, waker)
+    }
+
+    fn land(&mut self, abort: bool, timeout: Duration) -> Landing {
+        self.inner.land(abort, timeout)
+    }
+
+    fn landed(&mut self) -> bool {
+        self.inner.landed()
+    }
+}
+
+fn faulty_runtime() -> Runtime<Faulty> {
+    Runtime::with_backend(RuntimeConfig::default(), Faulty::new()).unwrap()
+}
+
+#[test]
+fn a_panic_on_a_scheduler_thread_is_contained() {
+    let mut rt = faulty_runtime();
+    rt.backend().regs.armed.store(true, Ordering::Relaxed);
+    build(&mut rt);
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(&e, Error::Panicked { phase, message }
+            if phase.starts_with("dispatch (scheduler thread") && message.contains("COND read failed")),
+        "{e}"
+    );
+    // Tasks were dispatched: the graph is released, its memory freed (no
+    // kernel was left inside).
+    assert_eq!(rt.task_count(), 0);
+    assert!(rt.device_memory().quarantined().is_empty());
+    rt.backend().regs.armed.store(false, Ordering::Relaxed);
+    build(&mut rt);
+    assert_eq!(rt.run().unwrap().tasks, 60);
+    rt.finalize().unwrap();
+    drop(rt);
+}
+
+#[test]
+fn a_run_that_did_not_run_every_task_is_never_a_success() {
+    let mut rt = Runtime::with_backend(
+        RuntimeConfig::default(),
+        Faulty {
+            drop_jobs: true,
+            ..Faulty::new()
+        },
+    )
+    .unwrap();
+    build(&mut rt);
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Incomplete {
+                completed: 0,
+                dispatched: 0,
+                tasks: 60
+            }
+        ),
+        "{e}"
+    );
+}
