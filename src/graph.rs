@@ -357,6 +357,10 @@ impl<'w> GraphBuilder<'w> {
     }
 
     /// Adds the edge `from -> to`: `to` starts only after `from` finished.
+    ///
+    /// Adding the same edge again is allowed and changes nothing about when
+    /// `to` runs (once, after `from`): the duplicate counts once more in
+    /// `to`'s fan-in and releases it once more, and costs one more edge.
     #[inline]
     pub fn add_successor(&mut self, from: TaskId, to: TaskId) -> Result<()> {
         self.add_successor_raw(from.0 as i64, to.0 as i64)

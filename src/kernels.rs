@@ -34,6 +34,14 @@ enum Entry {
 /// let k = KernelFn::rust(noop).named("noop");
 /// assert_eq!(k.name(), Some("noop"));
 /// ```
+///
+/// Only a core calls a kernel, with exactly a task's argument words: the
+/// call is not public (its safety rests on those words).
+///
+/// ```compile_fail
+/// let k = hostgraph::KernelFn::rust(|_| {});
+/// let _ = k.call(&[0x1000]);
+/// ```
 #[derive(Clone)]
 pub struct KernelFn {
     entry: Entry,

@@ -10,6 +10,11 @@ mod shared;
 mod stall;
 mod thread;
 
+#[cfg(all(test, hostgraph_loom))]
+mod loom_model;
+#[cfg(test)]
+mod testing;
+
 pub use policy::{MAX_LOCAL_CAPACITY, Policy, RoundRobin};
 pub use thread::ThreadStats;
 

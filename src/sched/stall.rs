@@ -60,3 +60,92 @@ fn held_task(h: Held) -> HeldTask {
         task: TaskId(h.task),
     }
 }
+
+#[cfg(all(test, not(hostgraph_loom)))]
+mod tests {
+    use hostgraph_orch_abi::CoreType;
+    use hostgraph_platform::regs::{Cond, Reg};
+    use hostgraph_platform::{Platform, RegisterAccess, SimRegisters};
+
+    use super::*;
+    use crate::sched::testing::Built;
+
+    fn noop(_: &[u64]) {}
+
+    /// Tasks 0 (AIC) and 1 (AIV) feed task 2 (AIV).
+    fn join() -> Built {
+        Built::new(noop, &[0], |g| {
+            let a = g.add_task(0, CoreType::Aic, &[]).unwrap();
+            let b = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            let c = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            g.add_successor(a, c).unwrap();
+            g.add_successor(b, c).unwrap();
+        })
+    }
+
+    fn held(physical_id: u32, core_type: CoreType, task: u32) -> Held {
+        Held {
+            physical_id,
+            core_type,
+            task,
+        }
+    }
+
+    #[test]
+    fn no_held_task_is_a_deadlock_listing_blocked_tasks() {
+        let graph = join().seal();
+        // Task 0's completion was resolved, task 1's was lost: 2 waits forever.
+        assert!(!graph.release(2));
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        let idle = ThreadOutcome {
+            queued: 1,
+            ..Default::default()
+        };
+        let e = diagnose(&regs, &graph, &[idle], 2, 2, Duration::from_secs(2));
+        match e {
+            Error::Stall {
+                diagnosis: StallDiagnosis::Deadlock { blocked, queued: 3 },
+                remaining: 2,
+                ..
+            } => assert_eq!(blocked, vec![(TaskId(2), 1)]),
+            other => panic!("expected a deadlock, got {other}"),
+        }
+    }
+
+    #[test]
+    fn held_tasks_are_told_apart_by_their_cores_cond() {
+        let graph = join().seal();
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        // Core 30 acknowledged task 1 and is inside its kernel; core 31
+        // was written task 0 but still shows its last FIN; core 32
+        // finished task 2 after the scheduler stopped looking.
+        regs.write(30, Reg::Cond, Cond::ack(1).encode());
+        regs.write(31, Reg::Cond, Cond::fin(7).encode());
+        regs.write(32, Reg::Cond, Cond::fin(2).encode());
+        let busy = ThreadOutcome {
+            held: vec![
+                held(30, CoreType::Aiv, 1),
+                held(31, CoreType::Aiv, 0),
+                held(32, CoreType::Aiv, 2),
+            ],
+            ..Default::default()
+        };
+        let e = diagnose(&regs, &graph, &[busy], 0, 3, Duration::from_secs(2));
+        let task = |physical_id, task| HeldTask {
+            physical_id,
+            core_type: CoreType::Aiv,
+            task: TaskId(task),
+        };
+        assert!(
+            matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, waiting }, .. }
+                if running == &[task(30, 1)] && waiting == &[task(31, 0)]),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "stall after 2s with 3 tasks left: hung kernel: 1 task(s) inside kernels that did not \
+             return (task 1 on AIV core 30); 1 more written to cores but not started (task 0 on \
+             AIV core 31)"
+        );
+    }
+}

@@ -341,3 +341,110 @@ fn push_ready<R>(local: &mut LocalQueues, task: u32, sh: &RunShared<R>) -> usize
     }
     ty
 }
+
+#[cfg(all(test, not(hostgraph_loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use hostgraph_platform::regs::{Cond, IDLE, Reg};
+    use hostgraph_platform::{CoreSlot, Platform, RegisterAccess, SimRegisters};
+
+    use super::*;
+    use crate::sched::testing::{Built, shared};
+
+    fn noop(_: &[u64]) {}
+
+    /// Sim registers counting the COND reads of each core.
+    #[derive(Clone)]
+    struct CountingRegs {
+        regs: SimRegisters,
+        cond_reads: std::sync::Arc<Vec<AtomicUsize>>,
+    }
+
+    impl RegisterAccess for CountingRegs {
+        fn read(&self, physical_id: u32, reg: Reg) -> u32 {
+            if reg == Reg::Cond {
+                self.cond_reads[physical_id as usize].fetch_add(1, Ordering::Relaxed);
+            }
+            self.regs.read(physical_id, reg)
+        }
+
+        fn write(&self, physical_id: u32, reg: Reg, value: u32) {
+            self.regs.write(physical_id, reg, value)
+        }
+    }
+
+    #[test]
+    fn a_chain_polls_only_the_core_it_runs_on() {
+        const STEPS: u32 = 50;
+        const CORES: u32 = 24;
+        let graph = Built::new(noop, &[0], |g| {
+            let mut prev = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            for _ in 1..STEPS {
+                let next = g.add_task(0, CoreType::Aiv, &[]).unwrap();
+                g.add_successor(prev, next).unwrap();
+                prev = next;
+            }
+        })
+        .seal();
+        let spec = Platform::A2A3.spec();
+        let regs = CountingRegs {
+            regs: SimRegisters::new(spec),
+            cond_reads: std::sync::Arc::new(
+                (0..spec.physical_cores())
+                    .map(|_| AtomicUsize::new(0))
+                    .collect(),
+            ),
+        };
+        let sh = shared(regs.clone(), graph, Default::default(), 1);
+        let cores = (0..CORES)
+            .map(|p| OwnedCore {
+                physical_id: p,
+                core_type: CoreType::Aiv,
+                slot: CoreSlot::default(),
+            })
+            .collect();
+        let mut thread = SchedulerThread::new(0, [0, CORES as usize], cores);
+        thread.local.push_seed(0, CoreType::Aiv);
+        // Each pass, every core finishes what it was newly given (ACK and
+        // FIN at once).
+        for p in 0..CORES {
+            regs.write(p, Reg::DataMainBase, IDLE);
+        }
+        let mut given = vec![IDLE; CORES as usize];
+        let mut ran = Vec::new();
+        for _ in 0..2 * STEPS {
+            if thread.poll(&sh) == Poll::Done {
+                break;
+            }
+            for p in 0..CORES {
+                let task = regs.regs.read(p, Reg::DataMainBase);
+                if task != given[p as usize] {
+                    given[p as usize] = task;
+                    ran.push((p, task));
+                    regs.write(p, Reg::Cond, Cond::fin(task).encode());
+                }
+            }
+        }
+        let tasks: Vec<u32> = ran.iter().map(|&(_, t)| t).collect();
+        assert_eq!(
+            tasks,
+            (0..STEPS).collect::<Vec<_>>(),
+            "each task once, in order"
+        );
+        assert!(
+            ran.iter().all(|&(p, _)| p == 0),
+            "the chain stays on core 0: {ran:?}"
+        );
+        let reads: Vec<usize> = regs
+            .cond_reads
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .collect();
+        assert!(
+            reads[1..].iter().all(|&r| r == 0),
+            "idle cores were polled: {reads:?}"
+        );
+        assert_eq!(reads[0], STEPS as usize, "one read per step");
+    }
+}

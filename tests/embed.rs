@@ -1,0 +1,344 @@
+//! hostgraph inside a user's bevy world and schedule: installed into the
+//! user's World, driven from the user's own systems, a phase replaced by
+//! the user's system, results read back as components and an event; runs
+//! started without blocking (polled, awaited, cancelled).
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+use hostgraph::bevy_ecs::prelude::*;
+use hostgraph::bevy_ecs::schedule::ScheduleLabel;
+use hostgraph::graph::Task;
+use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunFinished, RunSchedule, TaskResult};
+use hostgraph::{
+    CoreType, Error, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig,
+};
+
+fn noop(_: &[u64]) {}
+
+/// A layered graph of `layers` × `width` tasks of both types; each task
+/// depends on two of the layer before. Returns the edges.
+fn layered(
+    g: &mut GraphBuilder<'_>,
+    layers: u32,
+    width: u32,
+) -> hostgraph::Result<Vec<(u32, u32)>> {
+    let mut edges = Vec::new();
+    for l in 0..layers {
+        for j in 0..width {
+            let ty = if (l + j) % 3 == 0 {
+                CoreType::Aic
+            } else {
+                CoreType::Aiv
+            };
+            let t = g.add_task(0, ty, &[])?;
+            if l > 0 {
+                for p in [j, (j + 1) % width] {
+                    let from = (l - 1) * width + p;
+                    if edges.last() != Some(&(from, t.0)) {
+                        g.add_successor(hostgraph::TaskId(from), t)?;
+                        edges.push((from, t.0));
+                    }
+                }
+            }
+        }
+    }
+    Ok(edges)
+}
+
+/// Every task's result, by task id.
+fn results(world: &mut World) -> Vec<TaskResult> {
+    let mut r: Vec<(u32, TaskResult)> = world
+        .query::<(&Task, &TaskResult)>()
+        .iter(world)
+        .map(|(t, r)| (t.id.0, *r))
+        .collect();
+    r.sort_by_key(|&(id, _)| id);
+    r.into_iter().map(|(_, r)| r).collect()
+}
+
+#[test]
+fn results_are_components_that_respect_every_edge() {
+    let mut rt = Runtime::new(RuntimeConfig {
+        publish: true,
+        profiling: true,
+        ..Default::default()
+    })
+    .unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    let mut edges = Vec::new();
+    rt.build(|g| {
+        edges = layered(g, 20, 30)?;
+        Ok(())
+    })
+    .unwrap();
+    let finished = Arc::new(Mutex::new(Vec::new()));
+    let seen = finished.clone();
+    rt.world_mut().add_observer(move |e: On<RunFinished>| {
+        seen.lock().unwrap().push(
+            e.result
+                .as_ref()
+                .map(|r| r.tasks)
+                .map_err(|e| e.to_string()),
+        );
+    });
+    let report = rt.run().unwrap();
+    let res = results(rt.world_mut());
+    assert_eq!(res.len(), 600);
+    let cores: Vec<(u32, CoreType)> = rt
+        .world_mut()
+        .query::<&Core>()
+        .iter(rt.world())
+        .map(|c| (c.physical_id, c.core_type))
+        .collect();
+    // Orders are a permutation; every edge's source returned first.
+    let mut orders: Vec<u32> = res.iter().map(|r| r.order).collect();
+    orders.sort_unstable();
+    assert_eq!(orders, (0..600).collect::<Vec<_>>());
+    for &(from, to) in &edges {
+        assert!(
+            res[from as usize].order < res[to as usize].order,
+            "{from} -> {to}"
+        );
+        let (_, end) = res[from as usize].times.unwrap();
+        let (start, _) = res[to as usize].times.unwrap();
+        assert!(end <= start, "{from} -> {to}: times overlap");
+    }
+    // Each ran on a discovered core of its type, dispatched by a thread
+    // whose count of dispatches adds up.
+    let profile = report.profile.as_ref().unwrap();
+    for (t, r) in res.iter().enumerate() {
+        let ty = profile.tasks[t].core_type;
+        assert!(cores.contains(&(r.physical_id, ty)), "task {t}: {r:?}");
+    }
+    for (i, stats) in report.per_thread.iter().enumerate() {
+        let mine = res.iter().filter(|r| r.thread == i as u32).count() as u64;
+        assert_eq!(mine, stats.dispatched, "thread {i}");
+    }
+    assert_eq!(*finished.lock().unwrap(), vec![Ok(600)]);
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn a_user_replaced_assignment_phase_is_honoured() {
+    /// All AIC cores to thread 1, all AIV cores to thread 2; thread 0 idle.
+    fn by_type(
+        cores: Query<(Entity, &Core)>,
+        threads: Query<(Entity, &AicpuThread)>,
+        mut commands: Commands,
+    ) {
+        let thread = |i| threads.iter().find(|(_, t)| t.index == i).unwrap().0;
+        for (e, c) in &cores {
+            let t = match c.core_type {
+                CoreType::Aic => thread(1),
+                CoreType::Aiv => thread(2),
+            };
+            commands.entity(e).insert(OwnedBy(t));
+        }
+    }
+    let mut rt = Runtime::new(RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    })
+    .unwrap();
+    rt.replace_phase(RunSchedule::Start, Phase::Assign, by_type);
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| layered(g, 10, 12).map(drop)).unwrap();
+    for _ in 0..3 {
+        let report = rt.run().unwrap();
+        assert_eq!(report.per_thread[0].dispatched, 0);
+        let kinds = {
+            let world = rt.world_mut();
+            let mut q = world.query::<(&Task, &TaskResult)>();
+            q.iter(world)
+                .map(|(t, r)| (t.kernel.core_type, r.thread))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds.len(), 120);
+        for (ty, thread) in kinds {
+            assert_eq!(thread, if ty == CoreType::Aic { 1 } else { 2 });
+        }
+    }
+    // The relation is data: thread 1 owns exactly the AIC cores.
+    let world = rt.world_mut();
+    let owned: Vec<CoreType> = world
+        .query::<(&Core, &OwnedBy)>()
+        .iter(world)
+        .filter(|(_, o)| world.get::<AicpuThread>(o.0).unwrap().index == 1)
+        .map(|(c, _)| c.core_type)
+        .collect();
+    assert_eq!(owned, vec![CoreType::Aic; 3]);
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn cores_persist_across_runs_of_one_configuration() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| layered(g, 3, 4).map(drop)).unwrap();
+    let core_entities = |rt: &mut Runtime| {
+        let world = rt.world_mut();
+        let mut v: Vec<Entity> = world
+            .query_filtered::<Entity, With<Core>>()
+            .iter(world)
+            .collect();
+        v.sort();
+        v
+    };
+    rt.run().unwrap();
+    let first = core_entities(&mut rt);
+    assert_eq!(first.len(), 9);
+    rt.run().unwrap();
+    assert_eq!(core_entities(&mut rt), first, "same cores, same entities");
+    rt.reconfigure(2, 2).unwrap();
+    rt.run().unwrap();
+    let second = core_entities(&mut rt);
+    assert_eq!(second.len(), 6, "a new launch configuration, new cores");
+    rt.finalize().unwrap();
+}
+
+/// The user's world and schedule: hostgraph installed beside the user's
+/// own resources, its run driven by a user system ordered between two
+/// others of theirs.
+#[test]
+fn a_user_schedule_drives_runs_and_reads_results() {
+    #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+    struct Frame;
+    #[derive(Resource, Default)]
+    struct Log(Vec<String>);
+
+    fn before(mut log: ResMut<Log>) {
+        log.0.push("before".into());
+    }
+    fn run_graph(world: &mut World) {
+        let tasks = {
+            let mut rt = Runtime::<InlineSim, _>::attach(world).unwrap();
+            if rt.task_count() == 0 {
+                rt.register_kernel(0, KernelFn::rust(noop));
+                rt.build(|g| layered(g, 4, 5).map(drop)).unwrap();
+            }
+            rt.run().unwrap().tasks
+        };
+        world.resource_mut::<Log>().0.push(format!("ran {tasks}"));
+    }
+    fn after(results: Query<&TaskResult>, mut log: ResMut<Log>) {
+        let last = results.iter().map(|r| r.order).max();
+        log.0.push(format!(
+            "after: {} results, last {last:?}",
+            results.iter().len()
+        ));
+    }
+
+    let mut world = World::new();
+    world.init_resource::<Log>();
+    let config = RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    };
+    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
+    let mut frame = Schedule::new(Frame);
+    frame.add_systems((before, run_graph, after).chain());
+    world.add_schedule(frame);
+    for _ in 0..2 {
+        world.run_schedule(Frame);
+        world.clear_trackers();
+    }
+    assert_eq!(
+        world.resource::<Log>().0,
+        [
+            "before",
+            "ran 20",
+            "after: 20 results, last Some(19)",
+            "before",
+            "ran 20",
+            "after: 20 results, last Some(19)"
+        ]
+    );
+}
+
+/// A waker that unparks the thread that blocks on the future.
+struct Unpark(std::thread::Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// The smallest executor: polls `f`, parks until woken.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_started_run_polled_gives_the_same_report_as_run() {
+    fn check<B: hostgraph::Backend>(mut rt: Runtime<B>) {
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| layered(g, 30, 40).map(drop)).unwrap();
+        let blocking = rt.run().unwrap();
+        let mut run = rt.start().unwrap();
+        let mut polls = 0;
+        let polled = loop {
+            polls += 1;
+            if let Some(r) = run.try_finish() {
+                break r.unwrap();
+            }
+        };
+        drop(run);
+        assert!(polls >= 1);
+        for r in [&blocking, &polled] {
+            assert_eq!(r.tasks, 1200);
+            let completed: u64 = r.per_thread.iter().map(|t| t.completed).sum();
+            assert_eq!(completed, 1200);
+        }
+        assert_eq!(
+            (blocking.aic_tasks, blocking.aic_cores, blocking.threads),
+            (polled.aic_tasks, polled.aic_cores, polled.threads)
+        );
+        // Awaited, from a minimal executor.
+        let awaited = block_on(rt.start().unwrap()).unwrap();
+        assert_eq!(awaited.tasks, 1200);
+        rt.finalize().unwrap();
+    }
+    check(Runtime::new(RuntimeConfig::default()).unwrap());
+    check(Runtime::with_backend(RuntimeConfig::default(), InlineSim::new(Platform::A2A3)).unwrap());
+}
+
+#[test]
+fn a_dropped_or_cancelled_run_leaves_the_runtime_usable() {
+    fn slow(_: &[u64]) {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.register_kernel(0, KernelFn::rust(slow));
+    rt.build(|g| {
+        let mut prev = g.add_task(0, CoreType::Aiv, &[])?;
+        for _ in 0..500 {
+            let next = g.add_task(0, CoreType::Aiv, &[])?;
+            g.add_successor(prev, next)?;
+            prev = next;
+        }
+        Ok(())
+    })
+    .unwrap();
+    // Dropped mid-run: the run stops; the graph is kept.
+    drop(rt.start().unwrap());
+    assert_eq!(rt.task_count(), 501);
+    // Cancelled: says so.
+    let e = rt.start().unwrap().cancel().unwrap_err();
+    assert!(matches!(e, Error::Cancelled), "{e}");
+    // And the graph still runs to the end.
+    rt.register_kernel(0, KernelFn::rust(noop));
+    assert_eq!(rt.run().unwrap().tasks, 501);
+    rt.finalize().unwrap();
+}
