@@ -166,14 +166,17 @@ impl KernelFn {
     #[inline]
     pub(crate) fn call(&self, args: &[u64]) -> std::result::Result<(), String> {
         let caught = match self.entry {
-            // SAFETY: `args` are exactly a task's argument words (above), and
-            // the constructor's contract covers the kernel on those words.
             Entry::C(f) => {
+                // SAFETY: `args` are exactly a task's argument words (above),
+                // and the constructor's contract covers the kernel on those
+                // words.
                 unsafe { f(args.as_ptr()) };
                 return Ok(());
             }
-            // SAFETY: as above.
-            Entry::CUnwind(f) => std::panic::catch_unwind(|| unsafe { f(args.as_ptr()) }),
+            Entry::CUnwind(f) => std::panic::catch_unwind(|| {
+                // SAFETY: as for `Entry::C`.
+                unsafe { f(args.as_ptr()) }
+            }),
             Entry::Rust(f) => std::panic::catch_unwind(|| f(args)),
         };
         caught.map_err(|p| panic_message(p.as_ref()))

@@ -19,7 +19,7 @@
 //!   DATA_MAIN_BASE; a [`Policy`] decides which thread owns which core and
 //!   where ready tasks go. The register protocol itself is written once in
 //!   [`hostgraph_platform::handshake`].
-//! - A [`Backend`](backend::Backend) turns register writes into work:
+//! - A [`Backend`] turns register writes into work:
 //!   [`ThreadedSim`] (default) steps simulated cores on runner threads;
 //!   [`InlineSim`] steps scheduler and cores on the caller's thread.
 //! - [`Runtime::finalize`] copies recorded outputs back and frees device
@@ -76,7 +76,7 @@
 //! # Where to plug in
 //!
 //! - A dispatch policy: implement [`Policy`] and [`Runtime::set_policy`].
-//! - A backend: implement [`Backend`](backend::Backend) (register access,
+//! - A backend: implement [`Backend`] (register access,
 //!   handshake blocks, launch, land, hosting the scheduler threads) and
 //!   [`Runtime::with_backend`].
 //! - A phase: replace a phase system in its [`run::Phase`] set of the

@@ -110,7 +110,7 @@ unsafe extern "C" fn entry(rt: *mut OrchestrationRuntime, _args: *const OrchArgs
     let mut host = [0u8; 128];
     SCRIPT.with_borrow_mut(|(script, model, mismatches)| {
         for (i, op) in script.iter().enumerate() {
-            // SAFETY (for every call below): `rt` is live for the entry call;
+            // SAFETY: for every call below, `rt` is live for the entry call;
             // pointers passed are null, valid host buffers, or device
             // pointers the runtime must check.
             let (got, want) = unsafe {
