@@ -70,7 +70,6 @@ pub(crate) fn with_builder<Base, T>(
 /// device pointer) and leaves any error latched in the builder.
 pub(crate) mod ops {
     use std::ffi::c_void;
-    use std::io::Write;
 
     use hostgraph_orch_abi::{CoreType, MAX_TASK_ARGS, OrchStatus};
 
@@ -156,10 +155,14 @@ pub(crate) mod ops {
         b.task_count() as i32
     }
 
-    /// Prints the one-line summary of the graph so far to stdout.
+    /// The `log` target of [`print_runtime`]'s line.
+    pub(crate) const PRINT_RUNTIME_TARGET: &str = "hostgraph::print_runtime";
+
+    /// Logs the one-line summary of the graph so far (`log::info!`, target
+    /// [`PRINT_RUNTIME_TARGET`]); nothing is written to stdout, and the
+    /// summary is not even made when that level is off.
     pub(crate) fn print_runtime(b: &mut GraphBuilder<'_>) {
-        let line = b.summary();
-        let _ = writeln!(std::io::stdout(), "{line}");
+        log::info!(target: PRINT_RUNTIME_TARGET, "{}", b.summary());
     }
 
     /// Zeroed device memory, or null (the reason latched).

@@ -21,6 +21,13 @@
  *    negative OrchStatus; get_task_count returns the count (>= 0) or a
  *    negative OrchStatus; device_malloc returns NULL on failure (the runtime
  *    latches the reason). print_runtime cannot fail.
+ *  - print_runtime writes nothing to stdout: it hands a one-line summary of
+ *    the graph so far (tasks by core type, edges, tensor pairs, device
+ *    allocations) to the host's log, as a record of level info with target
+ *    "hostgraph::print_runtime" (Rust's `log` crate). The host decides
+ *    whether and where it appears: in the hostgraph examples, with
+ *    RUST_LOG=info (or RUST_LOG=hostgraph::print_runtime=info); in a host
+ *    without a logger, nowhere.
  *  - Task ids are dense, starting at 0, in the order add_task succeeded.
  *    add_successor(rt, a, b) makes task b wait for task a.
  *  - A task takes at most ORCH_MAX_TASK_ARGS 64-bit argument words; more is
@@ -131,6 +138,7 @@ typedef struct OrchestrationRuntimeOps {
                                 uint64_t nbytes);
   /* >= 0: number of tasks added so far; < 0: OrchStatus */
   int32_t (*get_task_count)(OrchestrationRuntime *rt);
+  /* logs a summary of the graph so far (info, target "hostgraph::print_runtime") */
   void (*print_runtime)(OrchestrationRuntime *rt);
   /* NULL on failure (the runtime latches why) */
   void *(*device_malloc)(OrchestrationRuntime *rt, uint64_t nbytes);
@@ -208,7 +216,9 @@ static inline int32_t get_task_count(OrchestrationRuntime *rt) {
   return rt->ops->get_task_count(rt);
 }
 
-/* Prints the graph built so far (does nothing on an ABI mismatch). */
+/* Logs a one-line summary of the graph built so far through the host's log
+ * (level info, target "hostgraph::print_runtime"; not to stdout); does
+ * nothing on an ABI mismatch. */
 static inline void print_runtime(OrchestrationRuntime *rt) {
   if (!orch_abi_ok(rt)) return;
   rt->ops->print_runtime(rt);

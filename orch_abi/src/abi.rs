@@ -111,7 +111,9 @@ pub struct OrchestrationRuntimeOps {
     /// `get_task_count(rt)`: the number of tasks added so far (`>= 0`) or a
     /// negative status.
     pub get_task_count: unsafe extern "C" fn(rt: *mut OrchestrationRuntime) -> i32,
-    /// `print_runtime(rt)`: print the graph built so far.
+    /// `print_runtime(rt)`: log a one-line summary of the graph built so
+    /// far (hostgraph: `log::info!` with target `hostgraph::print_runtime`,
+    /// not stdout).
     pub print_runtime: unsafe extern "C" fn(rt: *mut OrchestrationRuntime),
     /// `device_malloc(rt, nbytes)`: device memory, or null on failure (the
     /// runtime latches the reason).

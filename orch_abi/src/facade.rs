@@ -205,7 +205,8 @@ impl<'rt> Orchestrator<'rt> {
         usize::try_from(count).unwrap_or(0)
     }
 
-    /// Asks the runtime to print the graph built so far.
+    /// Asks the runtime to report the graph built so far (hostgraph logs a
+    /// one-line summary: `log::info!`, target `hostgraph::print_runtime`).
     pub fn print_runtime(&self) {
         // SAFETY: `rt` and its table are valid for `'rt` (from_raw's contract).
         unsafe { (self.ops.print_runtime)(self.rt.as_ptr()) }

@@ -219,7 +219,8 @@ pub struct ReferenceRuntimeOps {
     ),
     /// `get_task_count(runtime)`.
     pub get_task_count: unsafe extern "C" fn(runtime: *mut ReferenceRuntime) -> c_int,
-    /// `print_runtime(runtime)`.
+    /// `print_runtime(runtime)` (hostgraph: logs a one-line summary,
+    /// `log::info!` with target `hostgraph::print_runtime`).
     pub print_runtime: unsafe extern "C" fn(runtime: *mut ReferenceRuntime),
     /// `device_malloc(runtime, size)`: null on failure.
     pub device_malloc:

@@ -31,7 +31,11 @@
  * and fails the build with an error naming the bad id or size, even if the
  * orchestration ignores the return value (add_successor, record_tensor_pair
  * and device_free return nothing, as in the reference). add_task returns a
- * negative value on failure.
+ * negative value on failure. print_runtime writes nothing to stdout: it
+ * hands a one-line summary of the graph so far to the host's log, as a
+ * record of level info with target "hostgraph::print_runtime" (Rust's `log`
+ * crate); the host decides whether and where it appears (the hostgraph
+ * examples: RUST_LOG=info).
  *
  * The header also defines the weak, default-visibility marker
  * `hostgraph_orch_reference_api`, so that hostgraph can tell an
@@ -140,6 +144,10 @@ typedef struct OrchestrationRuntimeOps {
     /* copy size bytes of dev_ptr back to host_ptr when the run is finalized */
     void (*record_tensor_pair)(OrchestrationRuntime *runtime, void *host_ptr, void *dev_ptr, size_t size);
     int (*get_task_count)(OrchestrationRuntime *runtime);
+    /* hostgraph: logs a one-line summary of the graph so far through the
+     * host's log (level info, target "hostgraph::print_runtime"), not to
+     * stdout; the host decides whether it appears (the hostgraph examples:
+     * RUST_LOG=info) */
     void (*print_runtime)(OrchestrationRuntime *runtime);
     /* NULL on failure */
     void *(*device_malloc)(OrchestrationRuntime *runtime, size_t size);
