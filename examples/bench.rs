@@ -29,10 +29,13 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
 use hostgraph::{InlineSim, Platform, Runtime, RuntimeConfig};
 use hostgraph_examples::bench::{Machine, Results, Row, Sim, measure_row};
-use hostgraph_examples::cli::{parse_platform, write_trace};
+use hostgraph_examples::cli::{
+    self, Checked, Invalid, check_config, check_output, per_platform, platform_parser, write_trace,
+};
 use hostgraph_examples::synthetic::Shape;
 
 /// Counts the live heap bytes of the process (see the module docs).
@@ -89,26 +92,28 @@ fn live_bytes() -> usize {
 /// The (block dim, threads) grid of `--matrix`.
 const MATRIX: [(u32, u32); 3] = [(1, 1), (3, 3), (24, 4)];
 
-/// The shapes to run: `all` or a comma-separated list.
-#[derive(Debug, Clone)]
-struct Shapes(Vec<Shape>);
+/// A `--shape` value: one shape, or `all` of them.
+#[derive(Debug, Clone, Copy)]
+enum ShapeArg {
+    /// Every shape.
+    All,
+    /// This one.
+    One(Shape),
+}
 
-fn parse_shapes(s: &str) -> Result<Shapes, String> {
-    if s == "all" {
-        return Ok(Shapes(Shape::ALL.to_vec()));
-    }
-    s.split(',')
-        .map(|name| {
-            Shape::from_str(name.trim(), true).map_err(|_| {
-                let known: Vec<&str> = Shape::ALL.iter().map(|s| s.name()).collect();
-                format!(
-                    "unknown shape {name:?}; expected all, or {}",
-                    known.join(", ")
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Shapes)
+/// The `--shape` value parser: `all` or a shape's name, each listed (with
+/// its description) in `--help` and in the error for any other value.
+fn shape_parser() -> impl TypedValueParser<Value = ShapeArg> {
+    let all = PossibleValue::new("all").help("Every shape");
+    let shapes = Shape::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value);
+    PossibleValuesParser::new(std::iter::once(all).chain(shapes)).map(|name| {
+        Shape::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .map_or(ShapeArg::All, ShapeArg::One)
+    })
 }
 
 /// Which simulator runs the graphs.
@@ -138,14 +143,16 @@ impl Mode {
 #[derive(Parser, Debug)]
 struct Cli {
     /// Chip to simulate.
-    #[arg(long, default_value = "a2a3", value_parser = parse_platform)]
+    #[arg(long, default_value = "a2a3", value_parser = platform_parser())]
     platform: Platform,
     /// Blocks to launch (each 1 AIC + 2 AIV); a comma-separated list runs
     /// each (crossed with --threads).
-    #[arg(long, value_delimiter = ',', default_value = "3")]
+    #[arg(long, value_delimiter = ',', default_value = "3",
+          help = per_platform("Blocks to launch (each 1 AIC + 2 AIV); a comma-separated list runs each (crossed with --threads)", |s| s.max_block_dim))]
     block_dim: Vec<u32>,
     /// Scheduler (AICPU) threads; a comma-separated list runs each.
-    #[arg(long, value_delimiter = ',', default_value = "3")]
+    #[arg(long, value_delimiter = ',', default_value = "3",
+          help = per_platform("Scheduler (AICPU) threads; a comma-separated list runs each", |s| s.max_scheduler_threads))]
     threads: Vec<u32>,
     /// Run the standard grid (block dim, threads) = (1, 1), (3, 3), (24, 4)
     /// instead of --block-dim × --threads.
@@ -154,10 +161,9 @@ struct Cli {
     /// Simulator: inline, threaded or all.
     #[arg(long, value_enum, default_value = "all")]
     mode: Mode,
-    /// Graph shape: all, or one or more (comma-separated) of independent,
-    /// chain, layered, binary-tree, wavefront.
-    #[arg(long, default_value = "all", value_parser = parse_shapes)]
-    shape: Shapes,
+    /// Graph shape: all, or one or more (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "all", value_parser = shape_parser())]
+    shape: Vec<ShapeArg>,
     /// Tasks per graph (binary-tree and wavefront round up to a full tree
     /// or square grid). Default per shape: 100,000 independent, a chain of
     /// 100,000, 100 layers × 1,000, binary tree of depth 17 (131,071),
@@ -189,7 +195,42 @@ struct Cli {
     svg: Option<PathBuf>,
 }
 
+impl Checked for Cli {
+    fn check(&self) -> Result<(), Invalid> {
+        for (block_dim, threads) in self.configs() {
+            check_config(self.platform, block_dim, threads)?;
+        }
+        check_output("--trace", self.trace.as_deref())?;
+        check_output("--svg", self.svg.as_deref())
+    }
+}
+
 impl Cli {
+    /// The (block dim, threads) pairs to run.
+    fn configs(&self) -> Vec<(u32, u32)> {
+        if self.matrix {
+            return MATRIX.to_vec();
+        }
+        self.block_dim
+            .iter()
+            .flat_map(|&b| self.threads.iter().map(move |&t| (b, t)))
+            .collect()
+    }
+
+    /// The shapes to run, in the order given (every shape once for `all`).
+    fn shapes(&self) -> Vec<Shape> {
+        if self.shape.iter().any(|s| matches!(s, ShapeArg::All)) {
+            return Shape::ALL.to_vec();
+        }
+        self.shape
+            .iter()
+            .filter_map(|s| match s {
+                ShapeArg::One(shape) => Some(*shape),
+                ShapeArg::All => None,
+            })
+            .collect()
+    }
+
     /// Whether stdout carries JSON or CSV (notes then go to stderr).
     fn machine_readable(&self) -> bool {
         self.json || self.csv
@@ -197,7 +238,7 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -208,17 +249,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let configs: Vec<(u32, u32)> = if cli.matrix {
-        MATRIX.to_vec()
-    } else {
-        cli.block_dim
-            .iter()
-            .flat_map(|&b| cli.threads.iter().map(move |&t| (b, t)))
-            .collect()
-    };
-    for &(block_dim, threads) in &configs {
-        config(cli, block_dim, threads).validate()?;
-    }
+    let configs = cli.configs();
     let machine = Machine::read();
     if machine.overloaded() {
         eprintln!(
@@ -237,7 +268,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         rows: vec![],
     };
     let mut traced = None;
-    for &shape in &cli.shape.0 {
+    for shape in cli.shapes() {
         let n = cli.tasks.unwrap_or(shape.default_tasks());
         for &sim in cli.mode.sims() {
             for &(block_dim, threads) in &configs {

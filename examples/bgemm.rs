@@ -14,7 +14,7 @@ use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::{
     bgemm,
-    cli::{self, Common, OwnPlugin},
+    cli::{self, Checked, Common, Invalid, OwnPlugin},
     plugins,
 };
 
@@ -31,14 +31,23 @@ struct Cli {
     own: OwnPlugin,
 }
 
+/// The example's own orchestration plugins.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orch {
+    /// The C plugin, `examples/orch/bgemm.c`.
     C,
+    /// Written for the reference runtime: `examples/orch_ref/bgemm.cpp`.
     Reference,
 }
 
+impl Checked for Cli {
+    fn check(&self) -> Result<(), Invalid> {
+        self.common.check()
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = cli::parse();
     cli::exit_code("bgemm", run(&cli))
 }
 

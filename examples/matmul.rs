@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::{
-    cli::{self, Common, OwnPlugin},
+    cli::{self, Checked, Common, Invalid, OwnPlugin},
     matmul, plugins,
 };
 
@@ -29,14 +29,23 @@ struct Cli {
     own: OwnPlugin,
 }
 
+/// The example's own orchestration plugins.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orch {
+    /// The C plugin, `examples/orch/matmul.c`.
     C,
+    /// Written for the reference runtime: `examples/orch_ref/matmul.cpp`.
     Reference,
 }
 
+impl Checked for Cli {
+    fn check(&self) -> Result<(), Invalid> {
+        self.common.check()
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = cli::parse();
     cli::exit_code("matmul", run(&cli))
 }
 

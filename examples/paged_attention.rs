@@ -21,6 +21,7 @@
 
 use std::process::ExitCode;
 
+use clap::builder::{RangedU64ValueParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::paged_attention::{
@@ -28,14 +29,18 @@ use hostgraph_examples::paged_attention::{
 };
 use hostgraph_examples::plugins::{Abi, Orchestration};
 use hostgraph_examples::{
-    cli::{self, Common, OwnPlugin},
+    cli::{self, Checked, Common, Invalid, OwnPlugin},
     plugins,
 };
 
+/// The example's own orchestration plugins.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orch {
+    /// The C plugin, `examples/orch/paged_attention.c`.
     C,
+    /// The Rust plugin, `examples/orch_rs/paged_attention`.
     Rust,
+    /// Written for the reference runtime: `examples/orch_ref/paged_attention.cpp`.
     Reference,
 }
 
@@ -57,22 +62,22 @@ struct Cli {
     #[arg(long, value_enum, default_value = "f16")]
     dtype: Precision,
     /// Sequences (ragged context lengths up to --max-context).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = positive())]
     batch: usize,
     /// Query heads.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = positive())]
     heads: usize,
     /// Key/value heads.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = positive())]
     kv_heads: usize,
     /// Elements per head.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = positive())]
     head_dim: usize,
     /// Tokens per KV block.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = positive())]
     block_size: usize,
     /// Longest generated context.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = positive())]
     max_context: usize,
     /// Keep generated contexts that end inside a block (by default they
     /// are rounded up to whole blocks, as the reference's kernels need).
@@ -80,11 +85,47 @@ struct Cli {
     partial_blocks: bool,
     /// Explicit context lengths (overrides --batch, --max-context and
     /// --partial-blocks).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(i32).range(1..))]
     context_lens: Option<Vec<i32>>,
 }
 
+/// The value parser of sizes: 1 or more.
+fn positive() -> impl TypedValueParser<Value = usize> {
+    RangedU64ValueParser::<usize>::new().try_map(|n| match n {
+        0 => Err("must be at least 1"),
+        n => Ok(n),
+    })
+}
+
+impl Checked for Cli {
+    fn check(&self) -> Result<(), Invalid> {
+        self.common.check()?;
+        self.config().validate().map_err(|e| {
+            let (flag, value) = self.option_of(e.field);
+            Invalid {
+                flag,
+                value,
+                why: e.why,
+            }
+        })
+    }
+}
+
 impl Cli {
+    /// The option that sets `field` of the [`Config`], and its value.
+    fn option_of(&self, field: &str) -> (&'static str, String) {
+        match field {
+            "heads" => ("--heads", self.heads.to_string()),
+            "kv_heads" => ("--kv-heads", self.kv_heads.to_string()),
+            "head_dim" => ("--head-dim", self.head_dim.to_string()),
+            "block_size" => ("--block-size", self.block_size.to_string()),
+            _ => (
+                "--context-lens",
+                format!("{:?}", self.config().context_lens),
+            ),
+        }
+    }
+
     fn config(&self) -> Config {
         if self.scale {
             return Config::scaled(256, 8100, self.dtype);
@@ -111,13 +152,12 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = cli::parse();
     cli::exit_code("paged_attention", run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     let config = cli.config();
-    config.validate()?;
     let plugin = cli.own.or_own(|| {
         Ok(match cli.orch {
             Orch::C => plugins::load_c("paged_attention")?.into(),

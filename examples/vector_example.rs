@@ -12,14 +12,18 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use hostgraph::Runtime;
 use hostgraph_examples::{
-    cli::{self, Common, OwnPlugin},
+    cli::{self, Checked, Common, Invalid, OwnPlugin},
     plugins, vector,
 };
 
+/// The example's own orchestration plugins.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Orch {
+    /// The C plugin, `examples/orch/vector_example.c`.
     C,
+    /// The Rust plugin, `examples/orch_rs/vector`.
     Rust,
+    /// Written for the reference runtime: `examples/orch_ref/vector_example.cpp`.
     Reference,
 }
 
@@ -35,8 +39,14 @@ struct Cli {
     own: OwnPlugin,
 }
 
+impl Checked for Cli {
+    fn check(&self) -> Result<(), Invalid> {
+        self.common.check()
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = cli::parse();
     cli::exit_code("vector_example", run(&cli))
 }
 

@@ -5,29 +5,43 @@
 //! every example's `--plugin PATH --entry SYMBOL [--abi native|reference]`
 //! ([`OwnPlugin`]: check an orchestration built elsewhere against the
 //! example's kernels, inputs and reference).
+//!
+//! Programs parse with [`parse`], which installs the logger (`RUST_LOG`)
+//! and refuses, before any work, what the parsers alone cannot: a block
+//! dim or thread count outside the platform's range, an output file that
+//! cannot be written ([`Checked`]).
+
+mod check;
 
 use std::path::{Path, PathBuf};
 
 use std::process::ExitCode;
 
 use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use hostgraph::{Error, Platform, Profile, RunReport, RuntimeConfig};
+
+pub use check::{Checked, Invalid, check_config, check_output, parse, per_platform};
 
 use crate::plugins::{Abi, AnyPlugin, Orchestration};
 
 use crate::chart;
 
+/// Below this many tasks the run summary shows no ns/task: a few tasks'
+/// wall time is start-up and hand-over, not a cost per task.
+pub const PER_TASK_MIN: usize = 1_000;
+
 /// Options common to every example.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
     /// Chip to simulate.
-    #[arg(long, default_value = "a2a3", value_parser = parse_platform)]
+    #[arg(long, default_value = "a2a3", value_parser = platform_parser())]
     pub platform: Platform,
-    /// Blocks to launch (each 1 AIC + 2 AIV).
-    #[arg(long, default_value_t = 3)]
+    /// Blocks to launch (each 1 AIC + 2 AIV), up to the platform's maximum.
+    #[arg(long, default_value_t = 3, help = per_platform("Blocks to launch (each 1 AIC + 2 AIV)", |s| s.max_block_dim))]
     pub block_dim: u32,
-    /// Scheduler (AICPU) threads.
-    #[arg(long, default_value_t = 3)]
+    /// Scheduler (AICPU) threads, up to the platform's maximum.
+    #[arg(long, default_value_t = 3, help = per_platform("Scheduler (AICPU) threads", |s| s.max_scheduler_threads))]
     pub threads: u32,
     /// Profile the run and write its per-task records to FILE as Chrome /
     /// Perfetto trace JSON (open in chrome://tracing or ui.perfetto.dev).
@@ -101,13 +115,27 @@ pub fn describe(plugin: &impl Orchestration) -> String {
     )
 }
 
-/// Parses `a2a3` / `a5` (the `--platform` value parser, for programs with
-/// their own command line).
-pub fn parse_platform(s: &str) -> Result<Platform, String> {
-    s.parse::<Platform>().map_err(|e| e.to_string())
+/// The `--platform` value parser (also for programs with their own command
+/// line): one of the platforms' names, listed in `--help` and in the error
+/// for any other value.
+pub fn platform_parser() -> impl TypedValueParser<Value = Platform> {
+    PossibleValuesParser::new(Platform::ALL.map(Platform::name)).map(|name| {
+        Platform::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .expect("the parser accepts only the platforms' names")
+    })
 }
 
 impl Common {
+    /// Checks what the parsers cannot: block dim and threads in the
+    /// platform's range, `--trace` and `--svg` writable.
+    pub fn check(&self) -> Result<(), Invalid> {
+        check_config(self.platform, self.block_dim, self.threads)?;
+        check_output("--trace", self.trace.as_deref())?;
+        check_output("--svg", self.svg.as_deref())
+    }
+
     /// The runtime configuration these options describe; profiling is on
     /// when `--trace` or `--svg` was given.
     pub fn config(&self) -> RuntimeConfig {
@@ -176,7 +204,8 @@ pub fn write_trace(path: &Path, report: &RunReport) -> std::io::Result<()> {
 
 impl Common {
     /// Prints the run lines every example shows: platform, block dim,
-    /// threads; tasks and cores by type; start-up, execute and wall time.
+    /// threads; tasks and cores by type; start-up, execute and wall time,
+    /// and wall time per task from [`PER_TASK_MIN`] tasks on.
     pub fn print_run(&self, report: &RunReport) {
         println!(
             "  platform {}  block dim {}  threads {}",
@@ -186,9 +215,14 @@ impl Common {
             "  tasks {} ({} AIC, {} AIV)  cores {} AIC + {} AIV",
             report.tasks, report.aic_tasks, report.aiv_tasks, report.aic_cores, report.aiv_cores
         );
-        let per_task = report.wall.as_nanos() as f64 / report.tasks.max(1) as f64;
+        let per_task = if report.tasks >= PER_TASK_MIN {
+            let ns = report.wall.as_nanos() as f64 / report.tasks as f64;
+            format!("  ({ns:.0} ns/task)")
+        } else {
+            String::new()
+        };
         println!(
-            "  start-up {:?}  execute {:?}  wall {:?}  ({per_task:.0} ns/task)",
+            "  start-up {:?}  execute {:?}  wall {:?}{per_task}",
             report.startup, report.execute, report.wall
         );
     }

@@ -152,6 +152,24 @@ pub struct Config {
     pub seed: u64,
 }
 
+/// Why a [`Config`] does not [`validate`](Config::validate).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadConfig {
+    /// The field at fault (`heads`, `kv_heads`, `head_dim`, `block_size`,
+    /// `context_lens` or `pool`).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl std::fmt::Display for BadConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.why)
+    }
+}
+
+impl std::error::Error for BadConfig {}
+
 impl Config {
     /// A small case for numerics, in the reference's conventions but for
     /// the ragged contexts: `batch` sequences with [`ragged_context_lens`]
@@ -244,35 +262,40 @@ impl Config {
     }
 
     /// Checks the shape: positive sizes, KV heads dividing the heads, a
-    /// group that tiles evenly, every context length at least 1.
-    pub fn validate(&self) -> Result<(), String> {
+    /// group that tiles evenly, every context length at least 1. The error
+    /// names the field.
+    pub fn validate(&self) -> Result<(), BadConfig> {
+        let bad = |field, why: String| Err(BadConfig { field, why });
         let sizes = [
-            self.heads,
-            self.kv_heads,
-            self.head_dim,
-            self.block_size,
-            self.batch(),
+            ("heads", self.heads),
+            ("kv_heads", self.kv_heads),
+            ("head_dim", self.head_dim),
+            ("block_size", self.block_size),
+            ("context_lens", self.batch()),
         ];
-        if sizes.contains(&0) {
-            return Err(format!("zero size in {self:?}"));
+        if let Some((field, _)) = sizes.iter().find(|(_, n)| *n == 0) {
+            return bad(field, "must not be zero (or empty)".into());
         }
         if !self.heads.is_multiple_of(self.kv_heads) {
-            return Err(format!(
-                "kv heads {} must divide heads {}",
-                self.kv_heads, self.heads
-            ));
+            return bad(
+                "kv_heads",
+                format!("{} does not divide heads ({})", self.kv_heads, self.heads),
+            );
         }
         if !self.group().is_multiple_of(self.head_tile()) {
-            return Err(format!(
-                "{} heads per KV head do not split into tiles of {MAX_HEAD_TILE}",
-                self.group()
-            ));
+            return bad(
+                "heads",
+                format!(
+                    "{} heads per KV head do not split into tiles of {MAX_HEAD_TILE}",
+                    self.group()
+                ),
+            );
         }
         if let Some(ctx) = self.context_lens.iter().find(|&&c| c < 1) {
-            return Err(format!("context length {ctx} < 1"));
+            return bad("context_lens", format!("context length {ctx} < 1"));
         }
         if let BlockPool::Shared(0) = self.pool {
-            return Err("empty block pool".into());
+            return bad("pool", "empty block pool".into());
         }
         Ok(())
     }

@@ -1,0 +1,163 @@
+//! Checks the parsers cannot make on their own, made right after parsing
+//! and before any work: ranges that depend on another option (block dim
+//! and threads on the chosen platform), relations between options, and
+//! output files that must be writable before a run that writes them at its
+//! end. A failed check is reported as clap reports a bad value: the flag,
+//! the value, why, and the usage ([`parse`]).
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::Path;
+
+use clap::Parser;
+use clap::error::ErrorKind as ClapErrorKind;
+use hostgraph::{Platform, PlatformSpec};
+
+/// A value the parsers accepted but the program cannot use, named by its
+/// flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The flag, e.g. `--block-dim`.
+    pub flag: &'static str,
+    /// The value given.
+    pub value: String,
+    /// Why it cannot be used.
+    pub why: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid value '{}' for '{}': {}",
+            self.value, self.flag, self.why
+        )
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A command line with checks beyond its parsers.
+pub trait Checked: Parser {
+    /// The first value that cannot be used, if any.
+    fn check(&self) -> Result<(), Invalid>;
+}
+
+/// Installs the logger (`RUST_LOG`, as `env_logger` reads it: errors only
+/// when unset) and parses the command line; on a bad value (a parser's or
+/// [`Checked::check`]'s) prints the error and the usage to stderr and
+/// exits with status 2, as clap does.
+pub fn parse<C: Checked>() -> C {
+    env_logger::init();
+    let mut command = C::command();
+    let matches = command.get_matches_mut();
+    let cli = C::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
+    if let Err(e) = cli.check() {
+        command.error(ClapErrorKind::ValueValidation, e).exit();
+    }
+    cli
+}
+
+/// Checks a block dim and a scheduler thread count against `platform`.
+pub fn check_config(platform: Platform, block_dim: u32, threads: u32) -> Result<(), Invalid> {
+    let spec = platform.spec();
+    in_range("--block-dim", block_dim, spec.max_block_dim, platform)?;
+    in_range("--threads", threads, spec.max_scheduler_threads, platform)
+}
+
+/// `value` is in `1..=max`, the range on `platform`.
+fn in_range(flag: &'static str, value: u32, max: u32, platform: Platform) -> Result<(), Invalid> {
+    if (1..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Invalid {
+        flag,
+        value: value.to_string(),
+        why: format!("{platform} takes 1 to {max}"),
+    })
+}
+
+/// `what`, with its range on every platform (help text of an option
+/// [`check_config`] checks), e.g. `Blocks to launch: 1 to 24 on a2a3, 1 to
+/// 36 on a5`.
+pub fn per_platform(what: &str, max: fn(&PlatformSpec) -> u32) -> String {
+    let ranges: Vec<String> = Platform::ALL
+        .iter()
+        .map(|p| format!("1 to {} on {p}", max(p.spec())))
+        .collect();
+    format!("{what}: {}", ranges.join(", "))
+}
+
+/// Checks that the file `path` (given with `flag`, if it was) can be
+/// written: an existing file is opened for writing and left as it is; a
+/// missing one is created and removed again. Made before a run whose
+/// results go there.
+pub fn check_output(flag: &'static str, path: Option<&Path>) -> Result<(), Invalid> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let writable = match OpenOptions::new().append(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .and_then(|_| std::fs::remove_file(path)),
+        Err(e) => Err(e),
+    };
+    writable.map_err(|e| Invalid {
+        flag,
+        value: path.display().to_string(),
+        why: format!("cannot be written: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_output_leaves_an_existing_file_as_it_is_and_creates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let existing = dir.path().join("kept.json");
+        std::fs::write(&existing, "earlier run").unwrap();
+        check_output("--trace", Some(&existing)).unwrap();
+        assert_eq!(std::fs::read_to_string(&existing).unwrap(), "earlier run");
+        let new = dir.path().join("new.svg");
+        check_output("--svg", Some(&new)).unwrap();
+        assert!(!new.exists(), "the check left {} behind", new.display());
+    }
+
+    #[test]
+    fn check_output_names_the_flag_and_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing/out.svg");
+        let e = check_output("--svg", Some(&missing)).unwrap_err();
+        assert_eq!(
+            (e.flag, e.value.as_str()),
+            ("--svg", missing.to_str().unwrap())
+        );
+        let e = check_output("--trace", Some(dir.path())).unwrap_err();
+        assert_eq!(e.flag, "--trace");
+        assert!(e.to_string().starts_with(&format!(
+            "invalid value '{}' for '--trace': cannot be written",
+            dir.path().display()
+        )));
+    }
+
+    #[test]
+    fn check_config_names_the_flag_and_the_platforms_range() {
+        assert_eq!(check_config(Platform::A5, 36, 7), Ok(()));
+        let e = check_config(Platform::A2A3, 25, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value '25' for '--block-dim': a2a3 takes 1 to 24"
+        );
+        let e = check_config(Platform::A5, 3, 0).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid value '0' for '--threads': a5 takes 1 to 7"
+        );
+    }
+}
