@@ -1,0 +1,348 @@
+//! The example programs' command lines, run as a user runs them (the
+//! built example binaries as subprocesses): `--help` lists the accepted
+//! values of every enum option; a bad value, a value out of the
+//! platform's range or one that makes no sense names the flag (and the
+//! accepted values) and exits with status 2 before any work; an output
+//! file that cannot be written fails before the run; a run of 4 tasks
+//! shows no ns/task; `RUST_LOG` shows the library's log, `print_runtime`
+//! included.
+//!
+//! The binaries are the ones `cargo test` builds beside this test
+//! (`target/<profile>/examples/`): run these tests with `cargo test
+//! --workspace` or `cargo test -p hostgraph-examples`, which build them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Every example program.
+const PROGRAMS: [&str; 5] = [
+    "vector_example",
+    "matmul",
+    "bgemm",
+    "paged_attention",
+    "bench",
+];
+
+/// The built example `name`.
+fn program(name: &str) -> PathBuf {
+    let test = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/cli-<hash> -> target/<profile>/examples/<name>
+    let profile_dir = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run these tests with `cargo test --workspace` or `cargo test -p hostgraph-examples`",
+        path.display()
+    );
+    path
+}
+
+/// Runs example `name` with `args` (and `RUST_LOG` unset).
+fn run(name: &str, args: &[&str]) -> Output {
+    run_with_log(name, args, None)
+}
+
+/// Runs example `name` with `args` and `RUST_LOG` = `log` (unset if none).
+fn run_with_log(name: &str, args: &[&str], log: Option<&str>) -> Output {
+    let mut command = Command::new(program(name));
+    command.args(args).env_remove("RUST_LOG");
+    if let Some(filter) = log {
+        command.env("RUST_LOG", filter);
+    }
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("running {name}: {e}"))
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `name args` was refused as a usage error (status 2, nothing on
+/// stdout) with a message holding each of `parts`.
+fn refused(name: &str, args: &[&str], parts: &[&str]) {
+    let out = run(name, args);
+    let (err, what) = (stderr(&out), format!("{name} {}", args.join(" ")));
+    assert_eq!(out.status.code(), Some(2), "{what}: status; stderr:\n{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{what}: the run started:\n{}",
+        stdout(&out)
+    );
+    for part in parts {
+        assert!(err.contains(part), "{what}: no {part:?} in stderr:\n{err}");
+    }
+}
+
+#[test]
+fn help_lists_the_accepted_values_of_every_enum_option() {
+    let examples = [
+        ("vector_example", &["c", "rust", "reference"][..]),
+        ("matmul", &["c", "reference"]),
+        ("bgemm", &["c", "reference"]),
+        (
+            "paged_attention",
+            &["c", "rust", "reference", "f16", "bf16"],
+        ),
+    ];
+    for (name, own) in examples {
+        let out = run(name, &["--help"]);
+        assert!(out.status.success(), "{name} --help");
+        let help = stdout(&out);
+        for value in ["a2a3", "a5", "native", "reference"].iter().chain(own) {
+            assert!(
+                help.contains(value),
+                "{name} --help lacks {value:?}:\n{help}"
+            );
+        }
+        for option in ["--platform", "--orch", "--abi"] {
+            let at = help.find(option).expect(option);
+            assert!(
+                help[at..].contains("ossible values"),
+                "{name} --help: no values listed after {option}"
+            );
+        }
+        assert!(
+            help.contains("1 to 24 on a2a3, 1 to 36 on a5"),
+            "{name}: block dim range"
+        );
+        assert!(
+            help.contains("1 to 4 on a2a3, 1 to 7 on a5"),
+            "{name}: threads range"
+        );
+    }
+    let help = stdout(&run("bench", &["--help"]));
+    let values = [
+        "a2a3",
+        "a5",
+        "inline",
+        "threaded",
+        "all",
+        "independent",
+        "chain",
+        "layered",
+        "binary-tree",
+        "wavefront",
+    ];
+    for value in values {
+        assert!(
+            help.contains(value),
+            "bench --help lacks {value:?}:\n{help}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_platform_names_the_flag_and_the_platforms_in_every_program() {
+    for name in PROGRAMS {
+        refused(
+            name,
+            &["--platform", "a6"],
+            &["'a6'", "--platform", "a2a3", "a5"],
+        );
+    }
+}
+
+#[test]
+fn a_bad_enum_value_names_the_flag_and_the_accepted_values() {
+    refused(
+        "vector_example",
+        &["--orch", "python"],
+        &["--orch", "c, rust, reference"],
+    );
+    refused("matmul", &["--orch", "rust"], &["--orch", "c, reference"]);
+    refused(
+        "bgemm",
+        &["--plugin", "x.so", "--entry", "e", "--abi", "c"],
+        &["--abi", "native, reference"],
+    );
+    refused(
+        "paged_attention",
+        &["--dtype", "f32"],
+        &["--dtype", "f16, bf16"],
+    );
+    refused(
+        "bench",
+        &["--shape", "chain,ring"],
+        &[
+            "'ring'",
+            "--shape",
+            "all, independent, chain, layered, binary-tree, wavefront",
+        ],
+    );
+    refused(
+        "bench",
+        &["--mode", "async"],
+        &["--mode", "inline, threaded, all"],
+    );
+}
+
+#[test]
+fn block_dim_and_threads_outside_the_platforms_range_name_the_flag() {
+    refused(
+        "vector_example",
+        &["--block-dim", "25"],
+        &["'25'", "--block-dim", "a2a3 takes 1 to 24"],
+    );
+    refused(
+        "matmul",
+        &["--platform", "a5", "--block-dim", "37"],
+        &["'37'", "--block-dim", "a5 takes 1 to 36"],
+    );
+    refused(
+        "bgemm",
+        &["--threads", "0"],
+        &["'0'", "--threads", "a2a3 takes 1 to 4"],
+    );
+    refused(
+        "paged_attention",
+        &["--platform", "a5", "--threads", "8"],
+        &["'8'", "--threads", "a5 takes 1 to 7"],
+    );
+    refused(
+        "bench",
+        &["--block-dim", "1,25", "--threads", "1"],
+        &["'25'", "--block-dim", "a2a3 takes 1 to 24"],
+    );
+}
+
+#[test]
+fn paged_attention_refuses_shapes_that_make_no_sense_by_flag() {
+    for flag in [
+        "--batch",
+        "--heads",
+        "--kv-heads",
+        "--head-dim",
+        "--block-size",
+        "--max-context",
+    ] {
+        refused(
+            "paged_attention",
+            &[flag, "0"],
+            &["'0'", flag, "must be at least 1"],
+        );
+    }
+    refused(
+        "paged_attention",
+        &["--context-lens", "5,0"],
+        &["'0'", "--context-lens"],
+    );
+    refused(
+        "paged_attention",
+        &["--heads", "16", "--kv-heads", "3"],
+        &["'3'", "--kv-heads", "does not divide heads (16)"],
+    );
+    refused(
+        "paged_attention",
+        &["--heads", "300"],
+        &["'300'", "--heads", "tiles of 128"],
+    );
+    let out = run("paged_attention", &["--block-size", "0"]);
+    assert!(
+        !stderr(&out).contains("Config {"),
+        "a Debug dump of the config:\n{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn an_unwritable_output_fails_before_the_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-dir/out.json");
+    let missing = missing.to_str().expect("utf-8 path");
+    let a_dir = dir.path().to_str().expect("utf-8 path");
+    let cases: [(&str, Vec<&str>, &str); 6] = [
+        ("vector_example", vec!["--trace", missing], "--trace"),
+        ("matmul", vec!["--svg", a_dir], "--svg"),
+        ("bgemm", vec!["--trace", a_dir], "--trace"),
+        ("paged_attention", vec!["--svg", missing], "--svg"),
+        (
+            "bench",
+            vec![
+                "--shape", "chain", "--mode", "inline", "--tasks", "200000", "--svg", missing,
+            ],
+            "--svg",
+        ),
+        (
+            "bench",
+            vec!["--shape", "chain", "--mode", "inline", "--trace", a_dir],
+            "--trace",
+        ),
+    ];
+    for (name, args, flag) in cases {
+        let path = args.last().expect("the path");
+        refused(name, &args, &[flag, path, "cannot be written"]);
+    }
+    assert!(
+        std::fs::read_dir(dir.path())
+            .expect("temp dir")
+            .next()
+            .is_none(),
+        "the checks left files behind"
+    );
+}
+
+#[test]
+fn a_writable_output_is_written_after_the_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let svg = dir.path().join("run.svg");
+    let out = run("vector_example", &["--svg", svg.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).expect("the chart");
+    assert!(text.contains("<svg"), "not an SVG:\n{text}");
+}
+
+#[test]
+fn a_run_of_four_tasks_shows_no_ns_per_task() {
+    let out = run("vector_example", &[]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("tasks 4 "), "{text}");
+    assert!(text.contains("wall "), "{text}");
+    assert!(!text.contains("ns/task"), "{text}");
+}
+
+#[test]
+fn rust_log_shows_the_librarys_log_and_print_runtime() {
+    let quiet = run("vector_example", &[]);
+    assert!(quiet.status.success());
+    assert!(
+        quiet.stderr.is_empty(),
+        "log lines without RUST_LOG:\n{}",
+        stderr(&quiet)
+    );
+    let debug = run_with_log("vector_example", &[], Some("debug"));
+    assert!(debug.status.success());
+    let log = stderr(&debug);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DEBUG") && l.contains("hostgraph")),
+        "no debug line of the library:\n{log}"
+    );
+    // The reference-style paged attention orchestration calls print_runtime.
+    let args = ["--orch", "reference"];
+    let info = run_with_log(
+        "paged_attention",
+        &args,
+        Some("hostgraph::print_runtime=info"),
+    );
+    assert!(info.status.success(), "{}", stderr(&info));
+    let (log, out) = (stderr(&info), stdout(&info));
+    assert!(
+        log.lines()
+            .any(|l| l.contains("hostgraph::print_runtime")
+                && l.contains("hostgraph runtime: 56 tasks")),
+        "no print_runtime record:\n{log}"
+    );
+    assert!(
+        !out.contains("hostgraph runtime:"),
+        "print_runtime wrote to stdout:\n{out}"
+    );
+}
