@@ -7,6 +7,9 @@
 //!
 //! `cargo run --release --example embed_bevy`
 
+// bevy's derives name `bevy_ecs`: this brings hostgraph's re-export into
+// scope, so hostgraph is the only dependency needed.
+use hostgraph::bevy_ecs;
 use hostgraph::bevy_ecs::prelude::*;
 use hostgraph::bevy_ecs::schedule::ScheduleLabel;
 use hostgraph::graph::Task;

@@ -85,7 +85,10 @@
 //!
 //! One dependency is enough: [`bevy_ecs`] is re-exported, and so are the
 //! types a plugin host, a policy or a backend needs from the sibling crates
-//! ([`hostgraph_orch_abi`], [`hostgraph_platform`]).
+//! ([`hostgraph_orch_abi`], [`hostgraph_platform`]). bevy's derives
+//! (`Component`, `Resource`, `ScheduleLabel`, ...) name the `bevy_ecs`
+//! crate; `use hostgraph::bevy_ecs;` where you use them brings the
+//! re-export into scope.
 
 pub mod backend;
 mod backoff;
