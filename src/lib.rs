@@ -92,6 +92,7 @@
 
 pub mod backend;
 mod backoff;
+pub mod cost;
 pub mod error;
 pub mod graph;
 mod handle;

@@ -13,6 +13,7 @@ use hostgraph_orch_abi::{OrchestrationEntryFn, OwnedArgs};
 use hostgraph_platform::{DeviceMemory, Platform, PlatformSpec};
 
 use crate::backend::{Backend, Hosting, Wait};
+use crate::cost::CostModel;
 use crate::error::{Error, Result};
 use crate::graph::{DeviceMem, GraphBuilder, GraphStatus, TaskCount, TaskLists, TensorPair};
 use crate::handle::RunHandle;
@@ -23,7 +24,9 @@ use crate::run::{
     self, ActivePolicy, Exec, Phase, RunReport, RunSchedule, RunState, SealedGraph, clear_graph,
     emergency_stop,
 };
-use crate::sched::{Failure, Policy, RoundRobin};
+use crate::sched::{
+    BuiltIn, CriticalPath, Failure, Heft, Locality, Policy, RoundRobin, WorkStealing,
+};
 use crate::sim::{SimOptions, ThreadedSim};
 use crate::vtable;
 
@@ -235,7 +238,7 @@ impl<B: Backend> Runtime<B> {
         world.insert_resource(DeviceMem(backend.new_device_memory()));
         world.insert_resource(Exec(backend));
         world.init_resource::<KernelRegistry>();
-        world.insert_resource(ActivePolicy(Box::new(RoundRobin)));
+        world.insert_resource(ActivePolicy::<B>::new(RoundRobin));
         run::add_schedules::<B>(world);
         Runtime::<B, &mut World>::attach_unchecked(world).init_graph_resources();
         Ok(())
@@ -283,7 +286,7 @@ impl<B: Backend> Runtime<B> {
             Exec<B>,
             DeviceMem,
             KernelRegistry,
-            ActivePolicy
+            ActivePolicy<B>
         );
         run::add_schedules::<B>(&mut fresh);
         Runtime::<B, &mut World>::attach_unchecked(&mut fresh).init_graph_resources();
@@ -361,7 +364,25 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     pub fn set_policy(&mut self, policy: impl Policy) {
         self.world
             .borrow_mut()
-            .insert_resource(ActivePolicy(Box::new(policy)));
+            .insert_resource(ActivePolicy::<B>::new(policy));
+    }
+
+    /// Makes the built-in policy `which` active; `costs` feeds those that
+    /// plan with durations ([`CriticalPath`](crate::sched::CriticalPath),
+    /// [`Heft`](crate::sched::Heft)).
+    pub fn set_builtin_policy(&mut self, which: BuiltIn, costs: &CostModel) {
+        match which {
+            BuiltIn::RoundRobin => self.set_policy(RoundRobin),
+            BuiltIn::WorkStealing => self.set_policy(WorkStealing),
+            BuiltIn::CriticalPath => self.set_policy(CriticalPath::with_costs(costs.clone())),
+            BuiltIn::Locality => self.set_policy(Locality),
+            BuiltIn::Heft => self.set_policy(Heft::new(costs.clone())),
+        }
+    }
+
+    /// The active policy's name.
+    pub fn policy_name(&self) -> &'static str {
+        self.world_ref().resource::<ActivePolicy<B>>().name()
     }
 
     /// The world: graph entities, cores and threads of the last run,

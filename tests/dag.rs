@@ -9,7 +9,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use hostgraph::{CoreType, KernelFn, Platform, Runtime, RuntimeConfig, TaskId};
+use hostgraph::cost::{Cost, CostModel};
+use hostgraph::sched::BuiltIn;
+use hostgraph::{Backend, CoreType, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig, TaskId};
 use hostgraph_examples::rng::SplitMix64;
 use proptest::prelude::*;
 
@@ -246,7 +248,7 @@ fn runtime(platform: Platform) -> Runtime {
 }
 
 /// Registers the recording kernel and builds `dag` over `rec`.
-fn build(rt: &mut Runtime, dag: &Dag, rec: &Recorder) {
+fn build<B: Backend>(rt: &mut Runtime<B>, dag: &Dag, rec: &Recorder) {
     rt.register_kernel(FUNC_RECORD, KernelFn::rust(record));
     rt.build(|g| {
         for (t, &ty) in dag.core.iter().enumerate() {
@@ -263,7 +265,7 @@ fn build(rt: &mut Runtime, dag: &Dag, rec: &Recorder) {
 
 /// Runs the built graph of `dag` once with the runtime's configuration and
 /// checks the recording and the report.
-fn run_and_check(rt: &mut Runtime, dag: &Dag, rec: &Recorder) {
+fn run_and_check<B: Backend>(rt: &mut Runtime<B>, dag: &Dag, rec: &Recorder) {
     let cfg = rt.config();
     let what = format!(
         "{} tasks, {} edges on {} block dim {} threads {}",
@@ -351,6 +353,48 @@ fn random_dags_on_every_configuration() {
             }
             rt.finalize().unwrap();
         }
+    }
+}
+
+/// Every built-in policy, on the threaded and the inline simulator, every
+/// platform, thread count `1..=max` and block dim 1, 3, max: each task
+/// exactly once, after its predecessors, mixed AIC/AIV.
+#[test]
+fn every_policy_on_random_dags() {
+    let costs = CostModel::new(Cost::Constant(1_000)).with(
+        FUNC_RECORD,
+        Cost::Uniform {
+            min: 500,
+            max: 4_000,
+        },
+    );
+    fn each<B: Backend>(mut rt: Runtime<B>, platform: Platform, costs: &CostModel, p: usize) {
+        for policy in BuiltIn::ALL {
+            rt.set_builtin_policy(policy, costs);
+            for (b, block_dim) in block_dims(platform).into_iter().enumerate() {
+                let seed = 0x9011_c000 + (p * 64 + b * 8 + policy as usize) as u64;
+                let dag = Dag::random(seed, 150 + 25 * b);
+                let rec = Recorder::new(&dag);
+                build(&mut rt, &dag, &rec);
+                for threads in 1..=platform.spec().max_scheduler_threads {
+                    rt.reconfigure(block_dim, threads).unwrap();
+                    run_and_check(&mut rt, &dag, &rec);
+                }
+                rt.finalize().unwrap();
+            }
+        }
+    }
+    for (p, platform) in Platform::ALL.into_iter().enumerate() {
+        let config = RuntimeConfig {
+            platform,
+            block_dim: 1,
+            threads: 1,
+            stall_timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
+        };
+        each(Runtime::new(config).unwrap(), platform, &costs, p);
+        let inline = Runtime::with_backend(config, InlineSim::new(platform)).unwrap();
+        each(inline, platform, &costs, p);
     }
 }
 

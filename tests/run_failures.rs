@@ -17,6 +17,8 @@ use hostgraph::hostgraph_platform::{
     DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess, SimRegisters,
 };
 use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunSchedule};
+use hostgraph::sched::CoreView;
+use hostgraph::sched::queue::{Fifo, SharedFifo, Stealable};
 use hostgraph::{
     Backend, CoreType, DiscoveredCore, Error, KernelFn, Platform, Policy, RoundRobin, Runtime,
     RuntimeConfig, Sealed, ThreadedSim,
@@ -67,9 +69,15 @@ enum Wrong {
 }
 
 impl Policy for Wrong {
+    type Local = Fifo;
+    type Shared = SharedFifo;
+    type Thread = ();
+
     fn name(&self) -> &'static str {
         "wrong"
     }
+
+    fn thread(&self, _index: usize, _cores: &[CoreView]) {}
 
     fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
         match self {
@@ -129,6 +137,74 @@ fn every_bad_policy_answer_is_a_typed_error_naming_it() {
             "{says:?}: {e}"
         );
         kept_and_runs(&mut rt);
+    }
+}
+
+/// A policy whose in-loop answers name a thread or core that is not there.
+#[derive(Clone, Copy)]
+enum WrongInLoop {
+    /// An idle thread names itself, then a thread past the last.
+    Victim,
+    /// A core index past the cores offered.
+    Core,
+}
+
+impl Policy for WrongInLoop {
+    type Local = Stealable;
+    type Shared = SharedFifo;
+    type Thread = ();
+    const CHOOSES_CORE: bool = true;
+    const STEALS: bool = true;
+
+    fn name(&self) -> &'static str {
+        "wrong-in-loop"
+    }
+
+    fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
+        RoundRobin.assign_cores(cores, threads)
+    }
+
+    fn seed(&self, ty: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>> {
+        RoundRobin.seed(ty, ready, capacity)
+    }
+
+    fn thread(&self, _index: usize, _cores: &[CoreView]) {}
+
+    fn choose_core(&self, _: &mut (), _task: u32, free: &[CoreView]) -> usize {
+        match self {
+            WrongInLoop::Core => free.len() + 2,
+            WrongInLoop::Victim => 0,
+        }
+    }
+
+    fn victim(&self, _: &mut (), thief: usize, threads: usize, _: CoreType) -> Option<usize> {
+        match self {
+            WrongInLoop::Victim => Some(thief + threads),
+            WrongInLoop::Core => None,
+        }
+    }
+}
+
+#[test]
+fn bad_in_loop_answers_are_typed_errors() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    for (wrong, says) in [
+        (WrongInLoop::Core, "choose_core picked core"),
+        (WrongInLoop::Victim, "victim named thread"),
+    ] {
+        build(&mut rt);
+        rt.set_policy(wrong);
+        let e = rt.run().unwrap_err();
+        assert!(
+            matches!(&e, Error::BadPolicy { policy, what } if policy == "wrong-in-loop" && what.contains(says)),
+            "{says:?}: {e}"
+        );
+        // Found in the loop: tasks were dispatched, so the graph went.
+        assert_eq!(rt.task_count(), 0);
+        rt.set_policy(RoundRobin);
+        build(&mut rt);
+        assert_eq!(rt.run().unwrap().tasks, 60);
+        rt.finalize().unwrap();
     }
 }
 

@@ -52,9 +52,10 @@ mod phases;
 mod results;
 mod state;
 
+pub use crate::sched::ActivePolicy;
 pub use cores::{AicpuThread, Core, OwnedBy, OwnedCores};
 pub use results::{RunFinished, TaskResult};
-pub use state::{ActivePolicy, Exec, RunReport, RunState, SealedGraph};
+pub use state::{Exec, RunReport, RunState, SealedGraph};
 
 pub(crate) use phases::{clear_graph, emergency_stop};
 

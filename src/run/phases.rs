@@ -12,7 +12,7 @@ use hostgraph_platform::handshake::send_exit;
 use super::Phase;
 use super::cores::{self, AicpuThread, Core, OwnedBy, OwnedCores};
 use super::results::{RunFinished, TaskResult};
-use super::state::{ActivePolicy, Exec, RunReport, RunState, SealedGraph};
+use super::state::{Exec, RunReport, RunState, SealedGraph};
 use crate::backend::{Backend, Landing, Wait};
 use crate::error::Error;
 use crate::graph::{DeviceMem, GraphStatus, Task, TaskCount, TaskLists, TensorPair};
@@ -20,8 +20,8 @@ use crate::kernels::KernelRegistry;
 use crate::profile::RunInfo;
 use crate::runtime::RuntimeConfig;
 use crate::sched::{
-    Failure, Job, OwnedCore, RunShared, SchedulerThread, Seeds, ThreadOutcome, check_assignment,
-    check_capacity, check_seed, diagnose,
+    ActivePolicy, Failure, OwnedCore, RunPlan, ThreadOutcome, ThreadPlan, check_assignment,
+    check_capacity, check_seed,
 };
 use crate::seal;
 
@@ -94,7 +94,7 @@ pub(crate) fn discover<B: Backend>(world: &mut World) {
 /// scheduler threads; each core entity gets an [`OwnedBy`] relation (only
 /// where it changed).
 pub(crate) fn assign<B: Backend>(
-    policy: Res<ActivePolicy>,
+    policy: Res<ActivePolicy<B>>,
     cfg: Res<RuntimeConfig>,
     mut run: ResMut<RunState<B>>,
     cores: Query<(Entity, &Core, Option<&OwnedBy>)>,
@@ -102,8 +102,8 @@ pub(crate) fn assign<B: Backend>(
     mut commands: Commands,
 ) {
     run.phase = Some(Phase::Assign);
-    let owner = policy.0.assign_cores(&run.cores, cfg.threads as usize);
-    if let Err(e) = check_assignment(policy.0.as_ref(), &owner, &run.cores, cfg.threads as usize) {
+    let owner = policy.get().assign_cores(&run.cores, cfg.threads as usize);
+    if let Err(e) = check_assignment(policy.name(), &owner, &run.cores, cfg.threads as usize) {
         return run.fail(e);
     }
     let mut thread_entity = vec![Entity::PLACEHOLDER; cfg.threads as usize];
@@ -123,23 +123,26 @@ pub(crate) fn assign<B: Backend>(
     }
 }
 
-/// [`Phase::Seed`]: builds each scheduler thread from the cores it owns
-/// (its [`OwnedCores`]), sizes its local queues and places the initially
-/// ready tasks as the policy says, checking every answer.
+/// [`Phase::Seed`]: lets the policy see the sealed graph, then plans each
+/// scheduler thread from the cores it owns (its [`OwnedCores`]): local
+/// queue sizes and initially ready tasks as the policy says, every answer
+/// checked.
 pub(crate) fn seed<B: Backend>(
-    policy: Res<ActivePolicy>,
+    mut policy: ResMut<ActivePolicy<B>>,
     cfg: Res<RuntimeConfig>,
     sealed: Res<SealedGraph>,
-    exec: Res<Exec<B>>,
     threads: Query<(&AicpuThread, Option<&OwnedCores>)>,
     cores: Query<&Core>,
     mut run: ResMut<RunState<B>>,
 ) {
     run.phase = Some(Phase::Seed);
-    let (Some(graph), policy) = (sealed.0.clone(), policy.0.as_ref()) else {
+    let Some(graph) = sealed.0.clone() else {
         return run.fail(Error::NoGraph);
     };
-    let mut lists: Vec<Vec<Core>> = vec![Vec::new(); cfg.threads as usize];
+    policy.get_mut().prepare(&graph);
+    let (policy, name) = (policy.get(), policy.name());
+    let n = cfg.threads as usize;
+    let mut lists: Vec<Vec<Core>> = vec![Vec::new(); n];
     for (t, owned) in &threads {
         if let (Some(list), Some(owned)) = (lists.get_mut(t.index), owned) {
             list.extend(owned.cores().iter().filter_map(|&e| cores.get(e).ok()));
@@ -164,74 +167,72 @@ pub(crate) fn seed<B: Backend>(
     }
     // Local capacities; a queue never holds more tasks than the graph has
     // of its type, so none is allocated beyond that.
-    let mut capacity = vec![[0usize; 2]; cfg.threads as usize];
-    for (cap, owned) in capacity.iter_mut().zip(&owned) {
+    let mut plan = RunPlan::default();
+    for (list, owned) in lists.iter().zip(&owned) {
+        let mut capacity = [0usize; 2];
         for ty in CoreType::ALL {
             let n = owned[ty as usize];
             if n > 0 {
-                match check_capacity(policy, policy.local_capacity(n), n, ty) {
-                    Ok(c) => cap[ty as usize] = c.min(tasks_of(ty)),
+                match check_capacity(name, policy.local_capacity(n), n, ty) {
+                    Ok(c) => capacity[ty as usize] = c.min(tasks_of(ty)),
                     Err(e) => return run.fail(e),
                 }
             }
         }
+        let cores = list
+            .iter()
+            .map(|c| OwnedCore {
+                physical_id: c.physical_id,
+                core_type: c.core_type,
+                slot: Default::default(),
+            })
+            .collect();
+        plan.threads.push(ThreadPlan {
+            cores,
+            capacity,
+            seeds: Vec::new(),
+        });
     }
-    let mut built: Vec<SchedulerThread> = lists
-        .iter()
-        .zip(&capacity)
-        .enumerate()
-        .map(|(index, (list, cap))| {
-            let cores = list
-                .iter()
-                .map(|c| OwnedCore {
-                    physical_id: c.physical_id,
-                    core_type: c.core_type,
-                    slot: Default::default(),
-                })
-                .collect();
-            SchedulerThread::new(index as u32, *cap, cores)
-        })
-        .collect();
-    let mut shared: [Vec<u32>; 2] = Default::default();
     for ty in CoreType::ALL {
         let ready = graph.roots(ty);
-        let caps: Vec<usize> = capacity.iter().map(|c| c[ty as usize]).collect();
-        let plan = policy.seed(ty, ready, &caps);
-        if let Err(e) = check_seed(policy, ty, &plan, ready.len(), &caps) {
+        let caps: Vec<usize> = plan
+            .threads
+            .iter()
+            .map(|t| t.capacity[ty as usize])
+            .collect();
+        let places = policy.seed(ty, ready, &caps);
+        if let Err(e) = check_seed(name, ty, &places, ready.len(), &caps) {
             return run.fail(e);
         }
-        for (&task, dest) in ready.iter().zip(plan) {
+        for (&task, dest) in ready.iter().zip(places) {
             match dest {
-                Some(t) => built[t].local.push_seed(task, ty),
-                None => shared[ty as usize].push(task),
+                Some(t) => plan.threads[t].seeds.push((task, ty)),
+                None => plan.seeds[ty as usize].push(task),
             }
         }
     }
-    let regs = exec.0.registers().clone();
-    run.shared = Some(Arc::new(RunShared::new(
-        regs,
-        graph,
-        Seeds::new(shared),
-        cfg.threads as usize,
-        cfg.stall_timeout,
-    )));
-    run.threads = built;
+    run.plan = Some(plan);
 }
 
-/// [`Phase::Dispatch`], first half: hands every scheduler thread that owns
-/// cores to the backend, and returns.
-pub(crate) fn host<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: ResMut<Exec<B>>) {
+/// [`Phase::Dispatch`], first half: the active policy builds the threads
+/// the plan describes and hands those that own cores to the backend; then
+/// this returns.
+pub(crate) fn host<B: Backend>(
+    policy: Res<ActivePolicy<B>>,
+    cfg: Res<RuntimeConfig>,
+    sealed: Res<SealedGraph>,
+    mut run: ResMut<RunState<B>>,
+    mut exec: ResMut<Exec<B>>,
+) {
     run.phase = Some(Phase::Dispatch);
-    let Some(shared) = run.shared.clone() else {
+    let (Some(plan), Some(graph)) = (run.plan.take(), sealed.0.clone()) else {
         return run.fail(Error::NoGraph);
     };
-    let jobs: Vec<Job<B::Regs>> = std::mem::take(&mut run.threads)
-        .into_iter()
-        .filter(SchedulerThread::has_cores)
-        .map(|t| Job::new(t, shared.clone()))
-        .collect();
     run.times.dispatch = Some(Instant::now());
-    exec.0.host(jobs);
+    let shared = policy
+        .get()
+        .host(&mut exec.0, plan, graph, cfg.stall_timeout);
+    run.shared = Some(shared);
     (run.hosted, run.dispatched) = (true, true);
 }
 
@@ -254,7 +255,7 @@ pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: 
         .into_iter()
         .map(Option::unwrap_or_default)
         .collect();
-    let graph = &shared.graph;
+    let graph = shared.graph();
     let error = match (graph.fault(), shared.take_failure()) {
         (Some(f), _) => Some(Error::KernelFault {
             task: crate::graph::TaskId(f.task),
@@ -263,14 +264,7 @@ pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: 
             message: f.message,
         }),
         (None, Some(Failure::Error(e))) => Some(e),
-        (None, Some(Failure::Stall(elapsed))) => Some(diagnose(
-            &shared.regs,
-            graph,
-            &outcomes,
-            shared.unclaimed(),
-            shared.remaining(),
-            elapsed,
-        )),
+        (None, Some(Failure::Stall(elapsed))) => Some(shared.diagnose(&outcomes, elapsed)),
         (None, Some(Failure::Panic { thread, message })) => Some(Error::Panicked {
             phase: format!("dispatch (scheduler thread {thread})"),
             message,
@@ -478,7 +472,7 @@ pub(crate) fn emergency_stop<B: Backend>(world: &mut World) -> bool {
             run.hosted = false;
         }
         run.shared = None;
-        run.threads.clear();
+        run.plan = None;
         if !run.launched {
             return run.stuck;
         }

@@ -2,6 +2,7 @@
 //! policy, the sealed graph, and the state of the run in flight, which
 //! carries what one phase hands the next.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,12 +13,8 @@ use super::Phase;
 use crate::backend::Backend;
 use crate::error::Error;
 use crate::profile::Profile;
-use crate::sched::{Policy, RunShared, SchedulerThread, ThreadOutcome, ThreadStats};
+use crate::sched::{RunPlan, RunStatus, ThreadOutcome, ThreadStats};
 use crate::seal::Sealed;
-
-/// The active dispatch policy.
-#[derive(Resource)]
-pub struct ActivePolicy(pub Box<dyn Policy>);
 
 /// The sealed view of the built graph, made by the seal phase and kept
 /// while neither the graph nor the kernels change.
@@ -94,15 +91,16 @@ pub struct RunState<B: Backend> {
     pub(crate) cancelled: bool,
     /// Cores the discovery phase filed, in launch order.
     pub(crate) cores: Vec<DiscoveredCore>,
-    /// Scheduler threads the seed phase built, taken by dispatch.
-    pub(crate) threads: Vec<SchedulerThread>,
+    /// The seed phase's plan, taken by dispatch.
+    pub(crate) plan: Option<RunPlan>,
     /// Shared state of the hosted threads.
-    pub(crate) shared: Option<Arc<RunShared<B::Regs>>>,
+    pub(crate) shared: Option<Arc<dyn RunStatus>>,
     /// Threads' final states, once dispatch has ended.
     pub(crate) outcomes: Vec<ThreadOutcome>,
     pub(crate) times: RunTimes,
     /// How the run ended, once the publish phase has run.
     pub(crate) result: Option<Result<RunReport, Error>>,
+    _backend: PhantomData<fn() -> B>,
 }
 
 impl<B: Backend> Default for RunState<B> {
@@ -116,7 +114,7 @@ impl<B: Backend> Default for RunState<B> {
             dispatched: false,
             cancelled: false,
             cores: Vec::new(),
-            threads: Vec::new(),
+            plan: None,
             shared: None,
             outcomes: Vec::new(),
             times: RunTimes {
@@ -127,6 +125,7 @@ impl<B: Backend> Default for RunState<B> {
                 execute: Duration::ZERO,
             },
             result: None,
+            _backend: PhantomData,
         }
     }
 }

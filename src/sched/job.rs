@@ -7,21 +7,22 @@ use std::sync::Arc;
 
 use hostgraph_platform::RegisterAccess;
 
+use super::policy::Policy;
 use super::shared::{Failure, RunShared};
 use super::thread::SchedulerThread;
 use crate::backend::{Poll, SchedulerJob};
 use crate::backoff::StallWatch;
 
 /// One scheduler thread of a run, hosted by the run's backend.
-pub(crate) struct Job<R: RegisterAccess + 'static> {
-    thread: SchedulerThread,
-    shared: Arc<RunShared<R>>,
+pub(crate) struct Job<R: RegisterAccess + 'static, P: Policy> {
+    thread: SchedulerThread<P>,
+    shared: Arc<RunShared<R, P>>,
     watch: StallWatch,
     cores: Vec<u32>,
 }
 
-impl<R: RegisterAccess + 'static> Job<R> {
-    pub(crate) fn new(thread: SchedulerThread, shared: Arc<RunShared<R>>) -> Self {
+impl<R: RegisterAccess + 'static, P: Policy> Job<R, P> {
+    pub(crate) fn new(thread: SchedulerThread<P>, shared: Arc<RunShared<R, P>>) -> Self {
         Job {
             cores: thread.physical_ids(),
             watch: StallWatch::new(shared.stall_timeout),
@@ -31,7 +32,7 @@ impl<R: RegisterAccess + 'static> Job<R> {
     }
 }
 
-impl<R: RegisterAccess + 'static> SchedulerJob for Job<R> {
+impl<R: RegisterAccess + 'static, P: Policy> SchedulerJob for Job<R, P> {
     fn index(&self) -> usize {
         self.thread.index as usize
     }
@@ -61,7 +62,7 @@ impl<R: RegisterAccess + 'static> SchedulerJob for Job<R> {
     }
 }
 
-impl<R: RegisterAccess + 'static> Drop for Job<R> {
+impl<R: RegisterAccess + 'static, P: Policy> Drop for Job<R, P> {
     fn drop(&mut self) {
         self.shared.deposit(self.index(), self.thread.outcome());
     }

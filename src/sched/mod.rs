@@ -4,8 +4,11 @@
 //! [`run`](crate::run); backends host its threads as
 //! [`SchedulerJob`](crate::backend::SchedulerJob)s.
 
+mod host;
 mod job;
+mod policies;
 mod policy;
+pub mod queue;
 mod shared;
 mod stall;
 mod thread;
@@ -15,11 +18,12 @@ mod loom_model;
 #[cfg(test)]
 mod testing;
 
-pub use policy::{MAX_LOCAL_CAPACITY, Policy, RoundRobin};
+pub use host::ActivePolicy;
+pub use policies::{BuiltIn, CriticalPath, Heft, Locality, WorkStealing, bottom_levels};
+pub use policy::{CoreView, MAX_LOCAL_CAPACITY, Place, Policy, RoundRobin};
 pub use thread::ThreadStats;
 
-pub(crate) use job::Job;
+pub(crate) use host::{RunPlan, ThreadPlan};
 pub(crate) use policy::{check_assignment, check_capacity, check_seed};
-pub(crate) use shared::{Failure, RunShared, Seeds, ThreadOutcome};
-pub(crate) use stall::diagnose;
-pub(crate) use thread::{OwnedCore, SchedulerThread};
+pub(crate) use shared::{Failure, RunStatus, ThreadOutcome};
+pub(crate) use thread::OwnedCore;

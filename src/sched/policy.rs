@@ -1,21 +1,86 @@
-//! Dispatch policies: which scheduler thread owns which core, how large a
-//! thread's local ready queues are, and where initially-ready tasks go.
-//! Decided once per run, outside the hot loop. What a policy answers is
-//! input like any other: [`check_assignment`], [`check_capacity`] and
-//! [`check_seed`] refuse a bad answer with [`Error::BadPolicy`] before
-//! anything is dispatched.
+//! Dispatch policies: the decisions a run makes once — which scheduler
+//! thread owns which core, how large each thread's local ready queues are,
+//! where initially ready tasks go — and those its hot loop makes per task —
+//! the kind of ready queue (FIFO, priority, stealable), a task's priority,
+//! where a newly ready task goes, which core takes a task, and whether and
+//! from whom an idle thread steals.
+//!
+//! The per-task hooks are generic (the loop is compiled for each policy),
+//! so a policy that keeps the defaults costs what a hard-coded loop costs.
+//! What a policy answers is input like any other: [`check_assignment`],
+//! [`check_capacity`] and [`check_seed`] refuse a bad plan with
+//! [`Error::BadPolicy`] before anything is dispatched, and the loop refuses
+//! a bad core or victim index the same way. The scheduler, not the policy,
+//! moves tasks between queues, so a task only ever reaches a core of its
+//! own type.
+//!
+//! Built-ins: [`RoundRobin`] (the reference runtime's behaviour, the
+//! default), [`WorkStealing`](super::WorkStealing),
+//! [`CriticalPath`](super::CriticalPath), [`Locality`](super::Locality),
+//! [`Heft`](super::Heft).
 
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::DiscoveredCore;
 
+use super::queue::{Fifo, LocalQueue, SharedFifo, SharedQueue};
 use crate::error::{Error, Result};
+use crate::seal::Sealed;
 
 /// The largest local queue a policy may ask for, per core type and thread.
 pub const MAX_LOCAL_CAPACITY: usize = 1 << 20;
 
+/// A core as the hot loop's hooks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreView {
+    /// Its place in its thread's core list (what hooks return to name it).
+    pub index: usize,
+    /// Physical id.
+    pub physical_id: u32,
+    /// AIC or AIV.
+    pub core_type: CoreType,
+    /// Whether it holds no task at all (otherwise its pending slot is free
+    /// and it is running one).
+    pub idle: bool,
+}
+
+/// Where a task that just became ready goes ([`Policy::place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// The releasing thread's local queue of the task's type while it has
+    /// room, else the shared queue.
+    Local,
+    /// The shared queue of the task's type.
+    Shared,
+    /// The core that released it, next (if it is of the task's type and
+    /// has nothing reserved yet), else as `Local`. Needs
+    /// [`Policy::AFFINITY`].
+    Core,
+}
+
 /// A dispatch policy. [`RoundRobin`] is the default.
+///
+/// The first methods decide once per run; the rest are hooks of the hot
+/// loop, called on the scheduler thread that makes the decision, with that
+/// thread's [`Thread`](Self::Thread) state. Every hook has a default that
+/// keeps the round-robin behaviour.
 pub trait Policy: Send + Sync + 'static {
-    /// Short name for reports.
+    /// Kind of a thread's local ready queues ([`Fifo`], `Priority`,
+    /// `Stealable` in [`queue`](super::queue)).
+    type Local: LocalQueue;
+    /// Kind of the shared ready queues (`SharedFifo`, `SharedPriority`).
+    type Shared: SharedQueue;
+    /// Per-thread state of the hooks.
+    type Thread: Send + 'static;
+    /// Whether [`place`](Self::place) may answer [`Place::Core`] (the loop
+    /// keeps a reserved slot per core only then).
+    const AFFINITY: bool = false;
+    /// Whether [`choose_core`](Self::choose_core) decides which core takes
+    /// a task (otherwise the loop feeds cores as it finds them free).
+    const CHOOSES_CORE: bool = false;
+    /// Whether idle threads steal ([`victim`](Self::victim)).
+    const STEALS: bool = false;
+
+    /// Short name for reports and errors.
     fn name(&self) -> &'static str;
 
     /// The owning thread (`0..threads`) of each core in `cores`, in order.
@@ -35,11 +100,54 @@ pub trait Policy: Send + Sync + 'static {
     /// most `capacity[thread]` tasks each; a thread with capacity 0 owns no
     /// core of the type), `None` for the shared queue.
     fn seed(&self, core_type: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>>;
+
+    /// Sees the sealed graph before a run is seeded (priorities, cost
+    /// estimates): once per run.
+    fn prepare(&mut self, _graph: &Sealed) {}
+
+    /// The hooks' state for scheduler thread `index`, which owns `cores`.
+    fn thread(&self, index: usize, cores: &[CoreView]) -> Self::Thread;
+
+    /// The priority of `task` (higher first) for priority queues.
+    #[inline]
+    fn priority(&self, _task: u32) -> u64 {
+        0
+    }
+
+    /// Where `task`, just made ready by the completion of a task on `from`,
+    /// goes.
+    #[inline]
+    fn place(&self, _thread: &mut Self::Thread, _task: u32, _from: CoreView) -> Place {
+        Place::Local
+    }
+
+    /// Which of `free` (this thread's cores of `task`'s type that can take
+    /// a task now, idle ones first) runs `task`: an index into `free`.
+    /// Called only with [`CHOOSES_CORE`](Self::CHOOSES_CORE).
+    #[inline]
+    fn choose_core(&self, _thread: &mut Self::Thread, _task: u32, _free: &[CoreView]) -> usize {
+        0
+    }
+
+    /// The thread an idle thread `thief` (of `threads`) tries to steal a
+    /// task of `core_type` from next, or `None` to stop trying; asked at
+    /// most `threads - 1` times per attempt. Called only with
+    /// [`STEALS`](Self::STEALS).
+    #[inline]
+    fn victim(
+        &self,
+        _thread: &mut Self::Thread,
+        _thief: usize,
+        _threads: usize,
+        _core_type: CoreType,
+    ) -> Option<usize> {
+        None
+    }
 }
 
-fn bad_policy(policy: &dyn Policy, what: String) -> Error {
+pub(crate) fn bad_policy(policy: &str, what: String) -> Error {
     Error::BadPolicy {
-        policy: policy.name().to_string(),
+        policy: policy.to_string(),
         what,
     }
 }
@@ -47,7 +155,7 @@ fn bad_policy(policy: &dyn Policy, what: String) -> Error {
 /// Checks an answer of [`Policy::assign_cores`]: one thread per core, each
 /// below `threads`.
 pub(crate) fn check_assignment(
-    policy: &dyn Policy,
+    policy: &str,
     owner: &[usize],
     cores: &[DiscoveredCore],
     threads: usize,
@@ -77,7 +185,7 @@ pub(crate) fn check_assignment(
 /// Checks an answer of [`Policy::local_capacity`] for a thread owning
 /// `owned` cores of `core_type`.
 pub(crate) fn check_capacity(
-    policy: &dyn Policy,
+    policy: &str,
     capacity: usize,
     owned: usize,
     core_type: CoreType,
@@ -96,7 +204,7 @@ pub(crate) fn check_capacity(
 /// Checks an answer of [`Policy::seed`] for the `ready` tasks of
 /// `core_type` given each thread's `capacity`.
 pub(crate) fn check_seed(
-    policy: &dyn Policy,
+    policy: &str,
     core_type: CoreType,
     plan: &[Option<usize>],
     ready: usize,
@@ -155,9 +263,15 @@ pub(crate) fn check_seed(
 pub struct RoundRobin;
 
 impl Policy for RoundRobin {
+    type Local = Fifo;
+    type Shared = SharedFifo;
+    type Thread = ();
+
     fn name(&self) -> &'static str {
         "round-robin"
     }
+
+    fn thread(&self, _index: usize, _cores: &[CoreView]) {}
 
     fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
         let mut next = [0usize; 2];
@@ -202,21 +316,24 @@ mod tests {
     #[test]
     fn bad_answers_are_named() {
         let cores = [core(0, CoreType::Aic), core(1, CoreType::Aiv)];
-        let e = check_assignment(&RoundRobin, &[0], &cores, 2).unwrap_err();
+        let e = check_assignment("round-robin", &[0], &cores, 2).unwrap_err();
         assert!(e.to_string().contains("1 owners for 2 cores"), "{e}");
-        let e = check_assignment(&RoundRobin, &[0, 5], &cores, 2).unwrap_err();
+        let e = check_assignment("round-robin", &[0, 5], &cores, 2).unwrap_err();
         assert!(e.to_string().contains("to thread 5"), "{e}");
-        assert!(check_assignment(&RoundRobin, &[1, 0], &cores, 2).is_ok());
-        let e = check_capacity(&RoundRobin, usize::MAX, 1, CoreType::Aiv).unwrap_err();
+        assert!(check_assignment("round-robin", &[1, 0], &cores, 2).is_ok());
+        let e = check_capacity("round-robin", usize::MAX, 1, CoreType::Aiv).unwrap_err();
         assert!(matches!(&e, Error::BadPolicy { policy, .. } if policy == "round-robin"));
-        assert_eq!(check_capacity(&RoundRobin, 8, 1, CoreType::Aiv).unwrap(), 8);
-        let e = check_seed(&RoundRobin, CoreType::Aic, &[None], 2, &[1]).unwrap_err();
+        assert_eq!(
+            check_capacity("round-robin", 8, 1, CoreType::Aiv).unwrap(),
+            8
+        );
+        let e = check_seed("round-robin", CoreType::Aic, &[None], 2, &[1]).unwrap_err();
         assert!(e.to_string().contains("1 places for 2"), "{e}");
-        let e = check_seed(&RoundRobin, CoreType::Aic, &[Some(3)], 1, &[1]).unwrap_err();
+        let e = check_seed("round-robin", CoreType::Aic, &[Some(3)], 1, &[1]).unwrap_err();
         assert!(e.to_string().contains("thread 3"), "{e}");
-        let e = check_seed(&RoundRobin, CoreType::Aic, &[Some(0), Some(0)], 2, &[1]).unwrap_err();
+        let e = check_seed("round-robin", CoreType::Aic, &[Some(0), Some(0)], 2, &[1]).unwrap_err();
         assert!(e.to_string().contains("more than 1"), "{e}");
-        let e = check_seed(&RoundRobin, CoreType::Aic, &[Some(1)], 1, &[1, 0]).unwrap_err();
+        let e = check_seed("round-robin", CoreType::Aic, &[Some(1)], 1, &[1, 0]).unwrap_err();
         assert!(e.to_string().contains("owns no core"), "{e}");
     }
 

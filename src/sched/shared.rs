@@ -7,11 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use hostgraph_orch_abi::CoreType;
+use hostgraph_platform::RegisterAccess;
 
+use super::policy::Policy;
+use super::queue::{LocalQueue, SharedQueue};
 use super::thread::ThreadStats;
 use crate::error::Error;
 use crate::seal::Sealed;
-use crate::sync::{AtomicBool, AtomicUsize, Injector, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// Initially ready tasks that did not fit in the local queues, by core
 /// type: claimed in batches through an atomic cursor, one read-modify-write
@@ -103,12 +106,18 @@ pub(crate) struct ThreadOutcome {
     pub queued: usize,
 }
 
+/// What other threads steal a thread's local queues through, by core type.
+pub(crate) type Stealers<P> = [<<P as Policy>::Local as LocalQueue>::Stealer; 2];
+
 /// State every scheduler thread of a run shares.
-pub(crate) struct RunShared<R> {
+pub(crate) struct RunShared<R, P: Policy> {
     pub(crate) regs: R,
     pub(crate) graph: Arc<Sealed>,
+    pub(crate) policy: Arc<P>,
     pub(crate) seeds: Seeds,
-    pub(crate) shared: [Injector<u32>; 2],
+    pub(crate) shared: [P::Shared; 2],
+    /// Per thread (every thread of the run, by index).
+    pub(crate) stealers: Vec<Stealers<P>>,
     /// Tasks not completed. Read-modify-writes are AcqRel and the loads
     /// that end a run Acquire: the last completion happens-before every
     /// thread's `Done`, so a finished run's outputs are visible to whoever
@@ -124,20 +133,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl<R> RunShared<R> {
+impl<R, P: Policy> RunShared<R, P> {
     pub(crate) fn new(
         regs: R,
         graph: Arc<Sealed>,
+        policy: Arc<P>,
         seeds: Seeds,
-        threads: usize,
+        stealers: Vec<Stealers<P>>,
         stall_timeout: Duration,
     ) -> Self {
         let remaining = graph.len();
+        let threads = stealers.len();
         RunShared {
             regs,
             graph,
+            policy,
             seeds,
-            shared: [Injector::new(), Injector::new()],
+            shared: [P::Shared::new(), P::Shared::new()],
+            stealers,
             remaining: AtomicUsize::new(remaining),
             stall_timeout,
             stop: AtomicBool::new(false),
@@ -185,7 +198,58 @@ impl<R> RunShared<R> {
     /// Ready tasks that no thread took: seeds not claimed and tasks in the
     /// shared queues.
     pub(crate) fn unclaimed(&self) -> usize {
-        self.seeds.unclaimed() + self.shared.iter().map(Injector::len).sum::<usize>()
+        self.seeds.unclaimed() + self.shared.iter().map(SharedQueue::len).sum::<usize>()
+    }
+}
+
+/// A run in flight as the run's phases see it, whatever its policy and
+/// registers: stop it, and read how it went once every thread returned.
+pub(crate) trait RunStatus: Send + Sync {
+    /// Stops the run with `f` (the first failure wins).
+    fn fail(&self, f: Failure);
+    /// The first failure, taken.
+    fn take_failure(&self) -> Option<Failure>;
+    /// Every thread's final state, by index.
+    fn take_outcomes(&self) -> Vec<Option<ThreadOutcome>>;
+    /// Tasks not yet completed.
+    fn remaining(&self) -> usize;
+    /// The sealed graph being run.
+    fn graph(&self) -> &Arc<Sealed>;
+    /// The diagnosis of a stall after `elapsed`, from the threads' final
+    /// states and the cores' COND now.
+    fn diagnose(&self, outcomes: &[ThreadOutcome], elapsed: Duration) -> Error;
+}
+
+impl<R: RegisterAccess, P: Policy> RunStatus for RunShared<R, P> {
+    fn fail(&self, f: Failure) {
+        RunShared::fail(self, f)
+    }
+
+    fn take_failure(&self) -> Option<Failure> {
+        RunShared::take_failure(self)
+    }
+
+    fn take_outcomes(&self) -> Vec<Option<ThreadOutcome>> {
+        RunShared::take_outcomes(self)
+    }
+
+    fn remaining(&self) -> usize {
+        RunShared::remaining(self)
+    }
+
+    fn graph(&self) -> &Arc<Sealed> {
+        &self.graph
+    }
+
+    fn diagnose(&self, outcomes: &[ThreadOutcome], elapsed: Duration) -> Error {
+        super::stall::diagnose(
+            &self.regs,
+            &self.graph,
+            outcomes,
+            self.unclaimed(),
+            self.remaining(),
+            elapsed,
+        )
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bevy_ecs::prelude::*;
 use hostgraph_platform::SimDeviceMemory;
 
+use super::policy::RoundRobin;
 use super::shared::{RunShared, Seeds};
 use crate::graph::{DeviceMem, GraphBuilder, Task, TaskCount, TaskLists};
 use crate::kernels::{KernelFn, KernelRegistry};
@@ -55,19 +56,20 @@ impl Built {
     }
 }
 
-/// A run's shared state over `regs` and `graph`, with `seeds` for the
-/// shared queues and `threads` threads.
+/// A run's shared state over `regs` and `graph` under round-robin, with
+/// `seeds` for the shared queues and `threads` threads (none stealable).
 pub(crate) fn shared<R>(
     regs: R,
     graph: Arc<Sealed>,
     seeds: [Vec<u32>; 2],
     threads: usize,
-) -> RunShared<R> {
+) -> RunShared<R, RoundRobin> {
     RunShared::new(
         regs,
         graph,
+        Arc::new(RoundRobin),
         Seeds::new(seeds),
-        threads,
+        vec![[(), ()]; threads],
         Duration::from_secs(1),
     )
 }

@@ -1,16 +1,17 @@
 //! One scheduler (AICPU) thread: the poll / resolve / dispatch loop over the
-//! cores it owns. No locks, no allocation and no logging per task.
-
-use std::collections::VecDeque;
+//! cores it owns, compiled for its policy. No locks, no allocation and no
+//! logging per task (beyond what a policy's own queues do).
 
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::regs::Reg;
 use hostgraph_platform::{CoreSlot, RegisterAccess};
 
+use super::policy::{CoreView, Place, Policy, bad_policy};
+use super::queue::{LocalQueue, SharedQueue};
 use super::shared::{Failure, Held, RunShared, ThreadOutcome};
 use crate::backend::Poll;
 use crate::graph::TaskId;
-use crate::sync::{Injector, Ordering, Steal};
+use crate::sync::Ordering;
 
 /// A core as its owning thread sees it.
 #[derive(Debug, Clone, Copy)]
@@ -27,47 +28,19 @@ pub struct ThreadStats {
     pub dispatched: u64,
     /// Tasks this thread saw finish.
     pub completed: u64,
-    /// Tasks it took from the shared queues.
+    /// Tasks it took from the seeds and the shared queues.
     pub refilled: u64,
+    /// Tasks it stole from other threads' local queues.
+    pub stolen: u64,
 }
 
-/// The local ready queues of one thread, one per core type, each bounded by
-/// the policy's capacity. Only their thread touches them, so they are plain
-/// rings: no atomic operation per task (the shared queues take the rest).
-pub(crate) struct LocalQueues {
-    queues: [VecDeque<u32>; 2],
-    capacity: [usize; 2],
-}
-
-impl LocalQueues {
-    pub fn new(capacity: [usize; 2]) -> Self {
-        LocalQueues {
-            // Never filled beyond `capacity`, so never reallocated in a run.
-            queues: capacity.map(VecDeque::with_capacity),
-            capacity,
-        }
-    }
-
-    /// Tasks waiting in these queues.
-    pub fn len(&self) -> usize {
-        self.queues.iter().map(VecDeque::len).sum()
-    }
-
-    /// Whether no task waits in these queues.
-    pub fn is_empty(&self) -> bool {
-        self.queues.iter().all(VecDeque::is_empty)
-    }
-
-    /// Queues an initially ready task (the policy keeps within capacity).
-    pub fn push_seed(&mut self, task: u32, ty: CoreType) {
-        self.queues[ty as usize].push_back(task);
-    }
-}
+/// No task reserved for a core.
+const NONE: u32 = u32::MAX;
 
 /// One scheduler thread's state: the cores it owns, its local ready queues,
-/// its counters. A run hands it to its backend inside a
-/// [`Job`](super::job::Job), which polls it.
-pub(crate) struct SchedulerThread {
+/// its policy's per-thread state, its counters. A run hands it to its
+/// backend inside a [`Job`](super::job::Job), which polls it.
+pub(crate) struct SchedulerThread<P: Policy> {
     pub(crate) index: u32,
     pub(crate) cores: Vec<OwnedCore>,
     /// Cores holding a task (pending or running), as indices into `cores`:
@@ -76,13 +49,23 @@ pub(crate) struct SchedulerThread {
     /// Cores holding nothing, by core type. The last is fed first: the core
     /// that finished last, so a chain stays on one core per type.
     idle: [Vec<u32>; 2],
-    pub(crate) local: LocalQueues,
+    /// Local ready queues by core type, bounded by `capacity`.
+    local: [P::Local; 2],
+    capacity: [usize; 2],
+    /// Per core, a task reserved for it next ([`Place::Core`]); empty
+    /// unless the policy uses affinity.
+    reserved: Vec<u32>,
+    /// The policy's state for this thread.
+    hook: P::Thread,
+    /// Scratch for [`Policy::choose_core`]: the cores offered.
+    free: Vec<CoreView>,
     pub(crate) stats: ThreadStats,
 }
 
-impl SchedulerThread {
-    /// A thread owning `cores`, with local queues of `capacity` per core type.
-    pub(crate) fn new(index: u32, capacity: [usize; 2], cores: Vec<OwnedCore>) -> Self {
+impl<P: Policy> SchedulerThread<P> {
+    /// Thread `index` of a run under `policy`, owning `cores`, with local
+    /// queues of `capacity` per core type.
+    pub(crate) fn new(index: u32, capacity: [usize; 2], cores: Vec<OwnedCore>, policy: &P) -> Self {
         // Both lists hold every core at most once, so they never grow
         // while a run is in flight.
         let mut busy = Vec::with_capacity(cores.len());
@@ -98,12 +81,21 @@ impl SchedulerThread {
                 busy.push(i as u32);
             }
         }
+        let views: Vec<CoreView> = (0..cores.len()).map(|i| view(&cores, i)).collect();
         SchedulerThread {
             index,
-            cores,
             busy,
             idle,
-            local: LocalQueues::new(capacity),
+            local: capacity.map(P::Local::with_capacity),
+            capacity,
+            reserved: if P::AFFINITY {
+                vec![NONE; cores.len()]
+            } else {
+                Vec::new()
+            },
+            hook: policy.thread(index as usize, &views),
+            free: Vec::with_capacity(if P::CHOOSES_CORE { cores.len() } else { 0 }),
+            cores,
             stats: ThreadStats::default(),
         }
     }
@@ -118,20 +110,35 @@ impl SchedulerThread {
         self.cores.iter().map(|c| c.physical_id).collect()
     }
 
+    /// Queues an initially ready task (the plan keeps within capacity).
+    pub fn push_seed(&mut self, task: u32, ty: CoreType, priority: u64) {
+        self.local[ty as usize].push(task, priority);
+    }
+
+    /// The handles other threads steal this thread's queues through.
+    pub fn stealers(&self) -> [<P::Local as LocalQueue>::Stealer; 2] {
+        [self.local[0].stealer(), self.local[1].stealer()]
+    }
+
     /// Steps 8-10 for the owned cores, and dispatch. Costs O(busy cores),
     /// not O(owned cores): a chain costs the same on 3 cores as on 108.
     ///
     /// 1. Each busy core's COND is read and acted on; the successors of what
     ///    it shows finished are released, and those that become ready are
-    ///    queued. The core is then fed at once (not after every other busy
-    ///    core has been read) if it holds nothing, or if no idle core of its
-    ///    type could take the task instead; a core left holding nothing
-    ///    joins the idle cores.
+    ///    placed as the policy says. The core is then fed at once (not
+    ///    after every other busy core has been read) if it holds nothing,
+    ///    or if no idle core of its type could take the task instead; a
+    ///    core left holding nothing joins the idle cores.
     /// 2. Idle cores are fed, the one that finished last first, then the
     ///    free pending slots of busy cores, until a core type's queues come
-    ///    up empty.
+    ///    up empty. (A policy that chooses cores instead picks, for each
+    ///    ready task, one of the cores that can take it.)
+    ///
+    /// A core takes its reserved task first, then its thread's local
+    /// queue, then the seeds, then the shared queue, then (a stealing
+    /// policy) another thread's local queue.
     #[inline]
-    pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<R>) -> Poll {
+    pub fn poll<R: RegisterAccess>(&mut self, sh: &RunShared<R, P>) -> Poll {
         if sh.stopped() {
             return Poll::Stopped;
         }
@@ -141,12 +148,26 @@ impl SchedulerThread {
             busy,
             idle,
             local,
+            capacity,
+            reserved,
+            hook,
+            free,
             stats,
         } = self;
+        let mut q = Queues {
+            local,
+            capacity,
+            reserved,
+            hook,
+            me: *index,
+            sh,
+            stats,
+        };
         if busy.is_empty()
-            && local.is_empty()
+            && q.local.iter().all(LocalQueue::is_empty)
             && sh.seeds.is_drained()
-            && sh.shared.iter().all(Injector::is_empty)
+            && sh.shared.iter().all(SharedQueue::is_empty)
+            && !P::STEALS
         {
             // Nothing to poll, nothing to dispatch.
             return if sh.remaining() == 0 {
@@ -162,8 +183,8 @@ impl SchedulerThread {
         let mut i = 0;
         while i < busy.len() {
             let c = busy[i] as usize;
+            let word = sh.regs.read(cores[c].physical_id, Reg::Cond);
             let core = &mut cores[c];
-            let word = sh.regs.read(core.physical_id, Reg::Cond);
             let done = match core.slot.observe(core.physical_id, word) {
                 Ok(d) => d,
                 Err(e) => {
@@ -171,20 +192,28 @@ impl SchedulerThread {
                     return Poll::Stopped;
                 }
             };
+            let from = CoreView {
+                index: c,
+                physical_id: core.physical_id,
+                core_type: core.core_type,
+                idle: core.slot.is_idle(),
+            };
             for &t in done.as_slice() {
                 for &TaskId(s) in sh.graph.successors(t) {
                     if sh.graph.release(s) {
-                        dry &= !(1 << push_ready(local, s, sh));
+                        dry &= !(1 << q.push_ready(s, from));
                     }
                 }
             }
             finished += done.as_slice().len();
+            let core = &mut cores[c];
             let ty = core.core_type as usize;
-            if core.slot.can_dispatch()
+            if !P::CHOOSES_CORE
+                && core.slot.can_dispatch()
                 && dry & 1 << ty == 0
                 && (core.slot.is_idle() || idle[ty].is_empty())
             {
-                if feed(core, *index, local, sh, stats) {
+                if q.feed(c, core) {
                     progress = true;
                 } else {
                     dry |= 1 << ty;
@@ -197,31 +226,38 @@ impl SchedulerThread {
                 i += 1;
             }
         }
-        for (ty, idle) in idle.iter_mut().enumerate() {
-            if dry & 1 << ty != 0 {
-                continue;
+        if P::CHOOSES_CORE {
+            match q.feed_by_choice(cores, busy, idle, free, dry) {
+                Some(moved) => progress |= moved,
+                None => return Poll::Stopped,
             }
-            while let Some(&c) = idle.last() {
-                if !feed(&mut cores[c as usize], *index, local, sh, stats) {
-                    dry |= 1 << ty;
-                    break;
-                }
-                idle.pop();
-                busy.push(c);
-                progress = true;
-            }
-        }
-        if dry != 0b11 {
-            for &c in busy.iter() {
-                let core = &mut cores[c as usize];
-                let ty = core.core_type as usize;
-                if dry & 1 << ty != 0 || !core.slot.can_dispatch() {
+        } else {
+            for (ty, idle) in idle.iter_mut().enumerate() {
+                if dry & 1 << ty != 0 {
                     continue;
                 }
-                if feed(core, *index, local, sh, stats) {
+                while let Some(&c) = idle.last() {
+                    if !q.feed(c as usize, &mut cores[c as usize]) {
+                        dry |= 1 << ty;
+                        break;
+                    }
+                    idle.pop();
+                    busy.push(c);
                     progress = true;
-                } else {
-                    dry |= 1 << ty;
+                }
+            }
+            if dry != 0b11 {
+                for &c in busy.iter() {
+                    let core = &mut cores[c as usize];
+                    let ty = core.core_type as usize;
+                    if dry & 1 << ty != 0 || !core.slot.can_dispatch() {
+                        continue;
+                    }
+                    if q.feed(c as usize, core) {
+                        progress = true;
+                    } else {
+                        dry |= 1 << ty;
+                    }
                 }
             }
         }
@@ -257,89 +293,194 @@ impl SchedulerThread {
         ThreadOutcome {
             stats: self.stats,
             held,
-            queued: self.local.len(),
+            queued: self.local.iter().map(LocalQueue::len).sum::<usize>()
+                + self.reserved.iter().filter(|&&t| t != NONE).count(),
         }
     }
 }
 
-/// Dispatches the next ready task of its type to `core` (a free pending
-/// slot); false when none is ready.
-#[inline]
-fn feed<R: RegisterAccess>(
-    core: &mut OwnedCore,
-    thread: u32,
-    local: &mut LocalQueues,
-    sh: &RunShared<R>,
-    stats: &mut ThreadStats,
-) -> bool {
-    let Some(task) = next_ready(local, core.core_type, sh, stats) else {
-        return false;
-    };
-    // Stamped before the write: the core may start the task at once.
-    if let Some(rec) = sh.graph.recorder() {
-        rec.dispatched(task, thread);
+/// The view of core `i` of `cores`.
+fn view(cores: &[OwnedCore], i: usize) -> CoreView {
+    CoreView {
+        index: i,
+        physical_id: cores[i].physical_id,
+        core_type: cores[i].core_type,
+        idle: cores[i].slot.is_idle(),
     }
-    sh.regs.write(core.physical_id, Reg::DataMainBase, task);
-    core.slot.dispatched(task);
-    stats.dispatched += 1;
-    true
 }
 
-/// Pops a ready task for a core of `ty`: the local queue first, refilled
-/// from the seeds, then from the shared queue, when empty.
-#[inline]
-fn next_ready<R>(
-    local: &mut LocalQueues,
-    ty: CoreType,
-    sh: &RunShared<R>,
-    stats: &mut ThreadStats,
-) -> Option<u32> {
-    let ty = ty as usize;
-    if let Some(t) = local.queues[ty].pop_front() {
-        return Some(t);
-    }
-    // A local queue's worth of seeds, the first for the caller.
-    if let [first, rest @ ..] = sh.seeds.claim(ty, local.capacity[ty].max(1)) {
-        local.queues[ty].extend(rest);
-        stats.refilled += 1 + rest.len() as u64;
-        return Some(*first);
-    }
-    let shared = &sh.shared[ty];
-    // Two loads, where an attempt to steal from an empty queue costs a
-    // full fence: polls mostly find nothing.
-    if shared.is_empty() {
-        return None;
-    }
-    // Up to a local queue's worth, the first for the caller.
-    let (mut first, mut taken) = (None, 0);
-    while taken < local.capacity[ty].max(1) {
-        match shared.steal() {
-            Steal::Success(t) => {
-                taken += 1;
-                match first {
-                    None => first = Some(t),
-                    Some(_) => local.queues[ty].push_back(t),
-                }
+/// A thread's ready tasks, and everything that places and takes them,
+/// borrowed for one poll.
+struct Queues<'a, R, P: Policy> {
+    local: &'a mut [P::Local; 2],
+    capacity: &'a [usize; 2],
+    reserved: &'a mut [u32],
+    hook: &'a mut P::Thread,
+    me: u32,
+    sh: &'a RunShared<R, P>,
+    stats: &'a mut ThreadStats,
+}
+
+impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
+    /// Places a task that just became ready (released by a completion on
+    /// `from`) as the policy says. Returns its core type's index.
+    #[inline]
+    fn push_ready(&mut self, task: u32, from: CoreView) -> usize {
+        let sh = self.sh;
+        let ty = sh.graph.core_type(task) as usize;
+        let priority = sh.policy.priority(task);
+        match sh.policy.place(self.hook, task, from) {
+            Place::Core
+                if P::AFFINITY
+                    && from.core_type as usize == ty
+                    && self.reserved[from.index] == NONE =>
+            {
+                self.reserved[from.index] = task
             }
-            Steal::Empty => break,
-            Steal::Retry => std::hint::spin_loop(),
+            Place::Shared => sh.shared[ty].push(task, priority),
+            _ if self.local[ty].len() < self.capacity[ty] => self.local[ty].push(task, priority),
+            _ => sh.shared[ty].push(task, priority),
         }
+        ty
     }
-    stats.refilled += taken as u64;
-    first
-}
 
-/// Files a newly ready task: the local queue of its type while below
-/// capacity, else the shared queue. Returns the core type's index.
-#[inline]
-fn push_ready<R>(local: &mut LocalQueues, task: u32, sh: &RunShared<R>) -> usize {
-    let ty = sh.graph.core_type(task) as usize;
-    if local.queues[ty].len() < local.capacity[ty] {
-        local.queues[ty].push_back(task);
-    } else {
-        sh.shared[ty].push(task);
+    /// Dispatches the next ready task of its type to core `c` (a free
+    /// pending slot); false when none is ready.
+    #[inline]
+    fn feed(&mut self, c: usize, core: &mut OwnedCore) -> bool {
+        let Some(task) = self.next_ready(c, core.core_type) else {
+            return false;
+        };
+        self.dispatch(task, core);
+        true
     }
-    ty
+
+    /// Writes `task` to `core`.
+    #[inline]
+    fn dispatch(&mut self, task: u32, core: &mut OwnedCore) {
+        let sh = self.sh;
+        // Stamped before the write: the core may start the task at once.
+        if let Some(rec) = sh.graph.recorder() {
+            rec.dispatched(task, self.me);
+        }
+        sh.regs.write(core.physical_id, Reg::DataMainBase, task);
+        core.slot.dispatched(task);
+        self.stats.dispatched += 1;
+    }
+
+    /// A ready task for core `c` of `ty`: its reserved task, the local
+    /// queue, refilled from the seeds, then from the shared queue, then by
+    /// stealing, when empty.
+    #[inline]
+    fn next_ready(&mut self, c: usize, ty: CoreType) -> Option<u32> {
+        let sh = self.sh;
+        if P::AFFINITY && self.reserved[c] != NONE {
+            return Some(std::mem::replace(&mut self.reserved[c], NONE));
+        }
+        let ty = ty as usize;
+        let local = &mut self.local[ty];
+        if let Some(t) = local.pop() {
+            return Some(t);
+        }
+        let batch = self.capacity[ty].max(1);
+        let priority = |t| sh.policy.priority(t);
+        // A local queue's worth of seeds, the first for the caller.
+        if let [first, rest @ ..] = sh.seeds.claim(ty, batch) {
+            for &t in rest {
+                local.push(t, priority(t));
+            }
+            self.stats.refilled += 1 + rest.len() as u64;
+            return Some(*first);
+        }
+        let (first, taken) = sh.shared[ty].take(local, batch, priority);
+        self.stats.refilled += taken as u64;
+        if first.is_some() || !P::STEALS {
+            return first;
+        }
+        self.steal(ty)
+    }
+
+    /// Takes tasks of core type `ty` from the threads the policy names.
+    #[cold]
+    fn steal(&mut self, ty: usize) -> Option<u32> {
+        let sh = self.sh;
+        let threads = sh.stealers.len();
+        let me = self.me as usize;
+        let core_type = if ty == 0 {
+            CoreType::Aic
+        } else {
+            CoreType::Aiv
+        };
+        for _ in 1..threads {
+            let v = sh.policy.victim(self.hook, me, threads, core_type)?;
+            if v >= threads || v == me {
+                sh.fail(Failure::Error(bad_policy(
+                    sh.policy.name(),
+                    format!("victim named thread {v} for thread {me} of {threads}"),
+                )));
+                return None;
+            }
+            let batch = self.capacity[ty].max(1);
+            if let Some(t) = P::Local::steal_into(&sh.stealers[v][ty], &mut self.local[ty], batch) {
+                self.stats.stolen += 1 + self.local[ty].len() as u64;
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// Step 2 for a policy that chooses cores: for each ready task, one of
+    /// the cores that can take it (idle ones first, the last to finish
+    /// first), as the policy says. `None` if the policy named no offered
+    /// core (the run is stopped).
+    fn feed_by_choice(
+        &mut self,
+        cores: &mut [OwnedCore],
+        busy: &mut Vec<u32>,
+        idle: &mut [Vec<u32>; 2],
+        free: &mut Vec<CoreView>,
+        mut dry: u8,
+    ) -> Option<bool> {
+        let mut progress = false;
+        for ty in CoreType::ALL {
+            let t = ty as usize;
+            while dry & 1 << t == 0 {
+                free.clear();
+                free.extend(idle[t].iter().rev().map(|&c| view(cores, c as usize)));
+                free.extend(
+                    busy.iter()
+                        .map(|&c| c as usize)
+                        .filter(|&c| cores[c].core_type == ty && cores[c].slot.can_dispatch())
+                        .map(|c| view(cores, c)),
+                );
+                let Some(first) = free.first() else {
+                    break;
+                };
+                let Some(task) = self.next_ready(first.index, ty) else {
+                    dry |= 1 << t;
+                    break;
+                };
+                let pick = self.sh.policy.choose_core(self.hook, task, free);
+                let Some(&chosen) = free.get(pick) else {
+                    self.sh.fail(Failure::Error(bad_policy(
+                        self.sh.policy.name(),
+                        format!(
+                            "choose_core picked core {pick} of {} offered for task {task}",
+                            free.len()
+                        ),
+                    )));
+                    return None;
+                };
+                self.dispatch(task, &mut cores[chosen.index]);
+                if chosen.idle {
+                    idle[t].retain(|&c| c as usize != chosen.index);
+                    busy.push(chosen.index as u32);
+                }
+                progress = true;
+            }
+        }
+        Some(progress)
+    }
 }
 
 #[cfg(all(test, not(hostgraph_loom)))]
@@ -350,6 +491,7 @@ mod tests {
     use hostgraph_platform::{CoreSlot, Platform, RegisterAccess, SimRegisters};
 
     use super::*;
+    use crate::sched::RoundRobin;
     use crate::sched::testing::{Built, shared};
 
     fn noop(_: &[u64]) {}
@@ -404,8 +546,8 @@ mod tests {
                 slot: CoreSlot::default(),
             })
             .collect();
-        let mut thread = SchedulerThread::new(0, [0, CORES as usize], cores);
-        thread.local.push_seed(0, CoreType::Aiv);
+        let mut thread = SchedulerThread::new(0, [0, CORES as usize], cores, &RoundRobin);
+        thread.push_seed(0, CoreType::Aiv, 0);
         // Each pass, every core finishes what it was newly given (ACK and
         // FIN at once).
         for p in 0..CORES {

@@ -1,0 +1,173 @@
+//! Cost models: how long a task's kernel takes, by func_id. Policies that
+//! plan with durations ([`CriticalPath`](crate::sched::CriticalPath),
+//! [`Heft`](crate::sched::Heft)) read a model's estimates (means); the
+//! virtual-time backend draws from it, deterministically for a given seed.
+//!
+//! ```
+//! use hostgraph::cost::{Cost, CostModel};
+//!
+//! let model = CostModel::new(Cost::Constant(1_000))
+//!     .with(1, Cost::Uniform { min: 20_000, max: 40_000 })
+//!     .with(2, Cost::per_task(|args| args[0] * 10));
+//! assert_eq!(model.estimate(0, &[]), 1_000);
+//! assert_eq!(model.estimate(1, &[]), 30_000);
+//! assert_eq!(model.estimate(2, &[7]), 70);
+//! let mut draws = model.sampler(42);
+//! let d = draws.sample(1, &[]);
+//! assert!((20_000..=40_000).contains(&d));
+//! assert_eq!(model.sampler(42).sample(1, &[]), d, "same seed, same draw");
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::profile::Profile;
+
+/// A duration computed from a task's argument words.
+pub type PerTaskFn = Arc<dyn Fn(&[u64]) -> u64 + Send + Sync>;
+
+/// How long one kernel takes, in nanoseconds.
+#[derive(Clone)]
+pub enum Cost {
+    /// Always this long.
+    Constant(u64),
+    /// Uniformly distributed between the two bounds (inclusive).
+    Uniform {
+        /// Shortest.
+        min: u64,
+        /// Longest.
+        max: u64,
+    },
+    /// Normally distributed (cut off at zero).
+    Normal {
+        /// Mean.
+        mean: u64,
+        /// Standard deviation.
+        std_dev: u64,
+    },
+    /// A function of the task's argument words (sizes, tile counts, ...).
+    PerTask(PerTaskFn),
+}
+
+impl Cost {
+    /// A cost computed from the task's argument words.
+    pub fn per_task(f: impl Fn(&[u64]) -> u64 + Send + Sync + 'static) -> Self {
+        Cost::PerTask(Arc::new(f))
+    }
+
+    /// The mean, for a task with argument words `args`.
+    pub fn mean(&self, args: &[u64]) -> u64 {
+        match self {
+            Cost::Constant(d) => *d,
+            Cost::Uniform { min, max } => min + (max - min) / 2,
+            Cost::Normal { mean, .. } => *mean,
+            Cost::PerTask(f) => f(args),
+        }
+    }
+
+    fn sample(&self, args: &[u64], rng: &mut fastrand::Rng) -> u64 {
+        match self {
+            Cost::Uniform { min, max } => rng.u64(*min..=*max),
+            Cost::Normal { mean, std_dev } => {
+                // Box-Muller, from two uniform draws in (0, 1].
+                let (u, v) = (1.0 - rng.f64(), rng.f64());
+                let z = (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos();
+                (*mean as f64 + z * *std_dev as f64).max(0.0).round() as u64
+            }
+            other => other.mean(args),
+        }
+    }
+}
+
+impl fmt::Debug for Cost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cost::Constant(d) => write!(f, "Constant({d} ns)"),
+            Cost::Uniform { min, max } => write!(f, "Uniform({min}..={max} ns)"),
+            Cost::Normal { mean, std_dev } => write!(f, "Normal({mean} ± {std_dev} ns)"),
+            Cost::PerTask(_) => f.write_str("PerTask(..)"),
+        }
+    }
+}
+
+/// Kernel durations by func_id, with a default for the rest.
+#[derive(Clone, Debug)]
+pub struct CostModel {
+    default: Cost,
+    per_func: HashMap<i32, Cost>,
+}
+
+impl Default for CostModel {
+    /// Every kernel takes 1 µs.
+    fn default() -> Self {
+        CostModel::new(Cost::Constant(1_000))
+    }
+}
+
+impl CostModel {
+    /// Every kernel costs `default`, until [`with`](Self::with) says otherwise.
+    pub fn new(default: Cost) -> Self {
+        CostModel {
+            default,
+            per_func: HashMap::new(),
+        }
+    }
+
+    /// The same model, with kernels of `func_id` costing `cost`.
+    pub fn with(mut self, func_id: i32, cost: Cost) -> Self {
+        self.per_func.insert(func_id, cost);
+        self
+    }
+
+    /// The mean durations measured in a profiled run, per func_id (the
+    /// default: the mean over all tasks).
+    pub fn from_profile(profile: &Profile) -> Self {
+        let mut sums: HashMap<i32, (u64, u64)> = HashMap::new();
+        let mut all = (0u64, 0u64);
+        for r in &profile.tasks {
+            let d = r.end_ns.saturating_sub(r.start_ns);
+            let e = sums.entry(r.func_id).or_default();
+            *e = (e.0 + d, e.1 + 1);
+            all = (all.0 + d, all.1 + 1);
+        }
+        let mean = |(sum, n): (u64, u64)| Cost::Constant(sum / n.max(1));
+        CostModel {
+            default: mean(all),
+            per_func: sums.into_iter().map(|(f, s)| (f, mean(s))).collect(),
+        }
+    }
+
+    /// The cost of `func_id`'s kernels.
+    pub fn cost(&self, func_id: i32) -> &Cost {
+        self.per_func.get(&func_id).unwrap_or(&self.default)
+    }
+
+    /// The mean duration of a task of `func_id` with argument words `args`.
+    pub fn estimate(&self, func_id: i32, args: &[u64]) -> u64 {
+        self.cost(func_id).mean(args)
+    }
+
+    /// Draws of durations from this model, reproducible from `seed`.
+    pub fn sampler(&self, seed: u64) -> CostSampler<'_> {
+        CostSampler {
+            model: self,
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+}
+
+/// Durations drawn from a [`CostModel`] with a seeded generator: the same
+/// seed and the same sequence of calls give the same durations, on any
+/// machine.
+pub struct CostSampler<'a> {
+    model: &'a CostModel,
+    rng: fastrand::Rng,
+}
+
+impl CostSampler<'_> {
+    /// A duration for a task of `func_id` with argument words `args`.
+    pub fn sample(&mut self, func_id: i32, args: &[u64]) -> u64 {
+        self.model.cost(func_id).sample(args, &mut self.rng)
+    }
+}
