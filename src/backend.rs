@@ -67,6 +67,11 @@ pub trait SchedulerJob: Send + 'static {
     /// returns [`Poll::Stopped`]). Reads the clock only every so often.
     fn check_stall(&mut self) -> bool;
 
+    /// Stops the run as stalled now, whatever the clock says: for a backend
+    /// that knows nothing more can happen (a simulation with no event
+    /// left). The run's error is the stall's diagnosis.
+    fn stall_now(&mut self);
+
     /// Stops the run because the host could not run this job (it
     /// panicked): `why` is reported as the run's error.
     fn abort(&mut self, why: String);

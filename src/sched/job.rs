@@ -54,6 +54,10 @@ impl<R: RegisterAccess + 'static, P: Policy> SchedulerJob for Job<R, P> {
         true
     }
 
+    fn stall_now(&mut self) {
+        self.shared.fail(Failure::Stall(self.watch.elapsed()));
+    }
+
     fn abort(&mut self, why: String) {
         self.shared.fail(Failure::Panic {
             thread: self.index(),
