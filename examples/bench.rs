@@ -31,10 +31,13 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
+use hostgraph::cost::CostModel;
+use hostgraph::sched::BuiltIn;
 use hostgraph::{InlineSim, Platform, Runtime, RuntimeConfig};
 use hostgraph_examples::bench::{Machine, Results, Row, Sim, measure_row};
 use hostgraph_examples::cli::{
-    self, Checked, Invalid, check_config, check_output, per_platform, platform_parser, write_trace,
+    self, Checked, Invalid, check_config, check_output, per_platform, platform_parser,
+    policy_parser, write_trace,
 };
 use hostgraph_examples::synthetic::Shape;
 
@@ -158,6 +161,9 @@ struct Cli {
     /// instead of --block-dim × --threads.
     #[arg(long, conflicts_with_all = ["block_dim", "threads"])]
     matrix: bool,
+    /// Dispatch policies: one or more (comma-separated), each a row.
+    #[arg(long, value_delimiter = ',', default_value = "round-robin", value_parser = policy_parser())]
+    policy: Vec<BuiltIn>,
     /// Simulator: inline, threaded or all.
     #[arg(long, value_enum, default_value = "all")]
     mode: Mode,
@@ -272,39 +278,43 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         let n = cli.tasks.unwrap_or(shape.default_tasks());
         for &sim in cli.mode.sims() {
             for &(block_dim, threads) in &configs {
-                let trace = cli.trace.is_some() && traced.is_none();
-                let cfg = config(cli, block_dim, threads);
-                let (row, report) = match sim {
-                    Sim::Inline => {
-                        let rt = Runtime::with_backend(cfg, InlineSim::new(cfg.platform))?;
-                        measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?
+                for &policy in &cli.policy {
+                    let trace = cli.trace.is_some() && traced.is_none();
+                    let cfg = config(cli, block_dim, threads);
+                    let (row, report) = match sim {
+                        Sim::Inline => {
+                            let mut rt = Runtime::with_backend(cfg, InlineSim::new(cfg.platform))?;
+                            rt.set_builtin_policy(policy, &CostModel::default());
+                            measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?
+                        }
+                        Sim::Threaded => {
+                            let mut rt = Runtime::new(cfg)?;
+                            rt.set_builtin_policy(policy, &CostModel::default());
+                            let runners = rt.backend().runner_count();
+                            let (row, report) =
+                                measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?;
+                            (
+                                Row {
+                                    runners: Some(runners),
+                                    ..row
+                                },
+                                report,
+                            )
+                        }
+                    };
+                    if let Some(report) = report {
+                        traced = Some((report, shape, sim, block_dim, threads));
                     }
-                    Sim::Threaded => {
-                        let rt = Runtime::new(cfg)?;
-                        let runners = rt.backend().runner_count();
-                        let (row, report) =
-                            measure_row(rt, sim, shape, n, cli.rounds, trace, live_bytes)?;
-                        (
-                            Row {
-                                runners: Some(runners),
-                                ..row
-                            },
-                            report,
-                        )
+                    if cli.machine_readable() {
+                        eprintln!(
+                            "bench: {shape} {} {policy} ({block_dim}, {threads}) done",
+                            sim.name()
+                        );
+                    } else {
+                        print_row(&row);
                     }
-                };
-                if let Some(report) = report {
-                    traced = Some((report, shape, sim, block_dim, threads));
+                    results.rows.push(row);
                 }
-                if cli.machine_readable() {
-                    eprintln!(
-                        "bench: {shape} {} ({block_dim}, {threads}) done",
-                        sim.name()
-                    );
-                } else {
-                    print_row(&row);
-                }
-                results.rows.push(row);
             }
         }
     }
@@ -372,11 +382,12 @@ fn print_header(cli: &Cli, machine: &Machine) {
     );
     println!();
     println!(
-        "{:<11} {:<8} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "{:<11} {:<8} {:<13} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9} {:>6}",
         "shape",
         "mode",
-        "thr",
+        "policy",
         "bdim",
+        "thr",
         "tasks",
         "build",
         "rebuild",
@@ -388,7 +399,8 @@ fn print_header(cli: &Cli, machine: &Machine) {
         "bytes",
     );
     println!(
-        "{:<11} {:<8} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "{:<11} {:<8} {:<13} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9} {:>6}",
+        "",
         "",
         "",
         "",
@@ -443,11 +455,12 @@ fn print_row(r: &Row) {
     let shown = |x: Option<f64>, f: fn(f64) -> String| x.map_or("-".to_string(), f);
     let per_task = |d: Duration| shown(r.per_task(d), |x| format!("{x:.0}"));
     println!(
-        "{:<11} {:<8} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9.0} {:>6}",
+        "{:<11} {:<8} {:<13} {:>4} {:>4} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9.0} {:>6}",
         r.shape.name(),
         r.sim.name(),
-        r.threads,
+        r.policy,
         r.block_dim,
+        r.threads,
         r.tasks,
         per_task(r.build),
         per_task(r.rebuild),

@@ -11,7 +11,6 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use hostgraph::Runtime;
 use hostgraph_examples::{
     bgemm,
     cli::{self, Checked, Common, Invalid, OwnPlugin},
@@ -58,7 +57,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
             Orch::Reference => plugins::load_ref("bgemm", "build_bgemm_graph")?.into(),
         })
     })?;
-    let mut rt = Runtime::new(cli.common.config())?;
+    let mut rt = cli.common.runtime()?;
     let inputs = bgemm::Inputs::random(bgemm::SEED);
     let (c, report) = bgemm::run_round(&mut rt, &plugin, &inputs)?;
     let err = bgemm::max_error(&c, &bgemm::reference(&inputs));

@@ -10,7 +10,6 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use hostgraph::Runtime;
 use hostgraph_examples::{
     cli::{self, Checked, Common, Invalid, OwnPlugin},
     matmul, plugins,
@@ -56,7 +55,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
             Orch::Reference => plugins::load_ref("matmul", "build_matmul_graph")?.into(),
         })
     })?;
-    let mut rt = Runtime::new(cli.common.config())?;
+    let mut rt = cli.common.runtime()?;
     let inputs = matmul::Inputs::new();
     let (f, report) = matmul::run_round(&mut rt, &plugin, &inputs)?;
     let err_ref = matmul::max_error(&f, &matmul::reference(&inputs));

@@ -23,7 +23,6 @@ use std::process::ExitCode;
 
 use clap::builder::{RangedU64ValueParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use hostgraph::Runtime;
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Round,
 };
@@ -171,7 +170,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
     if let (Abi::Reference, Some(why)) = (plugin.abi(), config.reference_limits()) {
         println!("  note: beyond what the reference's kernel words express: {why}");
     }
-    let mut rt = Runtime::new(cli.common.config())?;
+    let mut rt = cli.common.runtime()?;
     let problem = Problem::generate(config);
     let round = pa::run_round(&mut rt, &plugin, &problem, Kernels::Traced)?;
     let err = pa::max_abs_error(&round.out, &pa::reference(&problem));

@@ -10,7 +10,6 @@
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
-use hostgraph::Runtime;
 use hostgraph_examples::{
     cli::{self, Checked, Common, Invalid, OwnPlugin},
     plugins, vector,
@@ -58,7 +57,7 @@ fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
             Orch::Reference => plugins::load_ref("vector_example", "build_example_graph")?.into(),
         })
     })?;
-    let mut rt = Runtime::new(cli.common.config())?;
+    let mut rt = cli.common.runtime()?;
     let a = vec![2.0f32; vector::ELEMENTS];
     let b = vec![3.0f32; vector::ELEMENTS];
     let (f, report) = vector::run_round(&mut rt, &plugin, &a, &b)?;

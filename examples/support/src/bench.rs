@@ -75,6 +75,8 @@ pub struct Row {
     pub shape: Shape,
     /// Simulator.
     pub sim: Sim,
+    /// Dispatch policy (its name).
+    pub policy: &'static str,
     /// Blocks launched.
     pub block_dim: u32,
     /// Scheduler threads.
@@ -168,6 +170,7 @@ pub fn measure_row<E: Backend>(
     let row = Row {
         shape,
         sim,
+        policy: rt.policy_name(),
         block_dim: rt.config().block_dim,
         threads: rt.config().threads,
         runners: None,
@@ -289,9 +292,10 @@ pub struct Results {
 }
 
 /// The columns of [`Results::to_csv`], in order.
-pub const CSV_COLUMNS: [&str; 21] = [
+pub const CSV_COLUMNS: [&str; 22] = [
     "shape",
     "mode",
+    "policy",
     "block_dim",
     "threads",
     "runners",
@@ -330,6 +334,7 @@ impl Results {
                 json!({
                     "shape": r.shape.name(),
                     "mode": r.sim.name(),
+                    "policy": r.policy,
                     "block_dim": r.block_dim,
                     "threads": r.threads,
                     "runners": r.runners,
@@ -376,6 +381,7 @@ impl Results {
             let line = [
                 r.shape.name().to_string(),
                 r.sim.name().to_string(),
+                r.policy.to_string(),
                 r.block_dim.to_string(),
                 r.threads.to_string(),
                 r.runners.map_or(String::new(), |n| n.to_string()),

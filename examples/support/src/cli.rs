@@ -19,7 +19,9 @@ use std::process::ExitCode;
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use hostgraph::{Error, Platform, Profile, RunReport, RuntimeConfig};
+use hostgraph::cost::CostModel;
+use hostgraph::sched::BuiltIn;
+use hostgraph::{Error, Platform, Profile, RunReport, Runtime, RuntimeConfig};
 
 pub use check::{Checked, Invalid, check_config, check_output, parse, per_platform};
 
@@ -52,6 +54,10 @@ pub struct Common {
     /// busy share (opens in any browser or image viewer).
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
+    /// Dispatch policy (see hostgraph::sched): which thread owns which
+    /// core, the ready queues' order, where ready tasks go.
+    #[arg(long, default_value = "round-robin", value_parser = policy_parser())]
+    pub policy: BuiltIn,
 }
 
 /// Options that load a user-built orchestration instead of the example's own.
@@ -115,6 +121,16 @@ pub fn describe(plugin: &impl Orchestration) -> String {
     )
 }
 
+/// The `--policy` value parser (also for programs with their own command
+/// line): one of the built-in policies' names, listed in `--help` and in
+/// the error for any other value.
+pub fn policy_parser() -> impl TypedValueParser<Value = BuiltIn> {
+    PossibleValuesParser::new(BuiltIn::ALL.map(BuiltIn::name)).map(|name| {
+        name.parse()
+            .expect("the parser accepts only the policies' names")
+    })
+}
+
 /// The `--platform` value parser (also for programs with their own command
 /// line): one of the platforms' names, listed in `--help` and in the error
 /// for any other value.
@@ -134,6 +150,15 @@ impl Common {
         check_config(self.platform, self.block_dim, self.threads)?;
         check_output("--trace", self.trace.as_deref())?;
         check_output("--svg", self.svg.as_deref())
+    }
+
+    /// A runtime on the threaded simulator as these options describe, with
+    /// the `--policy` active (the policies that plan with durations get
+    /// the default cost model: every kernel alike).
+    pub fn runtime(&self) -> Result<Runtime, Error> {
+        let mut rt = Runtime::new(self.config())?;
+        rt.set_builtin_policy(self.policy, &CostModel::default());
+        Ok(rt)
     }
 
     /// The runtime configuration these options describe; profiling is on

@@ -96,13 +96,24 @@ fn help_lists_the_accepted_values_of_every_enum_option() {
         let out = run(name, &["--help"]);
         assert!(out.status.success(), "{name} --help");
         let help = stdout(&out);
-        for value in ["a2a3", "a5", "native", "reference"].iter().chain(own) {
+        let policies = [
+            "round-robin",
+            "work-stealing",
+            "critical-path",
+            "locality",
+            "heft",
+        ];
+        for value in ["a2a3", "a5", "native", "reference"]
+            .iter()
+            .chain(&policies)
+            .chain(own)
+        {
             assert!(
                 help.contains(value),
                 "{name} --help lacks {value:?}:\n{help}"
             );
         }
-        for option in ["--platform", "--orch", "--abi"] {
+        for option in ["--platform", "--orch", "--abi", "--policy"] {
             let at = help.find(option).expect(option);
             assert!(
                 help[at..].contains("ossible values"),
@@ -130,6 +141,8 @@ fn help_lists_the_accepted_values_of_every_enum_option() {
         "layered",
         "binary-tree",
         "wavefront",
+        "work-stealing",
+        "heft",
     ];
     for value in values {
         assert!(
@@ -182,6 +195,17 @@ fn a_bad_enum_value_names_the_flag_and_the_accepted_values() {
         &["--mode", "async"],
         &["--mode", "inline, threaded, all"],
     );
+    for name in PROGRAMS {
+        refused(
+            name,
+            &["--policy", "fastest"],
+            &[
+                "'fastest'",
+                "--policy",
+                "round-robin, work-stealing, critical-path, locality, heft",
+            ],
+        );
+    }
 }
 
 #[test]
