@@ -6,9 +6,7 @@ use hostgraph::cost::{Cost, CostModel};
 use hostgraph::graph::Task;
 use hostgraph::run::{SealedGraph, TaskResult};
 use hostgraph::sched::{CoreView, CriticalPath, Heft, Policy, RoundRobin, WorkStealing};
-use hostgraph::{
-    CoreType, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig, TaskId,
-};
+use hostgraph::{CoreType, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig};
 
 fn noop(_: &[u64]) {}
 
