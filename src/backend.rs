@@ -141,6 +141,13 @@ pub trait Backend: Send + Sync + 'static {
     /// per run, so it should be a cheap handle (an `Arc` inside).
     type Regs: RegisterAccess + Clone + 'static;
 
+    /// Whether every scheduler job and every core of a run is stepped on
+    /// the one thread that calls [`drive`](Self::drive) (and `pump`): the
+    /// scheduler then updates the run's counters with plain loads and
+    /// stores instead of read-modify-writes. Only a backend that never
+    /// touches a run from two threads may say so.
+    const SINGLE_THREADED: bool = false;
+
     /// The chip being driven.
     fn spec(&self) -> &PlatformSpec;
 

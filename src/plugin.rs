@@ -189,6 +189,11 @@ impl Plugin {
         }
         // SAFETY: the entry has the orchestration signature (the contract of `load`).
         let entry = unsafe { loaded.entry::<OrchestrationEntryFn>()? };
+        log::info!(
+            "hostgraph: loaded orchestration plugin {} (entry {}, ABI {found})",
+            loaded.path.display(),
+            loaded.entry_name
+        );
         Ok(Plugin { loaded, entry })
     }
 
@@ -259,6 +264,11 @@ impl ReferencePlugin {
         }
         // SAFETY: the entry has the reference's signature (the contract of `load`).
         let entry = unsafe { loaded.entry::<ReferenceEntryFn>()? };
+        log::info!(
+            "hostgraph: loaded reference-runtime orchestration plugin {} (entry {})",
+            loaded.path.display(),
+            loaded.entry_name
+        );
         Ok(ReferencePlugin { loaded, entry })
     }
 

@@ -42,6 +42,7 @@ pub(crate) struct Slot {
     core: AtomicU32,
     thread: AtomicU32,
     order: AtomicU32,
+    ready: AtomicU32,
 }
 
 /// The slots of every task of a sealed graph.
@@ -78,9 +79,10 @@ impl Recorder {
     }
 
     #[inline]
-    pub fn dispatched(&self, task: u32, thread: u32) {
+    pub fn dispatched(&self, task: u32, thread: u32, ready: u32) {
         let s = &self.slots[task as usize];
         s.thread.store(thread, Ordering::Relaxed);
+        s.ready.store(ready, Ordering::Relaxed);
         s.dispatch.store(self.now(), Ordering::Relaxed);
     }
 
@@ -142,6 +144,7 @@ impl Recorder {
                 dispatch_ns: rel(&s.dispatch),
                 start_ns: rel(&s.start),
                 end_ns: rel(&s.end),
+                ready: s.ready.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -167,6 +170,11 @@ pub struct TaskRecord {
     pub start_ns: u64,
     /// When its kernel returned.
     pub end_ns: u64,
+    /// Ready tasks of its core type that its thread could still see right
+    /// after taking it (its local queue, the shared queue and the initially
+    /// ready tasks not yet claimed): the ready-queue depth, sampled at each
+    /// dispatch.
+    pub ready: u32,
 }
 
 /// Busy and idle time of one core over a profiled run.
@@ -335,7 +343,8 @@ impl Profile {
     /// The run as Chrome / Perfetto trace JSON: one process named after the
     /// run ([`RunInfo`]), a named track per discovered core (one slice per
     /// kernel, named after the kernel or `func N`) and per scheduler thread
-    /// (one instant per dispatch).
+    /// (one instant per dispatch), and a counter per core type of the ready
+    /// tasks a dispatching thread could see ([`TaskRecord::ready`]).
     pub fn chrome_trace(&self) -> serde_json::Value {
         const SCHED_TRACK: u64 = 10_000;
         let us = |ns: u64| ns as f64 / 1000.0;
@@ -367,6 +376,13 @@ impl Profile {
                 "tid": SCHED_TRACK + u64::from(r.thread), "ts": us(r.dispatch_ns),
                 "args": {"task": r.task, "core": r.physical_id}}),
             );
+        }
+        // Ready-queue depth per core type, sampled at each dispatch.
+        let mut samples: Vec<&TaskRecord> = self.tasks.iter().collect();
+        samples.sort_by_key(|r| (r.dispatch_ns, r.task));
+        for r in samples {
+            events.push(json!({"ph": "C", "name": format!("ready {}", r.core_type), "pid": 1,
+                "ts": us(r.dispatch_ns), "args": {"tasks": r.ready}}));
         }
         json!({"traceEvents": events, "displayTimeUnit": "ns"})
     }

@@ -614,6 +614,15 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
         self.world
             .borrow_mut()
             .insert_resource(RunState::<B>::default());
+        let c = self.config();
+        log::debug!(
+            "hostgraph: run of {} tasks: {}, block dim {}, {} scheduler threads, policy {}",
+            self.task_count(),
+            c.platform,
+            c.block_dim,
+            c.threads,
+            self.policy_name()
+        );
         Ok(())
     }
 

@@ -158,6 +158,16 @@ impl Sealed {
         self.fanin[task as usize].fetch_sub(1, Ordering::AcqRel) == 1
     }
 
+    /// [`release`](Self::release) for a run where one thread does
+    /// everything: a plain load and store (no read-modify-write) suffice.
+    #[inline]
+    pub(crate) fn release_alone(&self, task: u32) -> bool {
+        let c = &self.fanin[task as usize];
+        let left = c.load(Ordering::Relaxed) - 1;
+        c.store(left, Ordering::Relaxed);
+        left == 0
+    }
+
     /// Remaining fan-in of `task` in the current run.
     pub(crate) fn remaining_fanin(&self, task: u32) -> u32 {
         self.fanin[task as usize].load(Ordering::Acquire)

@@ -237,3 +237,41 @@ fn a_kernel_loaded_from_an_object_is_named_after_its_symbol() {
     rt.finalize().unwrap();
     assert!(data.iter().all(|&x| x == 2.0));
 }
+
+#[test]
+fn trace_counts_ready_tasks_per_core_type_at_each_dispatch() {
+    // 40 independent AIV tasks on one block (2 AIV cores), inline: the
+    // first dispatch leaves 39 ready, the last none.
+    let config = RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        profiling: true,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(config, InlineSim::new(Platform::A2A3)).unwrap();
+    rt.register_kernel(0, KernelFn::rust(|_| {}));
+    rt.build(|g| {
+        for _ in 0..40 {
+            g.add_task(0, CoreType::Aiv, &[])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let report = rt.run().unwrap();
+    let trace = report.profile.as_ref().unwrap().chrome_trace();
+    let counters: Vec<u64> = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "C")
+        .map(|e| {
+            assert_eq!(e["name"], "ready AIV");
+            e["args"]["tasks"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(counters.len(), 40, "one sample per dispatch");
+    assert_eq!(counters.first(), Some(&39));
+    assert_eq!(counters.last(), Some(&0));
+    assert!(counters.windows(2).all(|w| w[1] <= w[0]), "{counters:?}");
+    rt.finalize().unwrap();
+}

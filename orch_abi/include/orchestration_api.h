@@ -42,6 +42,20 @@
  *    buffer back to `host_ptr` when the run is finalized, so `host_ptr` must
  *    stay valid until then.
  *  - The pointers inside OrchArgs are only valid during the entry call.
+ *  - Kernels: a task's kernel (registered by the host for its func_id) is
+ *    called with exactly the argument words given to add_task -- the same
+ *    `num_args` 64-bit words, in order, as `const uint64_t *args` -- once,
+ *    on a core of the task's core type, after every predecessor's kernel
+ *    has returned (and its writes are visible).
+ *
+ * Compiling a plugin (gcc; g++ for C++ works the same, and the header
+ * compiles as C11 and C++):
+ *
+ *     gcc -std=c11 -O2 -fPIC -shared -I <hostgraph>/orch_abi/include \
+ *         my_orch.c -o libmy_orch.so
+ *
+ * (`hostgraph_orch_abi::include_dir()` gives the include path from Rust),
+ * then load it with `hostgraph::Plugin::load("./libmy_orch.so")`.
  *
  * The static inline wrappers below (add_task, add_successor, ...) carry the
  * same names as the table entries. Each checks the table first (non-null,

@@ -111,6 +111,7 @@ impl<B: Backend, P: Policy> DynPolicy<B> for Erased<P> {
             Seeds::new(seeds),
             stealers,
             stall_timeout,
+            B::SINGLE_THREADED,
         ));
         let jobs: Vec<Job<B::Regs, P>> = threads
             .into_iter()

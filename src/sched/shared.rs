@@ -62,11 +62,13 @@ impl Seeds {
 
     /// Seeds not claimed yet.
     pub(crate) fn unclaimed(&self) -> usize {
-        let left = |ty: usize| {
-            let claimed = self.next[ty].0.load(Ordering::Relaxed);
-            self.tasks[ty].len().saturating_sub(claimed)
-        };
-        left(0) + left(1)
+        self.unclaimed_of(0) + self.unclaimed_of(1)
+    }
+
+    /// Seeds of core type `ty` not claimed yet.
+    pub(crate) fn unclaimed_of(&self, ty: usize) -> usize {
+        let claimed = self.next[ty].0.load(Ordering::Relaxed);
+        self.tasks[ty].len().saturating_sub(claimed)
     }
 }
 
@@ -124,6 +126,8 @@ pub(crate) struct RunShared<R, P: Policy> {
     /// sees `Done`.
     pub(crate) remaining: AtomicUsize,
     pub(crate) stall_timeout: Duration,
+    /// One thread runs every job and core ([`Backend::SINGLE_THREADED`](crate::Backend::SINGLE_THREADED)).
+    pub(crate) alone: bool,
     stop: AtomicBool,
     failure: Mutex<Option<Failure>>,
     outcomes: Mutex<Vec<Option<ThreadOutcome>>>,
@@ -141,6 +145,7 @@ impl<R, P: Policy> RunShared<R, P> {
         seeds: Seeds,
         stealers: Vec<Stealers<P>>,
         stall_timeout: Duration,
+        alone: bool,
     ) -> Self {
         let remaining = graph.len();
         let threads = stealers.len();
@@ -153,6 +158,7 @@ impl<R, P: Policy> RunShared<R, P> {
             stealers,
             remaining: AtomicUsize::new(remaining),
             stall_timeout,
+            alone,
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
             outcomes: Mutex::new(vec![None; threads]),
@@ -182,6 +188,28 @@ impl<R, P: Policy> RunShared<R, P> {
     #[inline]
     pub(crate) fn remaining(&self) -> usize {
         self.remaining.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` completions; true if they were the last.
+    #[inline]
+    pub(crate) fn complete(&self, n: usize) -> bool {
+        if self.alone {
+            let left = self.remaining.load(Ordering::Relaxed) - n;
+            self.remaining.store(left, Ordering::Relaxed);
+            left == 0
+        } else {
+            self.remaining.fetch_sub(n, Ordering::AcqRel) == n
+        }
+    }
+
+    /// Counts one finished predecessor of `task`; true when it is ready.
+    #[inline]
+    pub(crate) fn release(&self, task: u32) -> bool {
+        if self.alone {
+            self.graph.release_alone(task)
+        } else {
+            self.graph.release(task)
+        }
     }
 
     /// Hands thread `index`'s final state back (its job is ending).

@@ -71,5 +71,6 @@ pub(crate) fn shared<R>(
         Seeds::new(seeds),
         vec![[(), ()]; threads],
         Duration::from_secs(1),
+        false,
     )
 }

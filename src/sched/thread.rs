@@ -200,7 +200,7 @@ impl<P: Policy> SchedulerThread<P> {
             };
             for &t in done.as_slice() {
                 for &TaskId(s) in sh.graph.successors(t) {
-                    if sh.graph.release(s) {
+                    if sh.release(s) {
                         dry &= !(1 << q.push_ready(s, from));
                     }
                 }
@@ -263,7 +263,7 @@ impl<P: Policy> SchedulerThread<P> {
         }
         if finished > 0 {
             stats.completed += finished as u64;
-            if sh.remaining.fetch_sub(finished, Ordering::AcqRel) == finished {
+            if sh.complete(finished) {
                 return Poll::Done;
             }
             return Poll::Progress;
@@ -361,7 +361,9 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
         let sh = self.sh;
         // Stamped before the write: the core may start the task at once.
         if let Some(rec) = sh.graph.recorder() {
-            rec.dispatched(task, self.me);
+            let ty = core.core_type as usize;
+            let ready = self.local[ty].len() + sh.shared[ty].len() + sh.seeds.unclaimed_of(ty);
+            rec.dispatched(task, self.me, ready as u32);
         }
         sh.regs.write(core.physical_id, Reg::DataMainBase, task);
         core.slot.dispatched(task);

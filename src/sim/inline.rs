@@ -40,9 +40,14 @@ impl InlineRegisters {
 
     /// Takes the set of rung cores (physical ids), one 64-bit word at a time.
     fn take(&self, word: usize) -> u64 {
-        // Relaxed: the bell only says where to look; what a core sees comes
-        // from the registers (acquire), on this same thread anyway.
-        self.bell[word].swap(0, Ordering::Relaxed)
+        // One thread rings and takes (the backend is single-threaded): a
+        // load and a store, no read-modify-write. Relaxed: the bell only
+        // says where to look; what a core sees comes from the registers.
+        let bits = self.bell[word].load(Ordering::Relaxed);
+        if bits != 0 {
+            self.bell[word].store(0, Ordering::Relaxed);
+        }
+        bits
     }
 }
 
@@ -56,8 +61,12 @@ impl RegisterAccess for InlineRegisters {
     fn write(&self, physical_id: u32, reg: Reg, value: u32) {
         self.regs.write(physical_id, reg, value);
         if reg == Reg::DataMainBase {
-            self.bell[physical_id as usize / 64]
-                .fetch_or(1 << (physical_id % 64), Ordering::Relaxed);
+            let word = &self.bell[physical_id as usize / 64];
+            // As in `take`: one thread, so no read-modify-write.
+            word.store(
+                word.load(Ordering::Relaxed) | 1 << (physical_id % 64),
+                Ordering::Relaxed,
+            );
         }
     }
 }
@@ -171,6 +180,7 @@ fn pass<J: SchedulerJob>(
 
 impl Backend for InlineSim {
     type Regs = InlineRegisters;
+    const SINGLE_THREADED: bool = true;
 
     fn spec(&self) -> &PlatformSpec {
         self.spec

@@ -4,7 +4,8 @@
  * host_build_graph), so that an orchestration source written for it
  * compiles unchanged with
  *
- *     g++ -std=c++17 -fPIC -shared -I <hostgraph>/orch_abi/include/reference my_orch.cpp
+ *     g++ -std=c++17 -O2 -fPIC -shared -I <hostgraph>/orch_abi/include/reference \
+ *         my_orch.cpp -o libmy_orch.so
  *
  * and runs on hostgraph (hostgraph::ReferencePlugin). Written for hostgraph
  * from the reference's documented interface; C++ only (enum class, a
