@@ -164,6 +164,11 @@ struct Cli {
     /// Dispatch policies: one or more (comma-separated), each a row.
     #[arg(long, value_delimiter = ',', default_value = "round-robin", value_parser = policy_parser())]
     policy: Vec<BuiltIn>,
+    /// Run every row against a competing busy loop on every CPU (threads
+    /// this program starts and stops), to see how the runtime behaves on a
+    /// busy machine.
+    #[arg(long)]
+    contend: bool,
     /// Simulator: inline, threaded or all.
     #[arg(long, value_enum, default_value = "all")]
     mode: Mode,
@@ -254,6 +259,40 @@ fn main() -> ExitCode {
     }
 }
 
+/// Busy loops, one per CPU, until dropped.
+struct Contenders {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Contenders {
+    fn start() -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..cpus)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        eprintln!("bench: {cpus} busy loops competing for the CPUs (--contend)");
+        Contenders { stop, threads }
+    }
+}
+
+impl Drop for Contenders {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     let configs = cli.configs();
     let machine = Machine::read();
@@ -267,6 +306,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     if !cli.machine_readable() {
         print_header(cli, &machine);
     }
+    let _contenders = cli.contend.then(Contenders::start);
     let mut results = Results {
         machine,
         platform: cli.platform,

@@ -76,6 +76,13 @@ pub trait SchedulerJob: Send + 'static {
     /// panicked): `why` is reported as the run's error.
     fn abort(&mut self, why: String);
 
+    /// Whether, since the last call, the thread queued tasks that other
+    /// threads can take (so a host whose idle threads sleep should wake
+    /// them).
+    fn offered(&mut self) -> bool {
+        false
+    }
+
     /// Polls until the run is done or stopped, waiting between idle polls
     /// by spinning, then yielding, then sleeping in short slices, with stall
     /// detection: the loop for a backend that gives each job a thread.

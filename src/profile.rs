@@ -381,8 +381,10 @@ impl Profile {
         let mut samples: Vec<&TaskRecord> = self.tasks.iter().collect();
         samples.sort_by_key(|r| (r.dispatch_ns, r.task));
         for r in samples {
-            events.push(json!({"ph": "C", "name": format!("ready {}", r.core_type), "pid": 1,
-                "ts": us(r.dispatch_ns), "args": {"tasks": r.ready}}));
+            events.push(
+                json!({"ph": "C", "name": format!("ready {}", r.core_type), "pid": 1,
+                "ts": us(r.dispatch_ns), "args": {"tasks": r.ready}}),
+            );
         }
         json!({"traceEvents": events, "displayTimeUnit": "ns"})
     }

@@ -10,16 +10,15 @@ use std::time::Duration;
 
 use hostgraph::backend::{Hosting, Landing, SchedulerJob, Wait};
 use hostgraph::hostgraph_platform::regs::{EXIT_SIGNAL, IDLE, Reg};
-use hostgraph::hostgraph_platform::{
-    DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess, SimRegisters,
-};
+use hostgraph::hostgraph_platform::{DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess};
+use hostgraph::sim::ThreadedRegisters;
 use hostgraph::{Backend, Platform, Runtime, RuntimeConfig, Sealed, ThreadedSim};
 use hostgraph_examples::{plugins, vector};
 
 /// The simulator's registers, logging every write.
 #[derive(Clone)]
 struct RecordingRegs {
-    inner: SimRegisters,
+    inner: ThreadedRegisters,
     log: Arc<Mutex<Vec<(u32, Reg, u32)>>>,
 }
 

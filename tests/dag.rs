@@ -268,12 +268,13 @@ fn build<B: Backend>(rt: &mut Runtime<B>, dag: &Dag, rec: &Recorder) {
 fn run_and_check<B: Backend>(rt: &mut Runtime<B>, dag: &Dag, rec: &Recorder) {
     let cfg = rt.config();
     let what = format!(
-        "{} tasks, {} edges on {} block dim {} threads {}",
+        "{} tasks, {} edges on {} block dim {} threads {}, policy {}",
         dag.len(),
         dag.edges.len(),
         cfg.platform,
         cfg.block_dim,
-        cfg.threads
+        cfg.threads,
+        rt.policy_name()
     );
     rec.reset();
     let report = rt

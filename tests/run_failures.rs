@@ -13,15 +13,13 @@ use std::time::Duration;
 use hostgraph::backend::{Hosting, Landing, SchedulerJob, Wait};
 use hostgraph::bevy_ecs::prelude::*;
 use hostgraph::hostgraph_platform::regs::Reg;
-use hostgraph::hostgraph_platform::{
-    DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess, SimRegisters,
-};
+use hostgraph::hostgraph_platform::{DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess};
 use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunSchedule};
 use hostgraph::sched::CoreView;
 use hostgraph::sched::queue::{Fifo, SharedFifo, Stealable};
 use hostgraph::{
     Backend, CoreType, DiscoveredCore, Error, KernelFn, Platform, Policy, RoundRobin, Runtime,
-    RuntimeConfig, Sealed, ThreadedSim,
+    RuntimeConfig, Sealed, ThreadedSim, sim::ThreadedRegisters,
 };
 
 fn noop(_: &[u64]) {}
@@ -276,7 +274,7 @@ struct Faulty {
 /// panic while `armed`.
 #[derive(Clone)]
 struct FaultyRegs {
-    inner: SimRegisters,
+    inner: ThreadedRegisters,
     armed: Arc<AtomicBool>,
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct Job<R: RegisterAccess + 'static, P: Policy> {
     shared: Arc<RunShared<R, P>>,
     watch: StallWatch,
     cores: Vec<u32>,
+    /// The thread's offered count at the last [`SchedulerJob::offered`].
+    offered: u64,
 }
 
 impl<R: RegisterAccess + 'static, P: Policy> Job<R, P> {
@@ -26,6 +28,7 @@ impl<R: RegisterAccess + 'static, P: Policy> Job<R, P> {
         Job {
             cores: thread.physical_ids(),
             watch: StallWatch::new(shared.stall_timeout),
+            offered: 0,
             thread,
             shared,
         }
@@ -52,6 +55,11 @@ impl<R: RegisterAccess + 'static, P: Policy> SchedulerJob for Job<R, P> {
         }
         self.shared.fail(Failure::Stall(self.watch.elapsed()));
         true
+    }
+
+    fn offered(&mut self) -> bool {
+        let now = self.thread.offered;
+        std::mem::replace(&mut self.offered, now) != now
     }
 
     fn stall_now(&mut self) {

@@ -59,6 +59,8 @@ pub(crate) struct SchedulerThread<P: Policy> {
     hook: P::Thread,
     /// Scratch for [`Policy::choose_core`]: the cores offered.
     free: Vec<CoreView>,
+    /// Tasks it put in the shared queues (other threads can take them).
+    pub(crate) offered: u64,
     pub(crate) stats: ThreadStats,
 }
 
@@ -95,6 +97,7 @@ impl<P: Policy> SchedulerThread<P> {
             },
             hook: policy.thread(index as usize, &views),
             free: Vec::with_capacity(if P::CHOOSES_CORE { cores.len() } else { 0 }),
+            offered: 0,
             cores,
             stats: ThreadStats::default(),
         }
@@ -152,6 +155,7 @@ impl<P: Policy> SchedulerThread<P> {
             reserved,
             hook,
             free,
+            offered,
             stats,
         } = self;
         let mut q = Queues {
@@ -161,6 +165,7 @@ impl<P: Policy> SchedulerThread<P> {
             hook,
             me: *index,
             sh,
+            offered,
             stats,
         };
         if busy.is_empty()
@@ -208,10 +213,12 @@ impl<P: Policy> SchedulerThread<P> {
             finished += done.as_slice().len();
             let core = &mut cores[c];
             let ty = core.core_type as usize;
+            // A task reserved for this core is its next, whatever else is
+            // dry (so no idle core is left holding one).
             if !P::CHOOSES_CORE
                 && core.slot.can_dispatch()
-                && dry & 1 << ty == 0
-                && (core.slot.is_idle() || idle[ty].is_empty())
+                && (q.has_reserved(c)
+                    || dry & 1 << ty == 0 && (core.slot.is_idle() || idle[ty].is_empty()))
             {
                 if q.feed(c, core) {
                     progress = true;
@@ -246,11 +253,12 @@ impl<P: Policy> SchedulerThread<P> {
                     progress = true;
                 }
             }
-            if dry != 0b11 {
+            if dry != 0b11 || P::AFFINITY {
                 for &c in busy.iter() {
                     let core = &mut cores[c as usize];
                     let ty = core.core_type as usize;
-                    if dry & 1 << ty != 0 || !core.slot.can_dispatch() {
+                    let dry_here = dry & 1 << ty != 0 && !q.has_reserved(c as usize);
+                    if dry_here || !core.slot.can_dispatch() {
                         continue;
                     }
                     if q.feed(c as usize, core) {
@@ -318,6 +326,7 @@ struct Queues<'a, R, P: Policy> {
     hook: &'a mut P::Thread,
     me: u32,
     sh: &'a RunShared<R, P>,
+    offered: &'a mut u64,
     stats: &'a mut ThreadStats,
 }
 
@@ -337,11 +346,24 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
             {
                 self.reserved[from.index] = task
             }
-            Place::Shared => sh.shared[ty].push(task, priority),
+            Place::Shared => self.offer(ty, task, priority),
             _ if self.local[ty].len() < self.capacity[ty] => self.local[ty].push(task, priority),
-            _ => sh.shared[ty].push(task, priority),
+            _ => self.offer(ty, task, priority),
         }
         ty
+    }
+
+    /// Puts `task` in the shared queue of its type, for any thread.
+    #[inline]
+    fn offer(&mut self, ty: usize, task: u32, priority: u64) {
+        self.sh.shared[ty].push(task, priority);
+        *self.offered += 1;
+    }
+
+    /// Whether a task is reserved for core `c` ([`Place::Core`]).
+    #[inline]
+    fn has_reserved(&self, c: usize) -> bool {
+        P::AFFINITY && self.reserved[c] != NONE
     }
 
     /// Dispatches the next ready task of its type to core `c` (a free
@@ -516,6 +538,68 @@ mod tests {
         fn write(&self, physical_id: u32, reg: Reg, value: u32) {
             self.regs.write(physical_id, reg, value)
         }
+    }
+
+    /// Locality reserves a released task for the core that released it:
+    /// that core takes it as soon as it can, even when the other cores of
+    /// its type found nothing (so no idle core is ever left holding one).
+    #[test]
+    fn a_reserved_task_goes_to_its_core_even_when_the_type_is_dry() {
+        use crate::sched::Locality;
+        // r (0) -> c (1); p (2) and q (3) alone; all AIV.
+        let graph = Built::new(noop, &[0], |g| {
+            for _ in 0..4 {
+                g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            }
+            g.add_successor(crate::graph::TaskId(0), crate::graph::TaskId(1))
+                .unwrap();
+        })
+        .seal();
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        let sh = crate::sched::shared::RunShared::new(
+            regs.clone(),
+            graph,
+            std::sync::Arc::new(Locality),
+            crate::sched::shared::Seeds::default(),
+            vec![[(), ()]],
+            std::time::Duration::from_secs(1),
+            false,
+        );
+        let (ack, fin) = (|t| Cond::ack(t).encode(), |t| Cond::fin(t).encode());
+        // Core 0 (X) idle; core 1 (Y) running r with p pending; core 2 (Z)
+        // running q.
+        let mut y = CoreSlot::default();
+        y.dispatched(0);
+        y.observe(25, ack(0)).unwrap();
+        y.dispatched(2);
+        let mut z = CoreSlot::default();
+        z.dispatched(3);
+        z.observe(26, ack(3)).unwrap();
+        let core = |p, slot| OwnedCore {
+            physical_id: p,
+            core_type: CoreType::Aiv,
+            slot,
+        };
+        let cores = vec![core(24, CoreSlot::default()), core(25, y), core(26, z)];
+        let mut thread = SchedulerThread::new(0, [0, 3], cores, &Locality);
+        regs.write(24, Reg::Cond, fin(IDLE));
+        regs.write(26, Reg::Cond, ack(3));
+        // Y acknowledges p: r finished (implicitly) and released c onto Y;
+        // the idle core X finds nothing of its own.
+        regs.write(25, Reg::Cond, ack(2));
+        regs.write(25, Reg::DataMainBase, 2);
+        assert_eq!(thread.poll(&sh), Poll::Progress);
+        assert_eq!(
+            regs.read(25, Reg::DataMainBase),
+            1,
+            "c went to Y's free pending slot"
+        );
+        // Z and Y finish; Y then runs c.
+        regs.write(26, Reg::Cond, fin(3));
+        regs.write(25, Reg::Cond, ack(1));
+        assert_eq!(thread.poll(&sh), Poll::Progress);
+        regs.write(25, Reg::Cond, fin(1));
+        assert_eq!(thread.poll(&sh), Poll::Done);
     }
 
     #[test]

@@ -7,12 +7,13 @@
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::{CoreSide, PlatformSpec};
 
+mod bell;
 mod inline;
 mod pool;
 mod threaded;
 
 pub use inline::{InlineRegisters, InlineSim};
-pub use threaded::{SimFault, SimOptions, ThreadedSim};
+pub use threaded::{SimFault, SimOptions, ThreadedRegisters, ThreadedSim};
 
 /// The simulated core with handshake index `index` in a launch of
 /// `block_dim` blocks: the first `block_dim` cores are AIC (physical ids

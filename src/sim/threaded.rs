@@ -15,21 +15,22 @@
 //! detaches any still inside a kernel (it keeps its registers and graph
 //! alive until it returns; it never touches this simulator again).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hostgraph_platform::regs::Reg;
 use hostgraph_platform::{
-    CoreSide, CoreStep, DeviceMemory, HandshakeBlock, Platform, PlatformSpec, SimDeviceMemory,
-    SimRegisters,
+    CoreSide, CoreStep, DeviceMemory, HandshakeBlock, Platform, PlatformSpec, RegisterAccess,
+    SimDeviceMemory, SimRegisters,
 };
 
+use super::bell::{Bell, Patience, ring, ring_all};
 use super::pool::{Task, WorkerPool};
 use super::sim_core;
-use crate::backend::{Backend, Hosting, Landing, SchedulerJob, StuckCore, Wait};
-use crate::backoff::Backoff;
+use crate::backend::{Backend, Hosting, Landing, Poll, SchedulerJob, StuckCore, Wait};
 use crate::error::{Error, Result};
 use crate::panics::panic_message;
 use crate::seal::Sealed;
@@ -66,6 +67,75 @@ struct Launch {
 /// No kernel: a runner's `in_kernel` between tasks.
 const NO_KERNEL: u64 = u64::MAX;
 
+/// No runner or scheduler thread: a core nobody sleeps on.
+const NOBODY: u8 = u8::MAX;
+
+/// Who sleeps on which core's registers, and their bells.
+struct Wiring {
+    /// By physical id: the runner stepping the core (set at launch).
+    runner_of: Box<[AtomicU8]>,
+    runners: Box<[Bell]>,
+    /// By physical id: the scheduler thread owning the core (set when the
+    /// run's threads are hosted).
+    thread_of: Box<[AtomicU8]>,
+    threads: Box<[Bell]>,
+}
+
+/// The simulator's registers, with doorbells: a DATA_MAIN_BASE write wakes
+/// the runner stepping that core, a COND write the scheduler thread owning
+/// it (`sim::bell`'s protocol). Cloning shares them.
+#[derive(Clone)]
+pub struct ThreadedRegisters {
+    regs: SimRegisters,
+    wiring: Arc<Wiring>,
+}
+
+impl ThreadedRegisters {
+    fn new(spec: &PlatformSpec, runners: usize) -> Self {
+        let cores = spec.physical_cores() as usize;
+        let nobody = || (0..cores).map(|_| AtomicU8::new(NOBODY)).collect();
+        ThreadedRegisters {
+            regs: SimRegisters::new(spec),
+            wiring: Arc::new(Wiring {
+                runner_of: nobody(),
+                runners: (0..runners).map(|_| Bell::default()).collect(),
+                thread_of: nobody(),
+                threads: (0..spec.max_scheduler_threads)
+                    .map(|_| Bell::default())
+                    .collect(),
+            }),
+        }
+    }
+
+    /// The bell `who` names, if any.
+    #[inline]
+    fn bell<'a>(bells: &'a [Bell], who: &AtomicU8) -> Option<&'a Bell> {
+        bells.get(who.load(Ordering::Relaxed) as usize)
+    }
+}
+
+impl RegisterAccess for ThreadedRegisters {
+    #[inline]
+    fn read(&self, physical_id: u32, reg: Reg) -> u32 {
+        self.regs.read(physical_id, reg)
+    }
+
+    #[inline]
+    fn write(&self, physical_id: u32, reg: Reg, value: u32) {
+        self.regs.write(physical_id, reg, value);
+        let w = &*self.wiring;
+        let c = physical_id as usize;
+        let bell = match reg {
+            Reg::DataMainBase => Self::bell(&w.runners, &w.runner_of[c]),
+            Reg::Cond => Self::bell(&w.threads, &w.thread_of[c]),
+            Reg::FastPathEnable => None,
+        };
+        if let Some(b) = bell {
+            ring(b);
+        }
+    }
+}
+
 /// What a runner tells the others about itself.
 #[derive(Default)]
 #[repr(align(64))]
@@ -81,7 +151,7 @@ struct Runner {
 /// stepping them, and the launch they step.
 struct Chip {
     spec: &'static PlatformSpec,
-    regs: SimRegisters,
+    regs: ThreadedRegisters,
     handshakes: Box<[HandshakeBlock]>,
     launch: Mutex<Launch>,
     wake: Condvar,
@@ -97,7 +167,7 @@ impl Chip {
     fn new(spec: &'static PlatformSpec, runners: usize) -> Self {
         Chip {
             spec,
-            regs: SimRegisters::new(spec),
+            regs: ThreadedRegisters::new(spec, runners),
             handshakes: (0..spec.physical_cores())
                 .map(|_| HandshakeBlock::default())
                 .collect(),
@@ -164,11 +234,19 @@ impl Chip {
         self.force.store(true, Ordering::Release);
         self.lock().quit = true;
         self.wake.notify_all();
+        ring_all(&self.regs.wiring.runners);
+    }
+
+    /// Tells the runners to stop stepping the current launch.
+    fn force(&self) {
+        self.force.store(true, Ordering::Release);
+        ring_all(&self.regs.wiring.runners);
     }
 }
 
 fn runner(chip: &Chip, r: usize, n: usize) {
     let me = &chip.runners[r];
+    chip.regs.wiring.runners[r].claim();
     let mut seen = 0u64;
     loop {
         let (block_dim, graph, fault) = {
@@ -200,7 +278,7 @@ fn runner(chip: &Chip, r: usize, n: usize) {
                 core
             })
             .collect();
-        step_until_exit(chip, me, &mut cores, &graph);
+        step_until_exit(chip, me, &chip.regs.wiring.runners[r], &mut cores, &graph);
         drop(graph);
         let _l = chip.lock();
         me.stepping.store(false, Ordering::Release);
@@ -209,10 +287,12 @@ fn runner(chip: &Chip, r: usize, n: usize) {
     }
 }
 
-fn step_until_exit(chip: &Chip, me: &Runner, cores: &mut [CoreSide], graph: &Sealed) {
-    let mut backoff = Backoff::new();
+/// Steps `cores` until each has left on the exit signal (or the launch is
+/// forced to end); sleeps on `bell` when none has anything to do.
+fn step_until_exit(chip: &Chip, me: &Runner, bell: &Bell, cores: &mut [CoreSide], graph: &Sealed) {
+    let mut patience = Patience::default();
     let mut live = cores.len();
-    while live > 0 && !chip.force.load(Ordering::Acquire) {
+    let mut pass = |live: &mut usize| {
         let mut moved = false;
         for c in cores.iter_mut() {
             if c.exited() {
@@ -231,16 +311,59 @@ fn step_until_exit(chip: &Chip, me: &Runner, cores: &mut [CoreSide], graph: &Sea
             match c.step(&chip.handshakes[c.index() as usize], &chip.regs, run) {
                 CoreStep::Wait => {}
                 CoreStep::Exited => {
-                    live -= 1;
+                    *live -= 1;
                     moved = true;
                 }
                 _ => moved = true,
             }
         }
-        if moved {
-            backoff.reset();
-        } else {
-            backoff.snooze();
+        moved
+    };
+    while live > 0 && !chip.force.load(Ordering::Acquire) {
+        if pass(&mut live) {
+            patience.reset();
+        } else if patience.wait() {
+            // Start-up steps are not register writes, so they ring nothing:
+            // a nap bounds how long they wait.
+            if bell.sleep(|| pass(&mut live).then_some(())).is_some() {
+                patience.reset();
+            }
+        }
+    }
+}
+
+/// A scheduler job's loop on a thread of its own: polls; when idle,
+/// spins, yields, then sleeps on its bell until a COND write of one of its
+/// cores (or a peer offering work, or the end of the run) rings it.
+fn run_job<J: SchedulerJob>(job: &mut J, bells: &[Bell]) {
+    let mine = &bells[job.index()];
+    mine.claim();
+    let mut patience = Patience::default();
+    loop {
+        let polled = match job.poll() {
+            Poll::Idle if patience.wait() => match mine.sleep(|| match job.poll() {
+                Poll::Idle => None,
+                other => Some(other),
+            }) {
+                Some(p) => p,
+                None if job.check_stall() => Poll::Stopped,
+                None => Poll::Idle,
+            },
+            p => p,
+        };
+        match polled {
+            Poll::Done | Poll::Stopped => {
+                // The others may be asleep: the run is over for them too.
+                ring_all(bells);
+                return;
+            }
+            Poll::Progress => {
+                patience.reset();
+                if job.offered() {
+                    ring_all(bells);
+                }
+            }
+            Poll::Idle => {}
         }
     }
 }
@@ -298,7 +421,7 @@ impl ThreadedSim {
 }
 
 impl Backend for ThreadedSim {
-    type Regs = SimRegisters;
+    type Regs = ThreadedRegisters;
 
     fn spec(&self) -> &PlatformSpec {
         self.chip.spec
@@ -308,7 +431,7 @@ impl Backend for ThreadedSim {
         Box::new(SimDeviceMemory::new())
     }
 
-    fn registers(&self) -> &SimRegisters {
+    fn registers(&self) -> &ThreadedRegisters {
         &self.chip.regs
     }
 
@@ -338,6 +461,17 @@ impl Backend for ThreadedSim {
             h.reset();
         }
         self.chip.force.store(false, Ordering::Release);
+        let wiring = &self.chip.regs.wiring;
+        let n = self.runners.len();
+        for (p, runner) in wiring.runner_of.iter().enumerate() {
+            runner.store(NOBODY, Ordering::Relaxed);
+            wiring.thread_of[p].store(NOBODY, Ordering::Relaxed);
+        }
+        for i in 0..block_dim * self.chip.spec.cores_per_block() {
+            let p = sim_core(self.chip.spec, block_dim, i).physical_id() as usize;
+            // Published to the runners by the launch lock below.
+            wiring.runner_of[p].store((i as usize % n) as u8, Ordering::Relaxed);
+        }
         let mut l = self.chip.lock();
         for r in self.chip.runners.iter() {
             r.stepping.store(true, Ordering::Release);
@@ -353,14 +487,22 @@ impl Backend for ThreadedSim {
     }
 
     fn host<J: SchedulerJob>(&mut self, jobs: Vec<J>) {
+        let wiring = self.chip.regs.wiring.clone();
+        for job in &jobs {
+            for &p in job.cores() {
+                // Published to the cores' runners by the job hand-over.
+                wiring.thread_of[p as usize].store(job.index() as u8, Ordering::Relaxed);
+            }
+        }
         let tasks = jobs
             .into_iter()
             .map(|mut job| {
+                let wiring = wiring.clone();
                 Box::new(move || {
-                    if let Err(p) =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
-                    {
+                    let run = std::panic::AssertUnwindSafe(|| run_job(&mut job, &wiring.threads));
+                    if let Err(p) = std::panic::catch_unwind(run) {
                         job.abort(panic_message(p.as_ref()));
+                        ring_all(&wiring.threads);
                     }
                 }) as Task
             })
@@ -392,7 +534,7 @@ impl Backend for ThreadedSim {
     fn land(&mut self, abort: bool, timeout: Duration) -> Landing {
         let deadline = Instant::now().checked_add(timeout);
         if abort {
-            self.chip.force.store(true, Ordering::Release);
+            self.chip.force();
             // A second for runners that are between tasks to notice.
             let grace = Instant::now() + Duration::from_secs(1);
             return self.settle(deadline.map_or(grace, |d| d.min(grace)));
@@ -405,7 +547,7 @@ impl Backend for ThreadedSim {
                     Some(left) if !left.is_zero() => left,
                     _ => {
                         drop(l);
-                        self.chip.force.store(true, Ordering::Release);
+                        self.chip.force();
                         return self.settle(Instant::now() + Duration::from_millis(100));
                     }
                 },

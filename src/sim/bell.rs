@@ -1,0 +1,123 @@
+//! Doorbells: how a thread of the threaded simulator (a runner stepping
+//! cores, or a scheduler thread) sleeps when it has nothing to do, and how
+//! the register write that gives it work wakes it — instead of spinning and
+//! yielding, which fights other processes for the CPUs.
+//!
+//! # The protocol
+//!
+//! Sleeper (nothing to do after its spin phase):
+//! 1. announce: `sleepy = true`, then a SeqCst fence;
+//! 2. look once more for work (step its cores, or poll);
+//! 3. if there is none, park (with a timeout, so stall detection runs);
+//! 4. `sleepy = false`.
+//!
+//! Waker (after the register write that makes work for the sleeper):
+//! 5. a SeqCst fence, then if `sleepy`, unpark the sleeper.
+//!
+//! The two fences make it impossible for the sleeper to miss the write in
+//! step 2 while the waker misses `sleepy` in step 5 (each fence orders its
+//! thread's store before its load: at least one sees the other's store).
+//! `unpark` before `park` leaves a token, so the wake cannot be lost
+//! between steps 2 and 3 either. The waker pays one fence per write; the
+//! unpark (a futex wake) only when the sleeper really announced sleep.
+
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::Thread;
+use std::time::Duration;
+
+/// How long a sleeper parks at most before looking again (stall clocks,
+/// and any wake a timeout must stand in for, run at least this often).
+pub(crate) const NAP: Duration = Duration::from_millis(1);
+
+/// Spin hints, then yields, before a waiter announces sleep: enough to
+/// catch a reply from another core on a quiet machine (a round trip is
+/// ~100 ns), short enough not to keep a CPU from other work.
+pub(crate) const SPINS: u32 = 256;
+/// Yields after the spins.
+pub(crate) const YIELDS: u32 = 16;
+
+/// One sleeping place: a flag the waker reads, and the thread to unpark.
+#[derive(Default)]
+#[repr(align(64))]
+pub(crate) struct Bell {
+    sleepy: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+}
+
+impl Bell {
+    fn thread(&self) -> MutexGuard<'_, Option<Thread>> {
+        self.thread.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the calling thread the one this bell wakes.
+    pub fn claim(&self) {
+        *self.thread() = Some(std::thread::current());
+    }
+
+    /// Steps 1-4: sleeps unless `work` (step 2) finds something; returns
+    /// what `work` returned.
+    pub fn sleep<T>(&self, work: impl FnOnce() -> Option<T>) -> Option<T> {
+        self.sleepy.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let found = work();
+        if found.is_none() {
+            std::thread::park_timeout(NAP);
+        }
+        self.sleepy.store(false, Ordering::Relaxed);
+        found
+    }
+
+    /// Step 5, after the caller's fence ([`ring`]).
+    #[inline]
+    fn ring_fenced(&self) {
+        if self.sleepy.load(Ordering::Relaxed)
+            && let Some(t) = self.thread().as_ref()
+        {
+            t.unpark();
+        }
+    }
+}
+
+/// Step 5 for one bell.
+#[inline]
+pub(crate) fn ring(bell: &Bell) {
+    fence(Ordering::SeqCst);
+    bell.ring_fenced();
+}
+
+/// Step 5 for every bell of `bells` (one fence for all).
+pub(crate) fn ring_all(bells: &[Bell]) {
+    fence(Ordering::SeqCst);
+    for b in bells {
+        b.ring_fenced();
+    }
+}
+
+/// A waiter's escalation: spin, then yield, then (the caller) sleep.
+#[derive(Default)]
+pub(crate) struct Patience(u32);
+
+impl Patience {
+    /// Nothing to do once more: spins or yields, or returns true when it is
+    /// time to sleep.
+    #[inline]
+    pub fn wait(&mut self) -> bool {
+        self.0 += 1;
+        if self.0 <= SPINS {
+            std::hint::spin_loop();
+            false
+        } else if self.0 <= SPINS + YIELDS {
+            std::thread::yield_now();
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Work came: back to spinning.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
