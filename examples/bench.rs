@@ -164,6 +164,10 @@ struct Cli {
     /// Dispatch policies: one or more (comma-separated), each a row.
     #[arg(long, value_delimiter = ',', default_value = "round-robin", value_parser = policy_parser())]
     policy: Vec<BuiltIn>,
+    /// Publish per-task results (a TaskResult component per task after
+    /// every run), to see what that costs.
+    #[arg(long)]
+    publish: bool,
     /// Run every row against a competing busy loop on every CPU (threads
     /// this program starts and stops), to see how the runtime behaves on a
     /// busy machine.
@@ -404,6 +408,7 @@ fn config(cli: &Cli, block_dim: u32, threads: u32) -> RuntimeConfig {
         platform: cli.platform,
         block_dim,
         threads,
+        publish: cli.publish,
         ..Default::default()
     };
     config.sim.runners = cli.runners;
