@@ -323,8 +323,8 @@ fn step_until_exit(chip: &Chip, me: &Runner, bell: &Bell, cores: &mut [CoreSide]
         if pass(&mut live) {
             patience.reset();
         } else if patience.wait() {
-            // Start-up steps are not register writes, so they ring nothing:
-            // a nap bounds how long they wait.
+            // Start-up steps are not register writes: the scheduler rings
+            // while it waits on them (`pump`).
             if bell.sleep(|| pass(&mut live).then_some(())).is_some() {
                 patience.reset();
             }
@@ -437,6 +437,14 @@ impl Backend for ThreadedSim {
 
     fn handshakes(&self) -> &[HandshakeBlock] {
         &self.chip.handshakes
+    }
+
+    /// Rings the runners: the start-up and exit handshakes the scheduler
+    /// waits on here move on handshake-block flags and registers a runner
+    /// may be asleep on (a flag write rings nothing).
+    fn pump(&mut self) -> bool {
+        ring_all(&self.chip.regs.wiring.runners);
+        false
     }
 
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()> {
