@@ -161,10 +161,22 @@ fn layer_width(n: usize) -> usize {
 /// # Ok::<(), hostgraph::Error>(())
 /// ```
 pub fn build(g: &mut GraphBuilder<'_>, shape: Shape, n: usize, func_id: i32) -> Result<usize> {
+    build_typed(g, shape, n, [func_id; 2])
+}
+
+/// [`build`], with AIC tasks running `func_ids[0]` and AIV tasks
+/// `func_ids[1]` (so a cost model can tell them apart).
+pub fn build_typed(
+    g: &mut GraphBuilder<'_>,
+    shape: Shape,
+    n: usize,
+    func_ids: [i32; 2],
+) -> Result<usize> {
     let tasks = shape.task_count(n);
     let base = g.task_count();
     for i in 0..tasks {
-        let id = g.add_task(func_id, core_type(i), &[])?;
+        let ty = core_type(i);
+        let id = g.add_task(func_ids[ty as usize], ty, &[])?;
         debug_assert_eq!(id.index(), base + i, "task ids are dense");
     }
     let t = |i: usize| TaskId((base + i) as u32);
