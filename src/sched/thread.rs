@@ -208,9 +208,12 @@ impl<P: Policy> SchedulerThread<P> {
             finished += done.as_slice().len();
             let core = &mut cores[c];
             let ty = core.core_type as usize;
+            // A task reserved for this core is ready even when the queues
+            // of its type are dry: fed now, or nothing ever takes it (an
+            // idle core is not polled, and step 2 skips dry types).
             if !P::CHOOSES_CORE
                 && core.slot.can_dispatch()
-                && dry & 1 << ty == 0
+                && (dry & 1 << ty == 0 || P::AFFINITY && q.reserved[c] != NONE)
                 && (core.slot.is_idle() || idle[ty].is_empty())
             {
                 if q.feed(c, core) {
