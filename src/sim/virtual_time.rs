@@ -58,17 +58,23 @@
 //!    its clock. One that returned `Idle` sleeps until something it could
 //!    see changes at some time `t`, and then polls at `t` or its clock,
 //!    whichever is later: a COND change on one of its cores, or the end of
-//!    another thread's poll that made progress (it may have queued work
-//!    any thread can take) — the latter only while some core of the
-//!    sleeper's can take a task (not every one holds a task written while
-//!    it was busy). A thread that returns `Done` is dropped, and wakes the
-//!    others as progress does; `Stopped` drops every thread.
-//! 5. **Order.** Events — polls, FINs becoming visible, writes becoming
-//!    visible to a core that was busy — are processed in (time, sequence
-//!    number) order: events due at the same time in the order they were
-//!    queued. Nothing in the simulation reads the wall clock, so the same
-//!    graph, model, seed, latencies, policy and configuration give the
-//!    same [`VirtualReport`] and the same per-task records on any machine.
+//!    another thread's poll that made progress, if the sleeper has a core
+//!    of some type free to take a task (not holding one written while it
+//!    was busy) and could find work of that type that other threads make
+//!    available ([`SchedulerJob::may_find_work`]: a shared queue, seeds,
+//!    stealing, or the run done). A thread that returns `Done` is
+//!    dropped, and wakes the others as progress does; `Stopped` drops
+//!    every thread.
+//! 5. **Order.** Events — polls, and FINs becoming visible — are
+//!    processed in (time, sequence number) order: events due at the same
+//!    time in the order they were queued. (A core takes a written task as
+//!    soon as the time it does so is known — when the write is made, or
+//!    at the FIN before it — rather than at that time: no one can tell
+//!    the difference, as only the core's owner reads its COND, never
+//!    before the end of the poll that wrote the task.) Nothing in the
+//!    simulation reads the wall clock, so the same graph, model, seed,
+//!    latencies, policy and configuration give the same [`VirtualReport`]
+//!    and the same per-task records on any machine.
 //! 6. **Deadlock.** If no event is pending while threads remain, nothing
 //!    can ever happen: the run is stopped as stalled at once
 //!    ([`SchedulerJob::stall_now`]), with the stall's diagnosis as its
@@ -260,15 +266,18 @@ fn advance<J: SchedulerJob>(sim: &mut Sim, jobs: &mut [Option<J>], budget: usize
                 let slot = slot as usize;
                 let job = jobs[slot].as_mut().expect("only live threads poll");
                 match sim.poll(slot, job) {
+                    Poll::Progress => {}
                     Poll::Done => jobs[slot] = None,
+                    Poll::Idle => continue,
                     Poll::Stopped => {
                         stop(sim, jobs);
                         return true;
                     }
-                    Poll::Progress | Poll::Idle => {}
                 }
+                sim.wake_sleepers(slot, |s, ty| {
+                    jobs[s].as_ref().is_some_and(|j| j.may_find_work(ty))
+                });
             }
-            What::Visible(core) => sim.visible(core),
             What::Fin(core) => sim.fin(core),
         }
     }
@@ -437,7 +446,11 @@ mod tests {
         let seen = Arc::new(Seen::default());
         vt.host(fakes(2, true, &seen));
         assert_eq!(vt.drive(Wait::Nonblocking, None), Hosting::Finished);
-        assert_eq!(seen.polls.load(Ordering::Relaxed), 1, "the first poll stops all");
+        assert_eq!(
+            seen.polls.load(Ordering::Relaxed),
+            1,
+            "the first poll stops all"
+        );
         assert_eq!(seen.aborts.load(Ordering::Relaxed), 1);
         assert_eq!(seen.stalls.load(Ordering::Relaxed), 0);
     }

@@ -59,6 +59,11 @@ struct SimCore {
 }
 
 impl SimCore {
+    /// Its core type, as an index.
+    fn ty(&self) -> usize {
+        self.side.as_ref().map_or(0, |s| s.core_type() as usize)
+    }
+
     fn new(side: Option<CoreSide>) -> Self {
         SimCore {
             side,
@@ -85,9 +90,10 @@ struct SimThread {
     /// that is not this one is stale).
     queued: Option<(u64, u64)>,
     /// Cores it owns, and how many of them hold a task written while they
-    /// were busy and not yet taken (such a core can take no other task).
-    cores: u32,
-    waiting: u32,
+    /// were busy and not yet taken (such a core can take no other task),
+    /// by core type.
+    cores: [u32; 2],
+    waiting: [u32; 2],
     polls: u64,
     reads: u64,
     writes: u64,
@@ -234,10 +240,12 @@ impl Sim {
             let core = &mut self.cores[p as usize];
             *core = SimCore::new(core.side.take());
         }
-        for (slot, (index, cores)) in jobs.enumerate() {
-            for &p in cores {
+        for (slot, (index, owned)) in jobs.enumerate() {
+            let mut cores = [0; 2];
+            for &p in owned {
                 if let Some(core) = self.cores.get_mut(p as usize) {
                     core.owner = slot as u32;
+                    cores[core.ty()] += 1;
                 }
             }
             self.threads.push(SimThread {
@@ -245,8 +253,8 @@ impl Sim {
                 live: true,
                 clock: 0,
                 queued: None,
-                cores: cores.len() as u32,
-                waiting: 0,
+                cores,
+                waiting: [0; 2],
                 polls: 0,
                 reads: 0,
                 writes: 0,
@@ -302,13 +310,26 @@ impl Sim {
         th.queued = Some((at, self.events.push(at, What::Poll(slot))));
     }
 
-    /// Rule 4: a poll of another thread made progress, ending at `at`: it
-    /// may have queued work any thread could take, so every sleeping
-    /// thread with a core that can take a task polls.
-    fn wake_sleepers(&mut self, at: u64) {
+    /// Rule 4: a poll of thread `by` made progress: it may have made work
+    /// other threads could take. Every sleeping thread with a core free to
+    /// take a task of a type that `may_find_work(thread, type)` says it
+    /// could find polls (at the end of that poll, or at its own clock).
+    pub(super) fn wake_sleepers(
+        &mut self,
+        by: usize,
+        may_find_work: impl Fn(usize, CoreType) -> bool,
+    ) {
+        let at = self.threads[by].clock;
         for slot in 0..self.threads.len() {
             let th = &self.threads[slot];
-            if th.queued.is_none() && th.waiting < th.cores {
+            if !th.live || th.queued.is_some() {
+                continue;
+            }
+            let free = |ty: CoreType| th.waiting[ty as usize] < th.cores[ty as usize];
+            if CoreType::ALL
+                .into_iter()
+                .any(|ty| free(ty) && may_find_work(slot, ty))
+            {
                 self.wake(slot as u32, at);
             }
         }
@@ -351,14 +372,10 @@ impl Sim {
         }
         self.polling = None;
         match result {
-            Poll::Progress => {
-                self.wake(slot as u32, end);
-                self.wake_sleepers(end);
-            }
+            Poll::Progress => self.wake(slot as u32, end),
             Poll::Done => {
                 self.threads[slot].live = false;
                 self.live -= 1;
-                self.wake_sleepers(end);
                 if self.live == 0 {
                     self.finish();
                 }
@@ -369,27 +386,30 @@ impl Sim {
     }
 
     /// Rule 3: a task was written to core `p`, visible from `at`.
+    ///
+    /// The core takes it at `at` if free, else when its FIN becomes
+    /// visible if that is later. Either way it is stepped as soon as it is
+    /// known when: now, or at its FIN. That comes to the same as stepping
+    /// it at that time, since nothing else writes to the core before then
+    /// (its pending slot is taken), and only its owner reads its COND —
+    /// never before the end of the poll that wrote the task, which is no
+    /// earlier than `at`.
     fn written(&mut self, p: u32, at: u64) {
         let made = at - self.lat.write_ns;
         self.first_dispatch = self.first_dispatch.min(made);
         let core = &mut self.cores[p as usize];
         core.next_dispatched = made;
         if core.fin_at == NEVER {
-            // A free core takes the task when the write becomes visible.
-            // Stepping it now comes to the same: nothing else writes to it
-            // before then, and only its owner reads its COND — in a poll
-            // after this one, whose end is no earlier than `at`.
             self.step(p, at);
         } else {
-            // Busy: its FIN will find the task (or queue its visibility).
             core.next_at = at;
-            let owner = core.owner as usize;
-            self.threads[owner].waiting += 1;
+            let (owner, ty) = (core.owner as usize, core.ty());
+            self.threads[owner].waiting[ty] += 1;
         }
     }
 
     /// Rule 3: core `p`'s FIN becomes visible now; a task written to it
-    /// meanwhile starts now if its write is visible, else when it is.
+    /// meanwhile starts now, or when its write becomes visible.
     pub(super) fn fin(&mut self, p: u32) {
         let now = self.now;
         let core = &mut self.cores[p as usize];
@@ -403,19 +423,8 @@ impl Sim {
         }
         let (owner, next_at) = (core.owner, core.next_at);
         self.wake(owner, now);
-        if next_at <= now {
-            self.step(p, now);
-        } else if next_at != NEVER {
-            self.events.push(next_at, What::Visible(p));
-        }
-    }
-
-    /// Rule 3: a task written to core `p` while it was busy becomes
-    /// visible now, the core being free since.
-    pub(super) fn visible(&mut self, p: u32) {
-        let core = &self.cores[p as usize];
-        if core.fin_at == NEVER && core.next_at == self.now {
-            self.step(p, self.now);
+        if next_at != NEVER {
+            self.step(p, next_at.max(now));
         }
     }
 
@@ -434,7 +443,7 @@ impl Sim {
         let owner = core.owner;
         if core.next_at != NEVER {
             core.next_at = NEVER;
-            self.threads[owner as usize].waiting -= 1;
+            self.threads[owner as usize].waiting[side.core_type() as usize] -= 1;
         }
         let regs = CoreSideRegs::new(self.regs.cells());
         let execute = self.execute_kernels;
