@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
-use hostgraph::{Backend, InlineSim, Runtime, RuntimeConfig, ThreadedSim};
+use hostgraph::cost::CostModel;
+use hostgraph::{Backend, InlineSim, Platform, Runtime, RuntimeConfig, ThreadedSim, VirtualTime};
 
 /// The (block dim, threads) grid on a2a3.
 pub const CONFIGS: [(u32, u32); 3] = [(1, 1), (3, 3), (24, 4)];
@@ -80,6 +81,13 @@ pub fn inline(block_dim: u32, threads: u32) -> Runtime<InlineSim> {
 /// A runtime on the threaded simulator (default runner count).
 pub fn threaded(block_dim: u32, threads: u32) -> Runtime<ThreadedSim> {
     Runtime::new(config(block_dim, threads)).expect("valid config")
+}
+
+/// A runtime on the virtual-time simulator of a2a3, kernels lasting what
+/// `model` draws with seed 0.
+pub fn virtual_time(block_dim: u32, threads: u32, model: CostModel) -> Runtime<VirtualTime> {
+    let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0);
+    Runtime::with_backend(config(block_dim, threads), backend).expect("valid config")
 }
 
 /// Benchmark id part for a configuration: `b{block_dim}t{threads}`.
