@@ -7,7 +7,8 @@
 //! (block dim, threads) = (3, 3) and (24, 4) — and in virtual time, with
 //! kernels of 1 µs (the scheduler is the bottleneck) and with QK, SF, PV
 //! and UP kernels of 20, 8, 20 and 4 µs on average (the cores are): there
-//! throughput is simulated tasks per second of wall time.
+//! throughput is simulated tasks per second of wall time, for whole runs
+//! and (`.../execute`) for the simulation alone.
 //!
 //! `cargo bench --bench paged_attention`; throughput in tasks.
 
@@ -89,12 +90,14 @@ fn paged_attention(c: &mut Criterion) {
     ] {
         for (block_dim, threads) in [(3, 3), (24, 4)] {
             let id = format!("{name}/{}", common::config_id(block_dim, threads));
-            common::bench_runs(&mut g, id, tasks, || {
+            let setup = || {
                 built(
                     common::virtual_time(block_dim, threads, model.clone()),
                     &config,
                 )
-            });
+            };
+            common::bench_runs(&mut g, id.clone(), tasks, setup);
+            common::bench_execute(&mut g, format!("{id}/execute"), tasks, setup);
         }
     }
     g.finish();

@@ -117,3 +117,30 @@ pub fn bench_runs<E: Backend>(
         b.iter(|| rt.run().expect("run"));
     });
 }
+
+/// Like [`bench_runs`], but each iteration counts only the run's execute
+/// window ([`RunReport::execute`](hostgraph::RunReport::execute): from
+/// handing the scheduler threads to the backend to the last returning) —
+/// for virtual time, the simulation itself, without launch, start-up,
+/// shutdown and the run's phases.
+pub fn bench_execute<E: Backend>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: impl Into<String>,
+    tasks: usize,
+    setup: impl Fn() -> Runtime<E>,
+) {
+    g.throughput(Throughput::Elements(tasks as u64));
+    let mut rt: Option<Runtime<E>> = None;
+    g.bench_function(id.into(), |b| {
+        let rt = rt.get_or_insert_with(|| {
+            let mut rt = setup();
+            assert_eq!(rt.run().expect("first run").tasks, tasks);
+            rt
+        });
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| rt.run().expect("run").execute)
+                .sum::<Duration>()
+        });
+    });
+}
