@@ -12,7 +12,7 @@ use hostgraph_platform::{CoreSide, PlatformSpec};
 mod inline;
 mod pool;
 mod threaded;
-mod virtual_time;
+pub mod virtual_time;
 
 pub use inline::{InlineRegisters, InlineSim};
 pub use threaded::{SimFault, SimOptions, ThreadedSim};
