@@ -95,11 +95,12 @@ fn a2a3() -> PlatformSpec {
 /// - Poll 1 at 0 (rule 4) writes C tasks, one per core (or N < C): the
 ///   k-th write is visible at P + kW (rule 3), its core starts then and
 ///   finishes at P + kW + D.
-/// - Poll 2 at P + CW sees every ACK and writes each core its next task
-///   (pipelining), visible by 2P + C(R + W) + ... ≤ P + kW + D as long as
-///   D ≥ P + C(R + W); so does every later poll, woken by the FIN+ACK of
-///   the previous wave (rule 4). Each core therefore runs its tasks back
-///   to back, and waves of C go out in the cores' order.
+/// - Poll 2 at P + CW (rule 4: progress) sees every ACK and writes each
+///   core its next task (pipelining): the k-th write is visible at
+///   2P + CW + k(R + W), before core k's FIN at P + kW + D as long as
+///   D ≥ P + C(R + W). So does every later poll, woken by the FIN+ACK of
+///   the wave before (rule 4). Each core therefore runs its tasks back to
+///   back, and each wave of C goes out in the cores' order.
 /// - With N = waves·C (or N ≤ C, one wave of r = N), the last FIN is on
 ///   core r = C (resp. N): at P + rW + waves·D. The first write began at
 ///   P (rule 3), so the makespan is waves·D + rW.

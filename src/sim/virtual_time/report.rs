@@ -74,7 +74,8 @@ impl VirtualReport {
         self.makespan_ns as f64 / self.lower_bound_ns as f64
     }
 
-    /// Share of the cores' time spent in kernels over the makespan (0 to 1).
+    /// Share of the cores' time spent in kernels over the makespan (0 to
+    /// 1; NaN for a graph without tasks).
     pub fn utilisation(&self) -> f64 {
         let busy: u64 = self.cores.iter().map(|c| c.busy_ns).sum();
         busy as f64 / (self.makespan_ns as f64 * self.cores.len() as f64)

@@ -431,7 +431,9 @@ impl Sim {
     /// Rule 3: core `p` steps at `at` with the real core code: it reads
     /// DATA_MAIN_BASE, acknowledges, runs the task (its kernel too, with
     /// `execute_kernels`), and its FIN is held back until the task's
-    /// duration has passed.
+    /// duration has passed. The ACK is a COND change its owner polls for
+    /// already (rule 4): it is being polled (the write was made in its
+    /// poll), or was just woken by the FIN before.
     fn step(&mut self, p: u32, at: u64) {
         let (Some(graph), Some(draws)) = (self.graph.as_deref(), self.draws.as_ref()) else {
             return;
@@ -459,11 +461,8 @@ impl Sim {
                 core.fin_at = fin_at;
                 core.fin_word = regs.held_fin().expect("a core that ran a task wrote FIN");
                 self.events.push(fin_at, What::Fin(p));
-                // The ACK is a COND change.
-                self.wake(owner, at);
             }
-            CoreStep::Faulted(_) => self.wake(owner, at),
-            CoreStep::Wait | CoreStep::Started | CoreStep::Exited => {}
+            CoreStep::Faulted(_) | CoreStep::Wait | CoreStep::Started | CoreStep::Exited => {}
         }
     }
 
