@@ -71,14 +71,17 @@
 //!    soon as the time it does so is known — when the write is made, or
 //!    at the FIN before it — rather than at that time: no one can tell
 //!    the difference, as only the core's owner reads its COND, never
-//!    before the end of the poll that wrote the task.) Nothing in the
-//!    simulation reads the wall clock, so the same graph, model, seed,
-//!    latencies, policy and configuration give the same [`VirtualReport`]
-//!    and the same per-task records on any machine.
+//!    before the end of the poll that wrote the task.) Nothing the model
+//!    computes depends on the wall clock (a profiled run's dispatch stamp,
+//!    taken by the scheduler, is overwritten with the virtual one), so the
+//!    same graph, model, seed, latencies, policy and configuration give
+//!    the same [`VirtualReport`] and the same per-task records on any
+//!    machine.
 //! 6. **Deadlock.** If no event is pending while threads remain, nothing
 //!    can ever happen: the run is stopped as stalled at once
 //!    ([`SchedulerJob::stall_now`]), with the stall's diagnosis as its
-//!    error.
+//!    error (whose `elapsed` is wall time: how long the run took to
+//!    simulate).
 //! 7. **Not modelled.** Start-up and shutdown handshakes (the cores take
 //!    their steps in [`Backend::pump`] at once, in no time); the cost of
 //!    the scheduler's own work between register accesses (queues, fan-in
