@@ -4,11 +4,16 @@
 //! (the graph the paged_attention plugins build for `Config::scaled(256,
 //! 8100, ..)`, from `paged_attention::expected_graph`), empty kernels,
 //! built once and re-run on the inline and the threaded simulator at
-//! (block dim, threads) = (3, 3) and (24, 4).
+//! (block dim, threads) = (3, 3) and (24, 4) — and in virtual time, with
+//! kernels of 1 µs (the scheduler is the bottleneck) and with QK, SF, PV
+//! and UP kernels of 20, 8, 20 and 4 µs on average (the cores are): there
+//! throughput is simulated tasks per second of wall time, for whole runs
+//! and (`.../execute`) for the simulation alone.
 //!
 //! `cargo bench --bench paged_attention`; throughput in tasks.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use hostgraph::cost::{Cost, CostModel};
 use hostgraph::{Backend, KernelFn, Runtime, TaskId};
 use hostgraph_examples::paged_attention::{
     Config, FUNC_PV, FUNC_QK, FUNC_SOFTMAX, FUNC_UPDATE, Precision, expected_graph,
@@ -55,6 +60,44 @@ fn paged_attention(c: &mut Criterion) {
                     built(common::threaded(block_dim, threads), &config)
                 }),
             }
+        }
+    }
+    let mixed = CostModel::new(Cost::Constant(4_000))
+        .with(
+            FUNC_QK,
+            Cost::Uniform {
+                min: 15_000,
+                max: 25_000,
+            },
+        )
+        .with(
+            FUNC_SOFTMAX,
+            Cost::Uniform {
+                min: 6_000,
+                max: 10_000,
+            },
+        )
+        .with(
+            FUNC_PV,
+            Cost::Uniform {
+                min: 15_000,
+                max: 25_000,
+            },
+        );
+    for (name, model) in [
+        ("virtual-1us", CostModel::default()),
+        ("virtual-mixed", mixed),
+    ] {
+        for (block_dim, threads) in [(3, 3), (24, 4)] {
+            let id = format!("{name}/{}", common::config_id(block_dim, threads));
+            let setup = || {
+                built(
+                    common::virtual_time(block_dim, threads, model.clone()),
+                    &config,
+                )
+            };
+            common::bench_runs(&mut g, id.clone(), tasks, setup);
+            common::bench_execute(&mut g, format!("{id}/execute"), tasks, setup);
         }
     }
     g.finish();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig};
+use hostgraph::{KernelFn, Runtime, RuntimeConfig};
 use hostgraph_examples::synthetic;
 
 /// Round trips per ping-pong sample; chain steps per chain sample.
@@ -85,7 +85,11 @@ fn main() {
     }
     rt.finalize().expect("finalize");
     let (trip, step) = (median(trips), median(chain));
-    println!("cross-thread round trip (acquire/release ping-pong): {trip:.0} ns (median of {samples})");
-    println!("threaded chain step, block dim 1, 1 scheduler thread: {step:.0} ns (median of {samples})");
+    println!(
+        "cross-thread round trip (acquire/release ping-pong): {trip:.0} ns (median of {samples})"
+    );
+    println!(
+        "threaded chain step, block dim 1, 1 scheduler thread: {step:.0} ns (median of {samples})"
+    );
     println!("ratio: {:.2} round trips per chain step", step / trip);
 }

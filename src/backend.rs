@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Duration;
 
+use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::{DeviceMemory, HandshakeBlock, PlatformSpec, RegisterAccess};
 
 use crate::backoff::Backoff;
@@ -71,6 +72,18 @@ pub trait SchedulerJob: Send + 'static {
     /// that knows nothing more can happen (a simulation with no event
     /// left). The run's error is the stall's diagnosis.
     fn stall_now(&mut self);
+
+    /// Whether a poll of this thread could find a task of `core_type`
+    /// that another thread made available — in a shared queue, among the
+    /// initially ready tasks, or (under a stealing policy) in another
+    /// thread's local queue — or find the run done. A backend that lets an
+    /// idle thread sleep until something it could see changes (virtual
+    /// time) asks this, for the core types the thread has a core free of,
+    /// when another thread made progress. True unless known otherwise (the
+    /// default).
+    fn may_find_work(&self, _core_type: CoreType) -> bool {
+        true
+    }
 
     /// Stops the run because the host could not run this job (it
     /// panicked): `why` is reported as the run's error.

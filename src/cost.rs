@@ -23,6 +23,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::profile::Profile;
+use crate::seal::Sealed;
 
 /// A duration computed from a task's argument words.
 pub type PerTaskFn = Arc<dyn Fn(&[u64]) -> u64 + Send + Sync>;
@@ -146,6 +147,31 @@ impl CostModel {
     /// The mean duration of a task of `func_id` with argument words `args`.
     pub fn estimate(&self, func_id: i32, args: &[u64]) -> u64 {
         self.cost(func_id).mean(args)
+    }
+
+    /// A duration for every task of `graph`, in task-id order, drawn with
+    /// `seed`: what [`sampler`](Self::sampler)`(seed)` gives when asked for
+    /// each task in id order. The virtual-time backend
+    /// ([`VirtualTime`](crate::sim::VirtualTime)) runs a graph with these,
+    /// so every policy meets the same durations for the same seed.
+    pub fn durations(&self, graph: &Sealed, seed: u64) -> Vec<u64> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        // Graphs use few kernels: a short list beats hashing every task's
+        // func_id.
+        let mut costs: Vec<(i32, &Cost)> = Vec::new();
+        (0..graph.len() as u32)
+            .map(|t| {
+                let f = graph.func_id(t);
+                let cost = match costs.iter().find(|(g, _)| *g == f) {
+                    Some(&(_, c)) => c,
+                    None => {
+                        costs.push((f, self.cost(f)));
+                        self.cost(f)
+                    }
+                };
+                cost.sample(graph.args(t), &mut rng)
+            })
+            .collect()
     }
 
     /// Draws of durations from this model, reproducible from `seed`.

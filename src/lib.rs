@@ -21,7 +21,9 @@
 //!   [`hostgraph_platform::handshake`].
 //! - A [`Backend`] turns register writes into work:
 //!   [`ThreadedSim`] (default) steps simulated cores on runner threads;
-//!   [`InlineSim`] steps scheduler and cores on the caller's thread.
+//!   [`InlineSim`] steps scheduler and cores on the caller's thread;
+//!   [`VirtualTime`] does so in simulated time, deterministically, with
+//!   kernel durations from a [cost model](cost).
 //! - [`Runtime::finalize`] copies recorded outputs back and frees device
 //!   memory.
 //!
@@ -127,4 +129,4 @@ pub use run::RunReport;
 pub use runtime::{FinalizeReport, Runtime, RuntimeConfig, RuntimeWorld};
 pub use sched::{Policy, RoundRobin};
 pub use seal::Sealed;
-pub use sim::{InlineSim, SimFault, SimOptions, ThreadedSim};
+pub use sim::{InlineSim, SimFault, SimOptions, ThreadedSim, VirtualTime};

@@ -103,6 +103,26 @@ impl Recorder {
         );
     }
 
+    /// Records a task run in virtual time, when its FIN becomes visible:
+    /// its core and its place in the order of completion, and, when this
+    /// run is timed, the simulated dispatch, start and end times (in ns
+    /// from the simulation's start) instead of the clock's. The thread was
+    /// noted at dispatch ([`dispatched`](Self::dispatched)).
+    #[inline]
+    pub fn simulated(&self, task: u32, physical_id: u32, dispatch: u64, start: u64, end: u64) {
+        let s = &self.slots[task as usize];
+        s.core.store(physical_id, Ordering::Relaxed);
+        s.order.store(
+            self.ended.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        if self.timed.load(Ordering::Relaxed) {
+            s.dispatch.store(dispatch, Ordering::Relaxed);
+            s.start.store(start, Ordering::Relaxed);
+            s.end.store(end, Ordering::Relaxed);
+        }
+    }
+
     /// Task `task`'s core, thread and order of completion in the run that
     /// just ended.
     pub fn placement(&self, task: u32) -> (u32, u32, u32) {

@@ -11,113 +11,19 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use hostgraph::cost::{Cost, CostModel};
 use hostgraph::sched::BuiltIn;
-use hostgraph::{Backend, CoreType, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig, TaskId};
-use hostgraph_examples::rng::SplitMix64;
+use hostgraph::{
+    Backend, CoreType, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig, TaskId, VirtualTime,
+};
 use proptest::prelude::*;
+
+mod common;
+use common::Dag;
 
 /// func_id of the recording kernel.
 const FUNC_RECORD: i32 = 7;
 
 /// No violation recorded yet.
 const NO_VIOLATION: u64 = u64::MAX;
-
-// ---------------------------------------------------------------------------
-// Deterministic random numbers.
-
-// ---------------------------------------------------------------------------
-// Graphs.
-
-/// A DAG over tasks `0..core.len()`, edges from lower to higher id, no
-/// duplicate edges.
-struct Dag {
-    core: Vec<CoreType>,
-    /// Sorted by (from, to).
-    edges: Vec<(u32, u32)>,
-}
-
-impl Dag {
-    /// A random DAG of `n` tasks: mixed core types (the AIC share varies by
-    /// seed), about 5 % isolated tasks, mostly small fan-in, a few tasks with
-    /// a large fan-in, and — room permitting — hubs with more than 8 and
-    /// more than 128 successors.
-    fn random(seed: u64, n: usize) -> Dag {
-        let mut rng = SplitMix64(seed);
-        let aic_share = 1 + rng.below(7); // of 8
-        let core: Vec<CoreType> = (0..n)
-            .map(|_| {
-                if rng.chance(aic_share, 8) {
-                    CoreType::Aic
-                } else {
-                    CoreType::Aiv
-                }
-            })
-            .collect();
-        let isolated: Vec<bool> = (0..n).map(|_| rng.chance(1, 20)).collect();
-        let mut edges = Vec::new();
-        for to in 1..n {
-            if isolated[to] {
-                continue;
-            }
-            let fanin = if rng.chance(1, 25) {
-                16 + rng.below(32)
-            } else {
-                rng.below(4)
-            };
-            for _ in 0..fanin {
-                let from = rng.below(to);
-                if !isolated[from] {
-                    edges.push((from as u32, to as u32));
-                }
-            }
-        }
-        // Hubs early in the order, so plenty of later tasks can follow them.
-        let hubs = [(129 + rng.below(100), 2), (9 + rng.below(40), 3)];
-        for (fanout, count) in hubs {
-            for _ in 0..count {
-                let hub = rng.below(n.div_ceil(4));
-                if isolated[hub] {
-                    continue;
-                }
-                let mut later: Vec<u32> = (hub as u32 + 1..n as u32)
-                    .filter(|&t| !isolated[t as usize])
-                    .collect();
-                for i in 0..fanout.min(later.len()) {
-                    let j = i + rng.below(later.len() - i);
-                    later.swap(i, j);
-                    edges.push((hub as u32, later[i]));
-                }
-            }
-        }
-        edges.sort_unstable();
-        edges.dedup();
-        Dag { core, edges }
-    }
-
-    /// `n` tasks all of `ty`: a random DAG's edges, so some tasks are ready
-    /// at once (more than any local queue holds) and others wait.
-    fn single_type(seed: u64, n: usize, ty: CoreType) -> Dag {
-        Dag {
-            core: vec![ty; n],
-            ..Dag::random(seed, n)
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.core.len()
-    }
-
-    fn aic_tasks(&self) -> usize {
-        self.core.iter().filter(|&&t| t == CoreType::Aic).count()
-    }
-
-    fn fanout(&self) -> Vec<usize> {
-        let mut out = vec![0; self.len()];
-        for &(from, _) in &self.edges {
-            out[from as usize] += 1;
-        }
-        out
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The recording kernel and its state.
@@ -357,9 +263,10 @@ fn random_dags_on_every_configuration() {
     }
 }
 
-/// Every built-in policy, on the threaded and the inline simulator, every
-/// platform, thread count `1..=max` and block dim 1, 3, max: each task
-/// exactly once, after its predecessors, mixed AIC/AIV.
+/// Every built-in policy, on the threaded, the inline and the virtual-time
+/// simulator (calling the kernels), every platform, thread count
+/// `1..=max` and block dim 1, 3, max: each task exactly once, after its
+/// predecessors, mixed AIC/AIV.
 #[test]
 fn every_policy_on_random_dags() {
     let costs = CostModel::new(Cost::Constant(1_000)).with(
@@ -396,6 +303,14 @@ fn every_policy_on_random_dags() {
         each(Runtime::new(config).unwrap(), platform, &costs, p);
         let inline = Runtime::with_backend(config, InlineSim::new(platform)).unwrap();
         each(inline, platform, &costs, p);
+        let virtual_time =
+            VirtualTime::new(*platform.spec(), costs.clone(), p as u64).execute_kernels(true);
+        each(
+            Runtime::with_backend(config, virtual_time).unwrap(),
+            platform,
+            &costs,
+            p,
+        );
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput};
-use hostgraph::{Backend, InlineSim, Runtime, RuntimeConfig, ThreadedSim};
+use hostgraph::cost::CostModel;
+use hostgraph::{Backend, InlineSim, Platform, Runtime, RuntimeConfig, ThreadedSim, VirtualTime};
 
 /// The (block dim, threads) grid on a2a3.
 pub const CONFIGS: [(u32, u32); 3] = [(1, 1), (3, 3), (24, 4)];
@@ -82,6 +83,13 @@ pub fn threaded(block_dim: u32, threads: u32) -> Runtime<ThreadedSim> {
     Runtime::new(config(block_dim, threads)).expect("valid config")
 }
 
+/// A runtime on the virtual-time simulator of a2a3, kernels lasting what
+/// `model` draws with seed 0.
+pub fn virtual_time(block_dim: u32, threads: u32, model: CostModel) -> Runtime<VirtualTime> {
+    let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0);
+    Runtime::with_backend(config(block_dim, threads), backend).expect("valid config")
+}
+
 /// Benchmark id part for a configuration: `b{block_dim}t{threads}`.
 pub fn config_id(block_dim: u32, threads: u32) -> String {
     format!("b{block_dim}t{threads}")
@@ -107,5 +115,32 @@ pub fn bench_runs<E: Backend>(
             rt
         });
         b.iter(|| rt.run().expect("run"));
+    });
+}
+
+/// Like [`bench_runs`], but each iteration counts only the run's execute
+/// window ([`RunReport::execute`](hostgraph::RunReport::execute): from
+/// handing the scheduler threads to the backend to the last returning) —
+/// for virtual time, the simulation itself, without launch, start-up,
+/// shutdown and the run's phases.
+pub fn bench_execute<E: Backend>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: impl Into<String>,
+    tasks: usize,
+    setup: impl Fn() -> Runtime<E>,
+) {
+    g.throughput(Throughput::Elements(tasks as u64));
+    let mut rt: Option<Runtime<E>> = None;
+    g.bench_function(id.into(), |b| {
+        let rt = rt.get_or_insert_with(|| {
+            let mut rt = setup();
+            assert_eq!(rt.run().expect("first run").tasks, tasks);
+            rt
+        });
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| rt.run().expect("run").execute)
+                .sum::<Duration>()
+        });
     });
 }

@@ -385,11 +385,13 @@ impl Finished {
     }
 
     /// The finished task ids, in completion order.
+    #[inline]
     pub fn as_slice(&self) -> &[u32] {
         &self.ids[..self.len as usize]
     }
 
     /// Whether nothing finished.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

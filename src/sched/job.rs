@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
+use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::RegisterAccess;
 
 use super::policy::Policy;
+use super::queue::SharedQueue;
 use super::shared::{Failure, RunShared};
 use super::thread::SchedulerThread;
 use crate::backend::{Poll, SchedulerJob};
@@ -64,6 +66,11 @@ impl<R: RegisterAccess + 'static, P: Policy> SchedulerJob for Job<R, P> {
 
     fn stall_now(&mut self) {
         self.shared.fail(Failure::Stall(self.watch.elapsed()));
+    }
+
+    fn may_find_work(&self, core_type: CoreType) -> bool {
+        let (sh, ty) = (&self.shared, core_type as usize);
+        P::STEALS || sh.remaining() == 0 || !sh.seeds.drained(ty) || !sh.shared[ty].is_empty()
     }
 
     fn abort(&mut self, why: String) {

@@ -57,7 +57,13 @@ impl Seeds {
     /// Whether every seed has been claimed.
     #[inline]
     pub(crate) fn is_drained(&self) -> bool {
-        (0..2).all(|ty| self.next[ty].0.load(Ordering::Relaxed) >= self.tasks[ty].len())
+        (0..2).all(|ty| self.drained(ty))
+    }
+
+    /// Whether every seed of core type `ty` has been claimed.
+    #[inline]
+    pub(crate) fn drained(&self, ty: usize) -> bool {
+        self.next[ty].0.load(Ordering::Relaxed) >= self.tasks[ty].len()
     }
 
     /// Seeds not claimed yet.
@@ -293,7 +299,7 @@ mod tests {
         assert_eq!(seeds.claim(0, 2), [3, 4]);
         assert_eq!(seeds.claim(0, 2), [5]);
         assert!(seeds.claim(0, 2).is_empty());
-        assert!(!seeds.is_drained());
+        assert!(!seeds.is_drained() && seeds.drained(0));
         assert_eq!(seeds.unclaimed(), 1);
         assert_eq!(seeds.claim(1, 4), [9]);
         assert!(seeds.is_drained());

@@ -1,8 +1,10 @@
 //! The simulated backends: [`ThreadedSim`] (cores stepped by runner
-//! threads, scheduler threads on persistent workers) and [`InlineSim`]
-//! (scheduler threads and cores stepped in turn on the caller's thread).
-//! Both implement [`Backend`](crate::backend::Backend) and run the same
-//! scheduler code through the same register protocol.
+//! threads, scheduler threads on persistent workers), [`InlineSim`]
+//! (scheduler threads and cores stepped in turn on the caller's thread)
+//! and [`VirtualTime`] (the same on the caller's thread, in simulated
+//! time: a deterministic discrete-event model). All implement
+//! [`Backend`](crate::backend::Backend) and run the same scheduler code
+//! through the same register protocol.
 
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::{CoreSide, PlatformSpec};
@@ -11,9 +13,13 @@ mod bell;
 mod inline;
 mod pool;
 mod threaded;
+pub mod virtual_time;
 
 pub use inline::{InlineRegisters, InlineSim};
 pub use threaded::{SimFault, SimOptions, ThreadedRegisters, ThreadedSim};
+pub use virtual_time::{
+    CoreTime, Latencies, ThreadTime, VirtualRegisters, VirtualReport, VirtualTime,
+};
 
 /// The simulated core with handshake index `index` in a launch of
 /// `block_dim` blocks: the first `block_dim` cores are AIC (physical ids
