@@ -354,13 +354,27 @@ pub struct Bar {
 /// of first appearance), one bar per series within it, min–max whiskers,
 /// each bar's value on top, a legend of the series.
 pub fn grouped_bars_svg(title: &str, y_desc: &str, bars: &[Bar]) -> std::io::Result<String> {
+    grouped_bar_panels_svg(title, y_desc, &[(String::new(), bars.to_vec())])
+}
+
+/// [`grouped_bars_svg`] for several sets of bars, one panel each, stacked
+/// under one title, with its caption (`panels[i].0`) and one legend for
+/// all (a series keeps its colour across panels).
+pub fn grouped_bar_panels_svg(
+    title: &str,
+    y_desc: &str,
+    panels: &[(String, Vec<Bar>)],
+) -> std::io::Result<String> {
     let mut svg = String::new();
-    draw_bars(title, y_desc, bars, &mut svg).map_err(std::io::Error::other)?;
+    draw_bars(title, y_desc, panels, &mut svg).map_err(std::io::Error::other)?;
     Ok(svg)
 }
 
 /// Distinct values of `key` over `bars`, in order of first appearance.
-fn distinct<'a>(bars: &'a [Bar], key: impl Fn(&'a Bar) -> &'a str) -> Vec<&'a str> {
+fn distinct<'a>(
+    bars: impl IntoIterator<Item = &'a Bar>,
+    key: impl Fn(&'a Bar) -> &'a str,
+) -> Vec<&'a str> {
     let mut seen: Vec<&str> = vec![];
     for b in bars {
         if !seen.contains(&key(b)) {
@@ -370,32 +384,64 @@ fn distinct<'a>(bars: &'a [Bar], key: impl Fn(&'a Bar) -> &'a str) -> Vec<&'a st
     seen
 }
 
-fn draw_bars(title: &str, y_desc: &str, bars: &[Bar], svg: &mut String) -> DrawResult {
-    let groups = distinct(bars, |b| &b.group);
-    let series = distinct(bars, |b| &b.series);
+/// Height of one panel of grouped bars, in pixels.
+const PANEL: u32 = 520;
+
+fn draw_bars(
+    title: &str,
+    y_desc: &str,
+    panels: &[(String, Vec<Bar>)],
+    svg: &mut String,
+) -> DrawResult {
+    let series = distinct(panels.iter().flat_map(|(_, bars)| bars), |b| &b.series);
     let legend: Vec<(String, RGBColor)> = series
         .iter()
         .enumerate()
         .map(|(i, s)| (s.to_string(), series_colour(i)))
         .collect();
     let legend_rows = legend_rows(&legend, WIDTH - 40);
-    let height = 560 + LEGEND_ROW * legend_rows.len() as u32;
+    let height = 40 + PANEL * panels.len().max(1) as u32 + LEGEND_ROW * legend_rows.len() as u32;
     let root = SVGBackend::with_string(svg, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let body = root.titled(title, (FONT, 20))?;
     let (plot_area, legend_area) =
         body.split_vertically(body.dim_in_pixel().1 - LEGEND_ROW * legend_rows.len() as u32);
+    let areas = plot_area.split_evenly((panels.len().max(1), 1));
+    for (area, (caption, bars)) in areas.iter().zip(panels) {
+        draw_panel(&root, area, caption, y_desc, bars, &series)?;
+    }
+    draw_legend(&legend_area, &legend_rows)?;
+    root.present()?;
+    Ok(())
+}
+
+/// One panel of grouped bars in `area`, a series' colour by its place in
+/// `series`; group labels are drawn on `root` under the axis.
+fn draw_panel(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    caption: &str,
+    y_desc: &str,
+    bars: &[Bar],
+    series: &[&str],
+) -> DrawResult {
+    let groups = distinct(bars, |b| &b.group);
+    let shown = distinct(bars, |b| &b.series);
     let top = bars
         .iter()
         .map(|b| b.value.max(b.range.1))
         .fold(0.0, f64::max)
         .max(1.0)
         * 1.15;
-    let mut chart = ChartBuilder::on(&plot_area)
+    let mut builder = ChartBuilder::on(area);
+    builder
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d(0f64..groups.len().max(1) as f64, 0f64..top)?;
+        .y_label_area_size(70);
+    if !caption.is_empty() {
+        builder.caption(caption, (FONT, 16));
+    }
+    let mut chart = builder.build_cartesian_2d(0f64..groups.len().max(1) as f64, 0f64..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
@@ -403,18 +449,22 @@ fn draw_bars(title: &str, y_desc: &str, bars: &[Bar], svg: &mut String) -> DrawR
         .y_desc(y_desc)
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
-    // Each group takes one x unit: its bars side by side in the middle 80%.
-    let slot = 0.8 / series.len().max(1) as f64;
+    // Each group takes one x unit: the panel's series side by side in its
+    // middle 80%.
+    let slot = 0.8 / shown.len().max(1) as f64;
     let x_of = |b: &Bar| {
         let g = groups.iter().position(|g| *g == b.group).expect("group");
-        let s = series.iter().position(|s| *s == b.series).expect("series");
-        (g as f64 + 0.1 + s as f64 * slot, s)
+        let s = shown.iter().position(|s| *s == b.series).expect("series");
+        (
+            g as f64 + 0.1 + s as f64 * slot,
+            colour_of(series, &b.series),
+        )
     };
     chart.draw_series(bars.iter().map(|b| {
-        let (x, s) = x_of(b);
+        let (x, colour) = x_of(b);
         Rectangle::new(
             [(x + 0.1 * slot, 0.0), (x + 0.9 * slot, b.value)],
-            series_colour(s).filled(),
+            colour.filled(),
         )
     }))?;
     chart.draw_series(bars.iter().map(|b| {
@@ -441,7 +491,10 @@ fn draw_bars(title: &str, y_desc: &str, bars: &[Bar], svg: &mut String) -> DrawR
             group_style.clone(),
         ))?;
     }
-    draw_legend(&legend_area, &legend_rows)?;
-    root.present()?;
     Ok(())
+}
+
+/// The colour of `name` among all `series`.
+fn colour_of(series: &[&str], name: &str) -> RGBColor {
+    series_colour(series.iter().position(|s| *s == name).expect("series"))
 }

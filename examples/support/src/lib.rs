@@ -12,6 +12,8 @@ pub mod bench;
 pub mod bgemm;
 pub mod chart;
 pub mod cli;
+pub mod dag;
+pub mod lab;
 pub mod matmul;
 pub mod paged_attention;
 pub mod plugins;

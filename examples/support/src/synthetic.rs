@@ -172,11 +172,24 @@ pub fn build_typed(
     n: usize,
     func_ids: [i32; 2],
 ) -> Result<usize> {
+    build_with(g, shape, n, |g, _, ty| {
+        g.add_task(func_ids[ty as usize], ty, &[])
+    })
+}
+
+/// [`build`], with each task added by `add(g, i, core type)` for `i` in
+/// `0..task_count` in order (its kernel and argument words are the
+/// caller's); the edges are the shape's.
+pub fn build_with(
+    g: &mut GraphBuilder<'_>,
+    shape: Shape,
+    n: usize,
+    mut add: impl FnMut(&mut GraphBuilder<'_>, usize, CoreType) -> Result<TaskId>,
+) -> Result<usize> {
     let tasks = shape.task_count(n);
     let base = g.task_count();
     for i in 0..tasks {
-        let ty = core_type(i);
-        let id = g.add_task(func_ids[ty as usize], ty, &[])?;
+        let id = add(g, i, core_type(i))?;
         debug_assert_eq!(id.index(), base + i, "task ids are dense");
     }
     let t = |i: usize| TaskId((base + i) as u32);

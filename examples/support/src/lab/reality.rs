@@ -1,0 +1,214 @@
+//! The model against reality: a graph whose kernels sleep for a known
+//! time runs on the threaded simulator (one runner per core, so every core
+//! can be in a kernel at once), and the virtual-time backend predicts the
+//! same graph, policy and chip:
+//!
+//! 1. the real run is profiled: its makespan is the profile's dispatch
+//!    window (first DATA_MAIN_BASE write to last kernel end), and every
+//!    task's duration is its record's end minus start (the nominal sleep
+//!    plus the operating system's overshoot);
+//! 2. *replay*: virtual time with exactly those durations (a per-task cost
+//!    looked up by the task's id, its second argument word) — what is left
+//!    of the error is the protocol and the scheduler, which the model
+//!    prices at the a2a3 register latencies;
+//! 3. *calibrated*: virtual time with each kernel's mean measured duration
+//!    ([`CostModel::from_profile`]) and a seed's draws — the model as a
+//!    user would run it, from a profile of an earlier run.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hostgraph::cost::{Cost, CostModel};
+use hostgraph::sched::BuiltIn;
+use hostgraph::sim::VirtualReport;
+use hostgraph::{Error, KernelFn, Profile, Runtime, SimOptions, ThreadedSim, VirtualTime};
+
+use super::{Chip, Graph, add_tasks};
+use crate::paged_attention::{self as pa, Precision};
+use crate::synthetic::{self, Shape};
+
+/// The graphs checked: the five shapes and paged_attention.
+pub const GRAPHS: [Graph; 6] = [
+    Graph::Synthetic(Shape::Independent),
+    Graph::Synthetic(Shape::Chain),
+    Graph::Synthetic(Shape::Layered),
+    Graph::Synthetic(Shape::BinaryTree),
+    Graph::Synthetic(Shape::Wavefront),
+    Graph::PagedAttention,
+];
+
+/// Nominal kernel durations, in ns: the synthetic shapes' AIC tasks
+/// 150 µs and AIV tasks 60 µs; paged_attention's QK and PV 150 µs, SF
+/// 60 µs and UP 50 µs.
+pub fn nominal(graph: Graph, func_id: i32) -> u64 {
+    let us = match (graph, func_id) {
+        (Graph::PagedAttention, pa::FUNC_UPDATE) => 50,
+        (Graph::PagedAttention, pa::FUNC_SOFTMAX) => 60,
+        (Graph::PagedAttention, _) => 150,
+        (_, super::AIC_FUNC) => 150,
+        _ => 60,
+    };
+    us * 1_000
+}
+
+/// Tasks per graph: about 400 for the shapes (a chain of 400 runs for
+/// some 40 ms), 1,024 for paged_attention (4 sequences of 64 blocks).
+const SHAPE_TASKS: usize = 400;
+const PA_BATCH: usize = 4;
+
+/// A kernel that sleeps for its first argument word, in ns.
+fn sleep_kernel(args: &[u64]) {
+    std::thread::sleep(Duration::from_nanos(args[0]));
+}
+
+/// Builds `graph` into `rt`: every task's words are `[nominal duration,
+/// its id]`, its kernel [`sleep_kernel`].
+fn build<E: hostgraph::Backend>(rt: &mut Runtime<E>, graph: Graph) -> Result<usize, Error> {
+    for func_id in 0..4 {
+        rt.register_kernel(func_id, KernelFn::rust(sleep_kernel).named("sleep"));
+    }
+    match graph {
+        Graph::Synthetic(shape) => rt.build(|g| {
+            synthetic::build_with(g, shape, SHAPE_TASKS, |g, i, ty| {
+                let func = ty as i32;
+                g.add_task(func, ty, &[nominal(graph, func), i as u64])
+            })
+            .map(drop)
+        })?,
+        Graph::PagedAttention => {
+            let tasks = pa::expected_graph(&pa::Config::scaled(PA_BATCH, 8100, Precision::F16));
+            rt.build(|g| {
+                add_tasks(g, &tasks, |i| {
+                    vec![nominal(graph, tasks[i].stage.func_id()), i as u64]
+                })
+            })?;
+        }
+        other => panic!("{other} is not among the graphs checked against reality"),
+    }
+    Ok(rt.task_count())
+}
+
+/// One graph, chip and policy: the measured makespan and the two
+/// predictions, in ns.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// The graph.
+    pub graph: Graph,
+    /// Its tasks.
+    pub tasks: usize,
+    /// The policy.
+    pub policy: BuiltIn,
+    /// The threaded run's makespan (its profile's dispatch window).
+    pub measured_ns: u64,
+    /// Mean kernel duration measured, over the nominal one (the sleep's
+    /// overshoot shows here).
+    pub stretch: f64,
+    /// Virtual time, replaying every task's measured duration.
+    pub replay_ns: u64,
+    /// The critical path of the measured durations: no run of these
+    /// tasks, real or simulated, is shorter.
+    pub replay_critical_path_ns: u64,
+    /// Virtual time, each kernel at its mean measured duration.
+    pub calibrated_ns: u64,
+}
+
+impl Check {
+    /// Replay's error relative to the measurement, in percent (negative:
+    /// the model is optimistic).
+    pub fn replay_error(&self) -> f64 {
+        error(self.replay_ns, self.measured_ns)
+    }
+
+    /// The calibrated model's error, in percent.
+    pub fn calibrated_error(&self) -> f64 {
+        error(self.calibrated_ns, self.measured_ns)
+    }
+}
+
+fn error(predicted: u64, measured: u64) -> f64 {
+    100.0 * (predicted as f64 - measured as f64) / measured as f64
+}
+
+/// Runs `graph` under `policy` on `chip` with the threaded simulator, then
+/// predicts it in virtual time (see the module docs).
+pub fn check(graph: Graph, chip: Chip, policy: BuiltIn) -> Result<Check, Error> {
+    let nominal_costs = nominal_model(graph);
+    // 1. The real run, profiled; one runner per core.
+    let backend = ThreadedSim::new(
+        chip.spec.platform,
+        SimOptions {
+            runners: chip.cores() as usize,
+        },
+    );
+    let mut rt = Runtime::with_backend(chip.config(true), backend)?;
+    let tasks = build(&mut rt, graph)?;
+    rt.set_builtin_policy(policy, &nominal_costs);
+    let report = rt.run();
+    rt.discard();
+    let profile = report?.profile.expect("profiling was on");
+    let measured_ns = profile.window.as_nanos() as u64;
+    let durations = durations(&profile);
+    let nominal_total: u64 = profile
+        .tasks
+        .iter()
+        .map(|r| nominal(graph, r.func_id))
+        .sum();
+    let stretch = durations.iter().sum::<u64>() as f64 / nominal_total as f64;
+    // 2. Replay: every task as long as it took.
+    let durations = Arc::new(durations);
+    let replay = CostModel::new(Cost::per_task(move |args| durations[args[1] as usize]));
+    let replayed = predict(graph, chip, policy, replay, &nominal_costs)?;
+    // 3. Calibrated: each kernel at its mean.
+    let calibrated = predict(
+        graph,
+        chip,
+        policy,
+        CostModel::from_profile(&profile),
+        &nominal_costs,
+    )?;
+    Ok(Check {
+        graph,
+        tasks,
+        policy,
+        measured_ns,
+        stretch,
+        replay_ns: replayed.makespan_ns,
+        replay_critical_path_ns: replayed.critical_path_ns,
+        calibrated_ns: calibrated.makespan_ns,
+    })
+}
+
+/// Every kernel at its nominal duration: what the planning policies are
+/// given, in the real run and in the predictions alike.
+fn nominal_model(graph: Graph) -> CostModel {
+    (0..4).fold(CostModel::new(Cost::Constant(0)), |m, f| {
+        m.with(f, Cost::Constant(nominal(graph, f)))
+    })
+}
+
+/// Each task's measured duration, by task id.
+fn durations(profile: &Profile) -> Vec<u64> {
+    let mut d = vec![0; profile.tasks.len()];
+    for r in &profile.tasks {
+        d[r.task as usize] = r.end_ns - r.start_ns;
+    }
+    d
+}
+
+/// What virtual time predicts for `graph` with `model`.
+fn predict(
+    graph: Graph,
+    chip: Chip,
+    policy: BuiltIn,
+    model: CostModel,
+    plan: &CostModel,
+) -> Result<VirtualReport, Error> {
+    let backend = VirtualTime::new(chip.spec, model, 0);
+    let mut rt = Runtime::with_backend(chip.config(false), backend)?;
+    build(&mut rt, graph)?;
+    rt.set_builtin_policy(policy, plan);
+    let run = rt.run();
+    rt.discard();
+    run?;
+    Ok(rt.backend().report().expect("a completed run").clone())
+}
