@@ -378,8 +378,16 @@ fn policy_lab_refuses_an_unknown_graph_chip_policy_or_run_by_flag() {
         &["--graphs", "chain,fft"],
         &["--graphs", "fft", "paged-attention", "wavefront"],
     );
-    refused("policy_lab", &["--chips", "b9t9"], &["--chips", "b9t9", "b342t16"]);
-    refused("policy_lab", &["--policies", "fastest"], &["--policies", "heft"]);
+    refused(
+        "policy_lab",
+        &["--chips", "b9t9"],
+        &["--chips", "b9t9", "b342t16"],
+    );
+    refused(
+        "policy_lab",
+        &["--policies", "fastest"],
+        &["--policies", "heft"],
+    );
     refused(
         "policy_lab",
         &["--gantt-run", "bgemm/b9t9/heft"],
@@ -401,13 +409,30 @@ fn policy_lab_prints_its_table_and_writes_the_chart_the_gantt_and_json() {
     let out = run(
         "policy_lab",
         &[
-            "--quick", "--seeds", "2", "--chips", "b3t3", "--graphs", "bgemm,chain", "--svg",
-            &svg, "--gantt", &gantt, "--json", &json,
+            "--quick",
+            "--seeds",
+            "2",
+            "--chips",
+            "b3t3",
+            "--graphs",
+            "bgemm,chain",
+            "--svg",
+            &svg,
+            "--gantt",
+            &gantt,
+            "--json",
+            &json,
         ],
     );
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
-    for policy in ["round-robin", "work-stealing", "critical-path", "locality", "heft"] {
+    for policy in [
+        "round-robin",
+        "work-stealing",
+        "critical-path",
+        "locality",
+        "heft",
+    ] {
         for graph in ["bgemm", "chain"] {
             let row = format!("{graph:<16} ");
             assert!(
@@ -422,10 +447,17 @@ fn policy_lab_prints_its_table_and_writes_the_chart_the_gantt_and_json() {
         serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("valid json");
     let cases = cases["cases"].as_array().expect("cases");
     assert_eq!(cases.len(), 10);
-    assert!(cases.iter().all(|c| c["runs"].as_array().unwrap().len() == 2));
+    assert!(
+        cases
+            .iter()
+            .all(|c| c["runs"].as_array().unwrap().len() == 2)
+    );
     let chart = std::fs::read_to_string(&svg).expect("chart");
     roxmltree::Document::parse(&chart).expect("the chart is XML");
-    assert!(chart.contains("b3t3: 9 cores, 3 scheduler threads"), "{chart}");
+    assert!(
+        chart.contains("b3t3: 9 cores, 3 scheduler threads"),
+        "{chart}"
+    );
     let gantt = std::fs::read_to_string(&gantt).expect("gantt");
     roxmltree::Document::parse(&gantt).expect("the gantt is XML");
     // The default run: bgemm, its kernels by name.
