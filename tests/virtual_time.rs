@@ -209,6 +209,73 @@ fn a_chain_takes_its_durations_plus_one_protocol_step_per_edge() {
     }
 }
 
+/// The chain again, with sleeping cores and threads (rules 3 and 4): a
+/// free core takes its task `Cw` after the write is visible, a sleeping
+/// thread polls `Tw` after the FIN that wakes it. With every duration
+/// longer than the polls between (so the thread is asleep at each FIN):
+///
+/// - s_0 = P + W + Cw; the start's ACK wakes the thread, which has gone
+///   back to sleep long before F_0.
+/// - At F_i it polls at F_i + Tw, reads the FIN, writes task i + 1:
+///   s_{i+1} = F_i + Tw + P + R + W + Cw.
+/// - Makespan: F_{n-1} - P = Σd + W + Cw + (n - 1)(Tw + P + R + W + Cw):
+///   every edge pays both wake-ups once, and the first task the core's.
+///
+/// Each task's record shows its core's wake-up between dispatch and start.
+#[test]
+fn wake_latencies_add_to_every_edge_of_a_chain() {
+    let model = CostModel::new(Cost::per_task(|args| args[0]));
+    for (cw, tw) in [
+        (0, 0),
+        (0, 5_000),
+        (7_000, 0),
+        (7_000, 5_000),
+        (25_000, 40_000),
+    ] {
+        let lat = Latencies {
+            core_wake_ns: cw,
+            thread_wake_ns: tw,
+            ..LAT
+        };
+        for seed in 0..4u64 {
+            let mut rng = SplitMix64(seed);
+            let n = 1 + rng.below(40);
+            let durations: Vec<u64> = (0..n).map(|_| 50_000 + rng.below(50_000) as u64).collect();
+            let dag = Dag {
+                core: (0..n).map(|_| CoreType::ALL[rng.below(2)]).collect(),
+                edges: (1..n as u32).map(|t| (t - 1, t)).collect(),
+            };
+            let config = RuntimeConfig {
+                block_dim: 2,
+                threads: 1,
+                profiling: true,
+                ..Default::default()
+            };
+            let backend = VirtualTime::new(a2a3(), model.clone(), seed).latencies(lat);
+            let mut rt = Runtime::with_backend(config, backend).expect("runtime");
+            build(&mut rt, &dag, |t| vec![durations[t]]);
+            let profile = rt.run().expect("run").profile.expect("profiled");
+            let report = rt.backend().report().expect("a report");
+            let edges = n as u64 - 1;
+            let what = format!("seed {seed}: chain of {n}, core wake {cw}, thread wake {tw}");
+            assert_eq!(
+                report.makespan_ns,
+                durations.iter().sum::<u64>() + W + cw + edges * (tw + P + R + W + cw),
+                "{what}"
+            );
+            for r in &profile.tasks {
+                assert_eq!(
+                    r.start_ns - r.dispatch_ns,
+                    W + cw,
+                    "{what}: task {}",
+                    r.task
+                );
+            }
+            rt.finalize().unwrap();
+        }
+    }
+}
+
 /// The model's durations for the built graph and seed, in task-id order.
 fn drawn(rt: &Runtime<VirtualTime>) -> Vec<u64> {
     let graph = rt.world().resource::<SealedGraph>().get().expect("sealed");

@@ -53,11 +53,14 @@
 //!    core whose FIN is pending is busy; when the FIN becomes visible, a
 //!    newer task whose write is already visible starts at that same time
 //!    (pipelining: its ACK overwrites the FIN), else it starts when its
-//!    write becomes visible.
+//!    write becomes visible — `core_wake_ns` later if the core was free
+//!    (asleep; 0 by default: hardware cores spin).
 //! 4. **Waking.** A thread whose poll returned `Progress` polls again at
 //!    its clock. One that returned `Idle` sleeps until something it could
-//!    see changes at some time `t`, and then polls at `t` or its clock,
-//!    whichever is later: a COND change on one of its cores, or the end of
+//!    see changes at some time `t`, and then polls at its clock if `t` is
+//!    earlier (it had not yet slept), else `thread_wake_ns` after `t` (0
+//!    by default: hardware threads spin): a COND change on one of its
+//!    cores (a FIN, or the ACK of a core that woke), or the end of
 //!    another thread's poll that made progress, if the sleeper has a core
 //!    of some type free to take a task (not holding one written while it
 //!    was busy) and could find work of that type that other threads make
@@ -65,13 +68,14 @@
 //!    stealing, or the run done). A thread that returns `Done` is
 //!    dropped, and wakes the others as progress does; `Stopped` drops
 //!    every thread.
-//! 5. **Order.** Events — polls, and FINs becoming visible — are
-//!    processed in (time, sequence number) order: events due at the same
-//!    time in the order they were queued. (A core takes a written task as
-//!    soon as the time it does so is known — when the write is made, or
-//!    at the FIN before it — rather than at that time: no one can tell
-//!    the difference, as only the core's owner reads its COND, never
-//!    before the end of the poll that wrote the task.) Nothing the model
+//! 5. **Order.** Events — polls, FINs becoming visible, and woken cores
+//!    taking their task — are processed in (time, sequence number) order:
+//!    events due at the same time in the order they were queued. (A core
+//!    that spins takes a written task as soon as the time it does so is
+//!    known — when the write is made, or at the FIN before it — rather
+//!    than at that time: no one can tell the difference, as only the
+//!    core's owner reads its COND, never before the end of the poll that
+//!    wrote the task.) Nothing the model
 //!    computes depends on the wall clock (a profiled run's dispatch stamp,
 //!    taken by the scheduler, is overwritten with the virtual one), so the
 //!    same graph, model, seed, latencies, policy and configuration give
@@ -88,7 +92,9 @@
 //!    counters) beyond `poll_ns`; contention between threads; kernels'
 //!    memory traffic. A spinning thread notices a change the moment it
 //!    happens (optimistic by up to one idle poll), and the idle polls it
-//!    would spin through until then are not charged.
+//!    would spin through until then are not charged. Wake-ups are a
+//!    constant each: no spread, and no spinning for a while before
+//!    sleeping.
 //!
 //! # Reports
 //!
@@ -144,8 +150,9 @@ pub use regs::VirtualRegisters;
 pub use report::{CoreTime, ThreadTime, VirtualReport};
 use state::Sim;
 
-/// What register accesses cost a scheduler thread, in virtual nanoseconds
-/// (rule 2 of the [model](self#the-model)).
+/// What register accesses cost a scheduler thread (rule 2 of the
+/// [model](self#the-model)), and how long a sleeping core or thread takes
+/// to wake (rule 4), in virtual nanoseconds.
 ///
 /// ```
 /// use hostgraph::Platform;
@@ -153,6 +160,11 @@ use state::Sim;
 /// let a2a3 = Latencies::of(Platform::A2A3);
 /// // One thread polls 24 cores in about 2.4 µs.
 /// assert_eq!(a2a3.poll_ns + 24 * a2a3.read_ns, 2_430);
+/// // Hardware spins: nothing sleeps.
+/// assert_eq!((a2a3.core_wake_ns, a2a3.thread_wake_ns), (0, 0));
+/// // A host whose threads sleep between tasks, as the threaded simulator's do.
+/// let host = Latencies { core_wake_ns: 25_000, thread_wake_ns: 30_000, ..a2a3 };
+/// # let _ = host;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Latencies {
@@ -162,15 +174,27 @@ pub struct Latencies {
     pub write_ns: u64,
     /// A poll's fixed cost: the loop around the accesses.
     pub poll_ns: u64,
+    /// From a task's write becoming visible to a *free* core until the
+    /// core starts it (a core given its next task while busy starts it at
+    /// its FIN, awake). 0 on hardware, whose cores spin; on a host whose
+    /// core threads sleep, their wake-up time.
+    pub core_wake_ns: u64,
+    /// From the event that wakes a *sleeping* scheduler thread (a COND
+    /// change on one of its cores, or work another thread made) until it
+    /// polls. 0 on hardware, whose threads spin; on a host whose threads
+    /// sleep, their wake-up time.
+    pub thread_wake_ns: u64,
 }
 
 impl Latencies {
     /// The a2a3 figures: a COND read ≈ 100 ns, a register write < 20 ns
-    /// (taken as 20), 30 ns of loop per poll.
+    /// (taken as 20), 30 ns of loop per poll; cores and threads spin.
     pub const A2A3: Latencies = Latencies {
         read_ns: 100,
         write_ns: 20,
         poll_ns: 30,
+        core_wake_ns: 0,
+        thread_wake_ns: 0,
     };
 
     /// The defaults for `platform`. a5 has no published figures of its
@@ -218,7 +242,8 @@ impl VirtualTime {
         }
     }
 
-    /// The same backend, with register accesses costing `latencies`.
+    /// The same backend, with register accesses and wake-ups costing
+    /// `latencies`.
     pub fn latencies(mut self, latencies: Latencies) -> Self {
         self.sim.lat = latencies;
         self
@@ -282,6 +307,7 @@ fn advance<J: SchedulerJob>(sim: &mut Sim, jobs: &mut [Option<J>], budget: usize
                 });
             }
             What::Fin(core) => sim.fin(core),
+            What::Start(core) => sim.start(core),
         }
     }
     sim.live() == 0

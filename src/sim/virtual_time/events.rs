@@ -19,12 +19,14 @@ pub(super) enum What {
     Poll(u32),
     /// Core `n`'s FIN becomes visible.
     Fin(u32),
+    /// Core `n`, woken by a task written while it was free, takes it.
+    Start(u32),
 }
 
 /// Bits of an event's tag that say what happens (the rest: its sequence
-/// number): 1 for the kind, the others for the thread or core.
+/// number): 2 for the kind, the others for the thread or core.
 const WHAT_BITS: u32 = 24;
-const INDEX_BITS: u32 = WHAT_BITS - 1;
+const INDEX_BITS: u32 = WHAT_BITS - 2;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 
 /// The largest thread or core number an event can carry, plus one.
@@ -35,6 +37,7 @@ impl What {
         let (kind, n) = match self {
             What::Poll(n) => (0, n),
             What::Fin(n) => (1, n),
+            What::Start(n) => (2, n),
         };
         debug_assert!(u64::from(n) < MAX_INDEX);
         kind << INDEX_BITS | u64::from(n)
@@ -44,7 +47,8 @@ impl What {
         let n = (bits & INDEX_MASK) as u32;
         match bits >> INDEX_BITS {
             0 => What::Poll(n),
-            _ => What::Fin(n),
+            1 => What::Fin(n),
+            _ => What::Start(n),
         }
     }
 }
@@ -101,6 +105,7 @@ mod tests {
         e.push(50, What::Fin(MAX_INDEX as u32 - 1));
         e.push(10, What::Fin(0));
         e.push(0, What::Poll(0));
+        e.push(10, What::Start(MAX_INDEX as u32 - 1));
         let order: Vec<(u64, u64, What)> = std::iter::from_fn(|| e.pop()).collect();
         assert_eq!(
             order,
@@ -108,6 +113,7 @@ mod tests {
                 (0, 4, What::Poll(0)),
                 (10, 1, What::Poll(1)),
                 (10, 3, What::Fin(0)),
+                (10, 5, What::Start(MAX_INDEX as u32 - 1)),
                 (50, 0, What::Fin(3)),
                 (50, 2, What::Fin(MAX_INDEX as u32 - 1)),
             ]
@@ -134,7 +140,8 @@ mod tests {
                             2 => rng.u64(..100_000),
                             _ => rng.u64(..1 << (round % 60)),
                         };
-                    let what = What::Fin(rng.u32(..MAX_INDEX as u32));
+                    let n = rng.u32(..MAX_INDEX as u32);
+                    let what = [What::Poll(n), What::Fin(n), What::Start(n)][rng.usize(..3)];
                     let seq = radix.push(at, what);
                     heap.push(Reverse((at, seq, what.encode())));
                 } else {

@@ -50,8 +50,9 @@ struct SimCore {
     /// free), and the FIN word held back until then.
     fin_at: u64,
     fin_word: u32,
-    /// A task written while the core was busy: when the write becomes
-    /// visible ([`NEVER`]: none), and when it was made.
+    /// A task written and not yet taken (the core was busy, or is waking):
+    /// when the core may take it ([`NEVER`]: none), and when the write was
+    /// made.
     next_at: u64,
     next_dispatched: u64,
     tasks: u64,
@@ -85,13 +86,14 @@ impl SimCore {
 struct SimThread {
     index: usize,
     live: bool,
+    /// Its last poll found nothing to do: it sleeps until woken (rule 4).
+    asleep: bool,
     clock: u64,
     /// Its next poll: when, and the event's sequence number (a poll event
     /// that is not this one is stale).
     queued: Option<(u64, u64)>,
-    /// Cores it owns, and how many of them hold a task written while they
-    /// were busy and not yet taken (such a core can take no other task),
-    /// by core type.
+    /// Cores it owns, and how many of them hold a task written and not yet
+    /// taken (such a core can take no other task), by core type.
     cores: [u32; 2],
     waiting: [u32; 2],
     polls: u64,
@@ -251,6 +253,7 @@ impl Sim {
             self.threads.push(SimThread {
                 index,
                 live: true,
+                asleep: false,
                 clock: 0,
                 queued: None,
                 cores,
@@ -293,8 +296,8 @@ impl Sim {
     }
 
     /// Rule 4: thread `slot` polls at `at` or its clock, whichever is
-    /// later — unless it is being polled, has returned, or already polls
-    /// no later.
+    /// later (`thread_wake_ns` after `at` if it fell asleep before `at`) —
+    /// unless it is being polled, has returned, or already polls no later.
     #[inline]
     fn wake(&mut self, slot: u32, at: u64) {
         let Some(th) = self.threads.get_mut(slot as usize) else {
@@ -303,7 +306,11 @@ impl Sim {
         if !th.live || self.polling == Some(slot as usize) {
             return;
         }
-        let at = th.clock.max(at);
+        let at = if th.asleep && at >= th.clock {
+            at + self.lat.thread_wake_ns
+        } else {
+            th.clock.max(at)
+        };
         if th.queued.is_some_and(|(q, _)| q <= at) {
             return;
         }
@@ -352,10 +359,12 @@ impl Sim {
             read_ns,
             write_ns,
             poll_ns,
+            ..
         } = self.lat;
         let base = start + poll_ns;
         let end = base + reads * read_ns + writes * write_ns;
         let th = &mut self.threads[slot];
+        th.asleep = matches!(result, Poll::Idle);
         th.clock = end;
         th.polls += 1;
         th.reads += reads;
@@ -385,27 +394,43 @@ impl Sim {
         result
     }
 
-    /// Rule 3: a task was written to core `p`, visible from `at`.
+    /// Rules 3 and 4: a task was written to core `p`, visible from `at`.
     ///
-    /// The core takes it at `at` if free, else when its FIN becomes
-    /// visible if that is later. Either way it is stepped as soon as it is
-    /// known when: now, or at its FIN. That comes to the same as stepping
-    /// it at that time, since nothing else writes to the core before then
-    /// (its pending slot is taken), and only its owner reads its COND —
-    /// never before the end of the poll that wrote the task, which is no
-    /// earlier than `at`.
+    /// The core takes it `core_wake_ns` after `at` if free (at a start
+    /// event, or stepped at once when that latency is 0), else when its
+    /// FIN becomes visible if that is later. A core stepped before the
+    /// time it takes the task comes to the same as stepping it at that
+    /// time, since nothing else writes to the core before then (its
+    /// pending slot is taken), and only its owner reads its COND — never
+    /// before the end of the poll that wrote the task, which is no earlier
+    /// than `at`.
     fn written(&mut self, p: u32, at: u64) {
         let made = at - self.lat.write_ns;
         self.first_dispatch = self.first_dispatch.min(made);
+        let wake = self.lat.core_wake_ns;
         let core = &mut self.cores[p as usize];
         core.next_dispatched = made;
-        if core.fin_at == NEVER {
+        if core.fin_at == NEVER && wake == 0 {
             self.step(p, at);
+            return;
+        }
+        let (owner, ty) = (core.owner as usize, core.ty());
+        self.threads[owner].waiting[ty] += 1;
+        if core.fin_at == NEVER {
+            core.next_at = at + wake;
+            self.events.push(at + wake, What::Start(p));
         } else {
             core.next_at = at;
-            let (owner, ty) = (core.owner as usize, core.ty());
-            self.threads[owner].waiting[ty] += 1;
         }
+    }
+
+    /// Rule 4: core `p`, woken by the task written while it was free,
+    /// takes it now; its ACK wakes its owner.
+    pub(super) fn start(&mut self, p: u32) {
+        let now = self.now;
+        self.step(p, now);
+        let owner = self.cores[p as usize].owner;
+        self.wake(owner, now);
     }
 
     /// Rule 3: core `p`'s FIN becomes visible now; a task written to it
@@ -431,9 +456,10 @@ impl Sim {
     /// Rule 3: core `p` steps at `at` with the real core code: it reads
     /// DATA_MAIN_BASE, acknowledges, runs the task (its kernel too, with
     /// `execute_kernels`), and its FIN is held back until the task's
-    /// duration has passed. The ACK is a COND change its owner polls for
-    /// already (rule 4): it is being polled (the write was made in its
-    /// poll), or was just woken by the FIN before.
+    /// duration has passed. Stepped when the task was written or at the
+    /// FIN before, the ACK is a COND change its owner polls for already
+    /// (rule 4): it is being polled (the write was made in its poll), or
+    /// was just woken by the FIN; at a start event, it wakes the owner.
     fn step(&mut self, p: u32, at: u64) {
         let (Some(graph), Some(draws)) = (self.graph.as_deref(), self.draws.as_ref()) else {
             return;
