@@ -100,8 +100,9 @@ fn the_winners_are_the_cases_within_the_tie_of_the_best() {
 #[test]
 fn a_real_run_never_beats_the_critical_path_of_its_measured_durations() {
     let chip: Chip = "b3t3".parse().unwrap();
+    let wakes = reality::calibrate(chip).expect("the calibration runs");
     for graph in [Graph::Synthetic(Shape::BinaryTree), Graph::PagedAttention] {
-        let c = reality::check(graph, chip, BuiltIn::RoundRobin).expect("the check runs");
+        let c = reality::check(graph, chip, BuiltIn::RoundRobin, wakes).expect("the check runs");
         assert!(
             c.measured_ns >= c.replay_critical_path_ns,
             "{graph}: measured {} ns < critical path of its durations {} ns",
