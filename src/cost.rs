@@ -1,7 +1,8 @@
 //! Cost models: how long a task's kernel takes, by func_id. Policies that
 //! plan with durations ([`CriticalPath`](crate::sched::CriticalPath),
 //! [`Heft`](crate::sched::Heft)) read a model's estimates (means); the
-//! virtual-time backend draws from it, deterministically for a given seed.
+//! virtual-time backend ([`VirtualTime`](crate::sim::VirtualTime)) draws
+//! from it, deterministically for a given seed.
 //!
 //! ```
 //! use hostgraph::cost::{Cost, CostModel};
