@@ -158,7 +158,7 @@ const CALIBRATION_TASKS: usize = 300;
 const CALIBRATION_RUNS: usize = 5;
 
 /// Step 0: the wake-up latencies of the threaded simulator on this
-/// machine, measured on chains of [`CALIBRATION_TASKS`] on `chip` (see
+/// machine, measured on chains of 300 tasks on `chip` (see
 /// the module docs): a2a3's register latencies with `core_wake_ns` and
 /// `thread_wake_ns` set.
 pub fn calibrate(chip: Chip) -> Result<Latencies, Error> {
