@@ -328,7 +328,7 @@ fn check_reality(policies: &[BuiltIn]) -> Result<(), Box<dyn std::error::Error>>
         wakes.thread_wake_ns as f64 / 1e3
     );
     println!(
-        "replay = virtual time with every task's measured duration (spinning: no wake-ups; woken: the calibrated ones); calibrated = each kernel at its mean measured duration, woken"
+        "replay = virtual time with every task's measured duration (spinning: no wake-ups; woken: the calibrated ones); calibrated = durations drawn from each kernel's measured ones, woken"
     );
     println!(
         "{:<16} {:>6} {:<14} {:>12} {:>8} {:>9} {:>12} {:>8} {:>12} {:>8}",

@@ -50,12 +50,53 @@ pub enum Cost {
     },
     /// A function of the task's argument words (sizes, tile counts, ...).
     PerTask(PerTaskFn),
+    /// Durations measured in earlier runs, drawn from uniformly (with
+    /// replacement): the spread of real kernels, not only their mean
+    /// ([`Cost::measured`], [`CostModel::from_profile`]).
+    Measured(Measured),
+}
+
+/// Measured durations and their mean ([`Cost::Measured`]).
+#[derive(Clone)]
+pub struct Measured {
+    mean: u64,
+    durations: Arc<[u64]>,
+}
+
+impl Measured {
+    /// The durations, in ns.
+    pub fn durations(&self) -> &[u64] {
+        &self.durations
+    }
 }
 
 impl Cost {
     /// A cost computed from the task's argument words.
     pub fn per_task(f: impl Fn(&[u64]) -> u64 + Send + Sync + 'static) -> Self {
         Cost::PerTask(Arc::new(f))
+    }
+
+    /// Drawn from `durations` (ns) measured in earlier runs; no
+    /// durations: 0.
+    ///
+    /// ```
+    /// use hostgraph::cost::{Cost, CostModel};
+    ///
+    /// let model = CostModel::new(Cost::measured(vec![10, 20, 60]));
+    /// assert_eq!(model.estimate(0, &[]), 30, "the mean");
+    /// let mut draws = model.sampler(1);
+    /// assert!((0..100).all(|_| [10, 20, 60].contains(&draws.sample(0, &[]))));
+    /// ```
+    pub fn measured(durations: impl Into<Arc<[u64]>>) -> Self {
+        let durations: Arc<[u64]> = durations.into();
+        if durations.is_empty() {
+            return Cost::Constant(0);
+        }
+        let sum: u128 = durations.iter().map(|&d| u128::from(d)).sum();
+        Cost::Measured(Measured {
+            mean: (sum / durations.len() as u128) as u64,
+            durations,
+        })
     }
 
     /// The mean, for a task with argument words `args`.
@@ -65,12 +106,14 @@ impl Cost {
             Cost::Uniform { min, max } => min + (max - min) / 2,
             Cost::Normal { mean, .. } => *mean,
             Cost::PerTask(f) => f(args),
+            Cost::Measured(m) => m.mean,
         }
     }
 
     fn sample(&self, args: &[u64], rng: &mut fastrand::Rng) -> u64 {
         match self {
             Cost::Uniform { min, max } => rng.u64(*min..=*max),
+            Cost::Measured(m) => m.durations[rng.usize(..m.durations.len())],
             Cost::Normal { mean, std_dev } => {
                 // Box-Muller, from two uniform draws in (0, 1].
                 let (u, v) = (1.0 - rng.f64(), rng.f64());
@@ -89,6 +132,12 @@ impl fmt::Debug for Cost {
             Cost::Uniform { min, max } => write!(f, "Uniform({min}..={max} ns)"),
             Cost::Normal { mean, std_dev } => write!(f, "Normal({mean} ± {std_dev} ns)"),
             Cost::PerTask(_) => f.write_str("PerTask(..)"),
+            Cost::Measured(m) => write!(
+                f,
+                "Measured({} durations, mean {} ns)",
+                m.durations.len(),
+                m.mean
+            ),
         }
     }
 }
@@ -122,21 +171,23 @@ impl CostModel {
         self
     }
 
-    /// The mean durations measured in a profiled run, per func_id (the
-    /// default: the mean over all tasks).
+    /// The durations measured in a profiled run (end minus start), per
+    /// func_id, as [`Cost::Measured`]: drawn from, estimated by their
+    /// mean. The default (a func_id the run did not have): every task's.
     pub fn from_profile(profile: &Profile) -> Self {
-        let mut sums: HashMap<i32, (u64, u64)> = HashMap::new();
-        let mut all = (0u64, 0u64);
+        let mut per_func: HashMap<i32, Vec<u64>> = HashMap::new();
+        let mut all = Vec::with_capacity(profile.tasks.len());
         for r in &profile.tasks {
             let d = r.end_ns.saturating_sub(r.start_ns);
-            let e = sums.entry(r.func_id).or_default();
-            *e = (e.0 + d, e.1 + 1);
-            all = (all.0 + d, all.1 + 1);
+            per_func.entry(r.func_id).or_default().push(d);
+            all.push(d);
         }
-        let mean = |(sum, n): (u64, u64)| Cost::Constant(sum / n.max(1));
         CostModel {
-            default: mean(all),
-            per_func: sums.into_iter().map(|(f, s)| (f, mean(s))).collect(),
+            default: Cost::measured(all),
+            per_func: per_func
+                .into_iter()
+                .map(|(f, d)| (f, Cost::measured(d)))
+                .collect(),
         }
     }
 

@@ -275,3 +275,54 @@ fn trace_counts_ready_tasks_per_core_type_at_each_dispatch() {
     assert!(counters.windows(2).all(|w| w[1] <= w[0]), "{counters:?}");
     rt.finalize().unwrap();
 }
+
+/// A cost model from a profile holds each kernel's measured durations: its
+/// estimate is their mean, and every draw is one of them (the spread of
+/// the real kernels, not only their mean); a func_id the run did not have
+/// draws from every task's.
+#[test]
+fn a_cost_model_from_a_profile_draws_the_measured_durations() {
+    use hostgraph::cost::CostModel;
+    let config = RuntimeConfig {
+        block_dim: 2,
+        threads: 1,
+        profiling: true,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(config, InlineSim::new(Platform::A2A3)).unwrap();
+    rt.register_kernel(1, KernelFn::rust(spin));
+    rt.register_kernel(2, KernelFn::rust(spin));
+    rt.build(|g| {
+        for i in 0..12u64 {
+            g.add_task(1 + (i % 2) as i32, CoreType::Aiv, &[1 + i % 4 * 10])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let profile = rt.run().unwrap().profile.expect("profiled");
+    let model = CostModel::from_profile(&profile);
+    let of = |f: Option<i32>| -> Vec<u64> {
+        let mut d: Vec<u64> = profile
+            .tasks
+            .iter()
+            .filter(|r| f.is_none_or(|f| r.func_id == f))
+            .map(|r| r.end_ns - r.start_ns)
+            .collect();
+        d.sort_unstable();
+        d
+    };
+    let mut draws = model.sampler(9);
+    for (f, key) in [(1, Some(1)), (2, Some(2)), (7, None)] {
+        let measured = of(key);
+        assert_eq!(measured.len(), if key.is_some() { 6 } else { 12 });
+        let mean = measured.iter().sum::<u64>() / measured.len() as u64;
+        assert_eq!(model.estimate(f, &[]), mean, "func {f}");
+        let drawn: BTreeSet<u64> = (0..400).map(|_| draws.sample(f, &[])).collect();
+        assert!(
+            drawn.iter().all(|d| measured.binary_search(d).is_ok()),
+            "func {f}: drew {drawn:?}, measured {measured:?}"
+        );
+        assert!(drawn.len() > 1, "func {f}: the spread, not one value");
+    }
+    rt.finalize().unwrap();
+}

@@ -19,9 +19,9 @@
 //!    of the error is the protocol and the scheduler, which the model
 //!    prices at the a2a3 register latencies; once as hardware (spinning,
 //!    no wake-ups), once with the calibrated wake-ups;
-//! 3. *calibrated*: virtual time with each kernel's mean measured duration
-//!    ([`CostModel::from_profile`]), a seed's draws and the calibrated
-//!    wake-ups — the model as a user would run it, from profiles of
+//! 3. *calibrated*: virtual time with durations drawn, with a seed, from
+//!    each kernel's measured ones ([`CostModel::from_profile`]) and the
+//!    calibrated wake-ups — the model as a user would run it, from profiles of
 //!    earlier runs.
 
 use std::sync::Arc;
@@ -125,8 +125,8 @@ pub struct Check {
     /// The critical path of the measured durations: no run of these
     /// tasks, real or simulated, is shorter.
     pub replay_critical_path_ns: u64,
-    /// Virtual time, each kernel at its mean measured duration, with the
-    /// calibrated wake-ups.
+    /// Virtual time, durations drawn from each kernel's measured ones, with
+    /// the calibrated wake-ups.
     pub calibrated_ns: u64,
 }
 
@@ -237,7 +237,7 @@ pub fn check(graph: Graph, chip: Chip, policy: BuiltIn, wakes: Latencies) -> Res
     };
     let spinning = predict(replay.clone(), Latencies::A2A3)?;
     let replayed = predict(replay, wakes)?;
-    // 3. Calibrated: each kernel at its mean.
+    // 3. Calibrated: drawn from each kernel's measured durations.
     let calibrated = predict(CostModel::from_profile(&profile), wakes)?;
     Ok(Check {
         graph,
