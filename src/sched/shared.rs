@@ -54,12 +54,6 @@ impl Seeds {
         &tasks[start..(start + n).min(tasks.len())]
     }
 
-    /// Whether every seed has been claimed.
-    #[inline]
-    pub(crate) fn is_drained(&self) -> bool {
-        (0..2).all(|ty| self.drained(ty))
-    }
-
     /// Whether every seed of core type `ty` has been claimed.
     #[inline]
     pub(crate) fn drained(&self, ty: usize) -> bool {
@@ -299,10 +293,10 @@ mod tests {
         assert_eq!(seeds.claim(0, 2), [3, 4]);
         assert_eq!(seeds.claim(0, 2), [5]);
         assert!(seeds.claim(0, 2).is_empty());
-        assert!(!seeds.is_drained() && seeds.drained(0));
+        assert!(!seeds.drained(1) && seeds.drained(0));
         assert_eq!(seeds.unclaimed(), 1);
         assert_eq!(seeds.claim(1, 4), [9]);
-        assert!(seeds.is_drained());
+        assert!(seeds.drained(1));
         assert_eq!(seeds.unclaimed(), 0);
     }
 }

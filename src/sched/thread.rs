@@ -168,12 +168,13 @@ impl<P: Policy> SchedulerThread<P> {
             offered,
             stats,
         };
-        if busy.is_empty()
-            && q.local.iter().all(LocalQueue::is_empty)
-            && sh.seeds.is_drained()
-            && sh.shared.iter().all(SharedQueue::is_empty)
-            && !P::STEALS
-        {
+        // Bit `ty` set: no task of core type `ty` is ready. Known at the
+        // start from the queues (unless stealing could find one), so a
+        // core is not offered a task that is not there; cleared when a
+        // task of the type becomes ready, set when a type's queues come up
+        // empty.
+        let mut dry = q.dry(0) | q.dry(1) << 1;
+        if busy.is_empty() && dry == 0b11 {
             // Nothing to poll, nothing to dispatch.
             return if sh.remaining() == 0 {
                 Poll::Done
@@ -183,8 +184,6 @@ impl<P: Policy> SchedulerThread<P> {
         }
         let mut finished = 0usize;
         let mut progress = false;
-        // Bit `ty` set: no task of core type `ty` is ready.
-        let mut dry = 0u8;
         let mut i = 0;
         while i < busy.len() {
             let c = busy[i] as usize;
@@ -220,11 +219,7 @@ impl<P: Policy> SchedulerThread<P> {
                 && (q.has_reserved(c)
                     || dry & 1 << ty == 0 && (core.slot.is_idle() || idle[ty].is_empty()))
             {
-                if q.feed(c, core) {
-                    progress = true;
-                } else {
-                    dry |= 1 << ty;
-                }
+                progress |= q.feed(c, core, &mut dry);
             }
             if core.slot.is_idle() {
                 busy.swap_remove(i);
@@ -244,8 +239,7 @@ impl<P: Policy> SchedulerThread<P> {
                     continue;
                 }
                 while let Some(&c) = idle.last() {
-                    if !q.feed(c as usize, &mut cores[c as usize]) {
-                        dry |= 1 << ty;
+                    if dry & 1 << ty != 0 || !q.feed(c as usize, &mut cores[c as usize], &mut dry) {
                         break;
                     }
                     idle.pop();
@@ -261,11 +255,7 @@ impl<P: Policy> SchedulerThread<P> {
                     if dry_here || !core.slot.can_dispatch() {
                         continue;
                     }
-                    if q.feed(c as usize, core) {
-                        progress = true;
-                    } else {
-                        dry |= 1 << ty;
-                    }
+                    progress |= q.feed(c as usize, core, &mut dry);
                 }
             }
         }
@@ -360,6 +350,20 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
         *self.offered += 1;
     }
 
+    /// 1 if no task of core type `ty` is there for this thread to take:
+    /// none local, in the seeds or in the shared queue, and no stealing
+    /// (reserved tasks are asked for per core); else 0.
+    #[inline]
+    fn dry(&self, ty: usize) -> u8 {
+        let sh = self.sh;
+        u8::from(
+            !P::STEALS
+                && self.local[ty].is_empty()
+                && sh.seeds.drained(ty)
+                && sh.shared[ty].is_empty(),
+        )
+    }
+
     /// Whether a task is reserved for core `c` ([`Place::Core`]).
     #[inline]
     fn has_reserved(&self, c: usize) -> bool {
@@ -367,13 +371,17 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
     }
 
     /// Dispatches the next ready task of its type to core `c` (a free
-    /// pending slot); false when none is ready.
+    /// pending slot); false when none is ready. Sets the type's bit in
+    /// `dry` once none is left, so no other core asks in vain.
     #[inline]
-    fn feed(&mut self, c: usize, core: &mut OwnedCore) -> bool {
+    fn feed(&mut self, c: usize, core: &mut OwnedCore, dry: &mut u8) -> bool {
+        let ty = core.core_type as usize;
         let Some(task) = self.next_ready(c, core.core_type) else {
+            *dry |= 1 << ty;
             return false;
         };
         self.dispatch(task, core);
+        *dry |= self.dry(ty) << ty;
         true
     }
 
@@ -496,6 +504,7 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
                     return None;
                 };
                 self.dispatch(task, &mut cores[chosen.index]);
+                dry |= self.dry(t) << t;
                 if chosen.idle {
                     idle[t].retain(|&c| c as usize != chosen.index);
                     busy.push(chosen.index as u32);
