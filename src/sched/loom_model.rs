@@ -36,6 +36,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicU32, Ordering};
 use loom::sync::{Arc, Notify};
 
+use super::policy::RoundRobin;
 use super::shared::RunShared;
 use super::testing::{Built, shared};
 use super::thread::{OwnedCore, SchedulerThread};
@@ -149,17 +150,13 @@ fn core_loop(
     block: &HandshakeBlock,
     graph: &crate::seal::Sealed,
     mut core: CoreSide,
-    mut started: u32,
 ) {
     let bell = &regs.0.core_bell[core.physical_id() as usize];
     let phys = core.physical_id();
     loop {
         match core.step(block, regs, |t| graph.execute(t, phys)) {
             CoreStep::Exited => return,
-            CoreStep::Started => {
-                started += 1;
-                regs.0.sched_bell[0].notify();
-            }
+            CoreStep::Started => regs.0.sched_bell[0].notify(),
             CoreStep::Wait => bell.wait(),
             _ => {}
         }
@@ -168,7 +165,7 @@ fn core_loop(
 
 /// A scheduler thread: polls until the run is done, waiting on its bell
 /// when idle; the thread that finishes the run rings every other.
-fn schedule(mut thread: SchedulerThread, sh: &RunShared<LoomRegs>) {
+fn schedule(mut thread: SchedulerThread<RoundRobin>, sh: &RunShared<LoomRegs, RoundRobin>) {
     let me = thread.index as usize;
     loop {
         match thread.poll(sh) {
@@ -237,7 +234,6 @@ fn check(case: Case) {
             .map(|i| CoreSide::new(i, i, CoreType::Aiv))
             .collect();
         let mut aicpu: Vec<AicpuStartup> = blocks.iter().map(AicpuStartup::begin).collect();
-        let mut started = 0;
         if !concurrent_startup {
             // Steps 1-5 up front, one core at a time.
             for (i, side) in sides.iter_mut().enumerate() {
@@ -249,13 +245,12 @@ fn check(case: Case) {
                     side.step(&blocks[i], &regs, |_| unreachable!());
                 }
             }
-            started = 2;
         }
         let mut handles = Vec::new();
         for (i, side) in sides.into_iter().enumerate() {
             let (regs, blocks, graph) = (regs.clone(), blocks.clone(), graph.clone());
             handles.push(loom::thread::spawn(move || {
-                core_loop(&regs, &blocks[i], &graph, side, started)
+                core_loop(&regs, &blocks[i], &graph, side)
             }));
         }
         // The scheduler's side of start-up, concurrently with the cores:
@@ -282,7 +277,7 @@ fn check(case: Case) {
         }
         // Threads and seeds, as the seed phase builds them: roots go to
         // thread 0's local queue up to its capacity, the rest to the seeds.
-        let mut built_threads: Vec<SchedulerThread> = (0..threads)
+        let mut built_threads: Vec<SchedulerThread<RoundRobin>> = (0..threads)
             .map(|t| {
                 let owned: Vec<OwnedCore> = (0..cores)
                     .filter(|c| *c as usize % threads == t)
@@ -292,13 +287,13 @@ fn check(case: Case) {
                         slot: CoreSlot::default(),
                     })
                     .collect();
-                SchedulerThread::new(t as u32, [0, local_capacity], owned)
+                SchedulerThread::new(t as u32, [0, local_capacity], owned, &RoundRobin)
             })
             .collect();
         let roots = graph.roots(CoreType::Aiv).to_vec();
         let (local, seeds) = roots.split_at(local_capacity.min(roots.len()));
         for &t in local {
-            built_threads[0].local.push_seed(t, CoreType::Aiv);
+            built_threads[0].push_seed(t, CoreType::Aiv, 0);
         }
         let sh = std::sync::Arc::new(shared(
             regs.clone(),
