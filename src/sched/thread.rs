@@ -59,7 +59,8 @@ pub(crate) struct SchedulerThread<P: Policy> {
     hook: P::Thread,
     /// Scratch for [`Policy::choose_core`]: the cores offered.
     free: Vec<CoreView>,
-    /// Tasks it put in the shared queues (other threads can take them).
+    /// Tasks it queued where other threads can take them: the shared
+    /// queues, and its local queues under a stealing policy.
     pub(crate) offered: u64,
     pub(crate) stats: ThreadStats,
 }
@@ -337,7 +338,11 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
                 self.reserved[from.index] = task
             }
             Place::Shared => self.offer(ty, task, priority),
-            _ if self.local[ty].len() < self.capacity[ty] => self.local[ty].push(task, priority),
+            _ if self.local[ty].len() < self.capacity[ty] => {
+                self.local[ty].push(task, priority);
+                // Other threads steal from here: they may want waking.
+                *self.offered += u64::from(P::STEALS);
+            }
             _ => self.offer(ty, task, priority),
         }
         ty
@@ -552,6 +557,50 @@ mod tests {
     /// Locality reserves a released task for the core that released it:
     /// that core takes it as soon as it can, even when the other cores of
     /// its type found nothing (so no idle core is ever left holding one).
+    /// Tasks left in a local queue count as offered (other threads should
+    /// be woken for them) only when other threads can steal them.
+    #[test]
+    fn local_tasks_are_offered_only_under_a_stealing_policy() {
+        use crate::sched::WorkStealing;
+        fn released<P: Policy>(policy: P) -> u64 {
+            // 0 -> 1, 0 -> 2; one AIV core, running 0.
+            let graph = Built::new(noop, &[0], |g| {
+                for _ in 0..3 {
+                    g.add_task(0, CoreType::Aiv, &[]).unwrap();
+                }
+                for t in [1, 2] {
+                    g.add_successor(crate::graph::TaskId(0), crate::graph::TaskId(t))
+                        .unwrap();
+                }
+            })
+            .seal();
+            let regs = SimRegisters::new(Platform::A2A3.spec());
+            let mut slot = CoreSlot::default();
+            slot.dispatched(0);
+            let cores = vec![OwnedCore {
+                physical_id: 24,
+                core_type: CoreType::Aiv,
+                slot,
+            }];
+            let mut thread = SchedulerThread::new(0, [0, 4], cores, &policy);
+            let sh = crate::sched::shared::RunShared::new(
+                regs.clone(),
+                graph,
+                std::sync::Arc::new(policy),
+                crate::sched::shared::Seeds::default(),
+                vec![thread.stealers()],
+                std::time::Duration::from_secs(1),
+                false,
+            );
+            regs.write(24, Reg::Cond, Cond::fin(0).encode());
+            assert_eq!(thread.poll(&sh), Poll::Progress);
+            assert_eq!(thread.local[1].len(), 1, "one successor runs, one waits");
+            thread.offered
+        }
+        assert_eq!(released(RoundRobin), 0);
+        assert_eq!(released(WorkStealing), 2);
+    }
+
     #[test]
     fn a_reserved_task_goes_to_its_core_even_when_the_type_is_dry() {
         use crate::sched::Locality;
