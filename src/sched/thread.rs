@@ -554,9 +554,6 @@ mod tests {
         }
     }
 
-    /// Locality reserves a released task for the core that released it:
-    /// that core takes it as soon as it can, even when the other cores of
-    /// its type found nothing (so no idle core is ever left holding one).
     /// Tasks left in a local queue count as offered (other threads should
     /// be woken for them) only when other threads can steal them.
     #[test]
@@ -601,6 +598,9 @@ mod tests {
         assert_eq!(released(WorkStealing), 2);
     }
 
+    /// Locality reserves a released task for the core that released it:
+    /// that core takes it as soon as it can, even when the other cores of
+    /// its type found nothing (so no idle core is ever left holding one).
     #[test]
     fn a_reserved_task_goes_to_its_core_even_when_the_type_is_dry() {
         use crate::sched::Locality;
