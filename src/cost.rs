@@ -70,6 +70,17 @@ impl Measured {
     }
 }
 
+impl fmt::Debug for Measured {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} durations, mean {} ns",
+            self.durations.len(),
+            self.mean
+        )
+    }
+}
+
 impl Cost {
     /// A cost computed from the task's argument words.
     pub fn per_task(f: impl Fn(&[u64]) -> u64 + Send + Sync + 'static) -> Self {
@@ -132,12 +143,7 @@ impl fmt::Debug for Cost {
             Cost::Uniform { min, max } => write!(f, "Uniform({min}..={max} ns)"),
             Cost::Normal { mean, std_dev } => write!(f, "Normal({mean} ± {std_dev} ns)"),
             Cost::PerTask(_) => f.write_str("PerTask(..)"),
-            Cost::Measured(m) => write!(
-                f,
-                "Measured({} durations, mean {} ns)",
-                m.durations.len(),
-                m.mean
-            ),
+            Cost::Measured(m) => write!(f, "Measured({m:?})"),
         }
     }
 }
