@@ -222,11 +222,22 @@ impl Chip {
             .collect()
     }
 
-    /// Whether every runner has left the launch or is inside a kernel.
+    /// Whether every runner has left the launch, or every one still in it
+    /// is inside a kernel (a runner that stopped stepping but has not yet
+    /// signed off is still leaving: it is waited for).
     fn settled(&self) -> bool {
-        self.runners.iter().all(|r| {
-            !r.stepping.load(Ordering::Acquire) || r.in_kernel.load(Ordering::Acquire) != NO_KERNEL
-        })
+        if self.active.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        let mut inside = false;
+        for r in &self.runners {
+            match r.in_kernel.load(Ordering::Acquire) {
+                NO_KERNEL if r.stepping.load(Ordering::Acquire) => return false,
+                NO_KERNEL => {}
+                _ => inside = true,
+            }
+        }
+        inside
     }
 
     /// Tells the runners to leave for good.
@@ -543,9 +554,12 @@ impl Backend for ThreadedSim {
         let deadline = Instant::now().checked_add(timeout);
         if abort {
             self.chip.force();
-            // A second for runners that are between tasks to notice.
-            let grace = Instant::now() + Duration::from_secs(1);
-            return self.settle(deadline.map_or(grace, |d| d.min(grace)));
+            // Runners between tasks leave as soon as they run (they are
+            // rung); one inside a kernel settles at once. So this waits only
+            // for runners the host has not scheduled yet — on a loaded or
+            // instrumented machine that can take more than a moment.
+            let far = Instant::now() + Duration::from_secs(3600);
+            return self.settle(deadline.unwrap_or(far));
         }
         let mut l = self.chip.lock();
         while self.chip.active.load(Ordering::Acquire) > 0 {
