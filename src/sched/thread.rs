@@ -185,6 +185,9 @@ impl<P: Policy> SchedulerThread<P> {
         }
         let mut finished = 0usize;
         let mut progress = false;
+        // Bit `ty` set: a busy core of type `ty` was left with its pending
+        // slot free, so the last pass has a core to offer a task to.
+        let mut open = 0u8;
         let mut i = 0;
         while i < busy.len() {
             let c = busy[i] as usize;
@@ -226,6 +229,7 @@ impl<P: Policy> SchedulerThread<P> {
                 busy.swap_remove(i);
                 idle[ty].push(c as u32);
             } else {
+                open |= u8::from(core.slot.can_dispatch()) << ty;
                 i += 1;
             }
         }
@@ -248,7 +252,9 @@ impl<P: Policy> SchedulerThread<P> {
                     progress = true;
                 }
             }
-            if dry != 0b11 || P::AFFINITY {
+            // Cores fed from idle above hold a task now: only a busy core
+            // left open in the loop can take one here.
+            if open & !dry != 0 || P::AFFINITY {
                 for &c in busy.iter() {
                     let core = &mut cores[c as usize];
                     let ty = core.core_type as usize;
