@@ -268,7 +268,13 @@ impl<B: Backend> Runtime<B> {
     /// Anything else put into the world through
     /// [`world_mut`](Self::world_mut) — systems added to the run schedules,
     /// observers, other entities and resources — is dropped with the old
-    /// world. Refused while a graph is built.
+    /// world. Refused while a graph is built. With glibc, the freed memory
+    /// is then handed back to the operating system (`malloc_trim`): the
+    /// allocator keeps freed blocks below its mmap threshold, which it
+    /// raises as large blocks are freed. (What stays resident is free
+    /// memory at the top of a thread's arena, below glibc's trim threshold:
+    /// in `tests/rounds.rs`, 45 MB of the 240 MB a 2M-task graph held, all
+    /// of it free.)
     pub fn release_memory(&mut self) -> Result<()> {
         if self.graph_built() {
             return Err(Error::GraphPresent(self.task_count()));
@@ -291,7 +297,8 @@ impl<B: Backend> Runtime<B> {
         );
         run::add_schedules::<B>(&mut fresh);
         Runtime::<B, &mut World>::attach_unchecked(&mut fresh).init_graph_resources();
-        self.world = fresh;
+        drop(std::mem::replace(&mut self.world, fresh));
+        trim_heap();
         Ok(())
     }
 }
@@ -844,3 +851,17 @@ impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
         self.reap();
     }
 }
+
+/// Hands the heap's free memory back to the operating system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory of the allocator's own
+    // heaps; it takes the allocator's locks and is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Other allocators give freed memory back on their own terms.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
