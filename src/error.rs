@@ -125,6 +125,18 @@ pub enum Error {
     /// `run` was called with no graph built.
     #[error("no graph is built")]
     NoGraph,
+    /// The world's [`TaskLists`](crate::graph::TaskLists) resource does not
+    /// belong to its task entities (it was replaced after the build).
+    #[error(
+        "the graph's lists hold {listed} tasks but the world holds {tasks} task entities: \
+         the TaskLists resource was replaced; discard() and build the graph again"
+    )]
+    GraphMismatch {
+        /// Task entities in the world.
+        tasks: usize,
+        /// Tasks the lists describe.
+        listed: usize,
+    },
     /// A shared object could not be loaded or lacks a symbol.
     #[error("{what} {path}: {message}")]
     Load {

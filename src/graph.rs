@@ -3,7 +3,6 @@
 //! [`GraphBuilder`] that the Rust API and the orchestration ABI both drive.
 
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use bevy_ecs::prelude::*;
@@ -40,26 +39,10 @@ pub struct Kernel {
     pub core_type: CoreType,
 }
 
-/// `len` consecutive items of one of the graph's [`TaskLists`], from `start`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Span {
-    /// Index of the first item.
-    pub start: u32,
-    /// Number of items.
-    pub len: u32,
-}
-
-impl Span {
-    /// The span as an index range.
-    pub fn range(self) -> Range<usize> {
-        self.start as usize..self.start as usize + self.len as usize
-    }
-}
-
 /// A task: one entity per task, with everything about it in one component
 /// (each component costs every entity its change ticks, so one compact
 /// component keeps a 100k-task graph small). Its argument words and
-/// successors are spans of the graph's [`TaskLists`].
+/// successors are in the graph's [`TaskLists`], found by its id.
 ///
 /// ```
 /// # use hostgraph::{Runtime, RuntimeConfig, CoreType};
@@ -89,32 +72,44 @@ pub struct Task {
     /// a built graph runs again without rebuilding (the count that changes
     /// while a run is in flight lives in the [`Sealed`](crate::Sealed) view).
     pub fanin: u32,
-    /// Argument words (device pointers and scalars): a span of [`TaskLists::args`].
-    pub args: Span,
-    /// Tasks that depend on this one, in the order the edges were added (no
-    /// fan-out cap): a span of [`TaskLists::successors`].
-    pub successors: Span,
 }
 
 /// The graph's lists: every task's argument words and successor ids, one
-/// after another in task-id order, indexed by the [`Task`] spans. The
+/// after another in task-id order, and where each task's lists start. The
 /// [`Sealed`](crate::Sealed) view shares them (they are reference-counted),
 /// so a run reads the same lists without a copy.
 #[derive(Resource, Clone, Debug, Default)]
 pub struct TaskLists {
     pub(crate) args: Arc<[u64]>,
     pub(crate) successors: Arc<[TaskId]>,
+    /// Per task id, then one past the last: where its argument words and
+    /// its successors start (each ends where the next task's start).
+    pub(crate) starts: Arc<[[u32; 2]]>,
 }
 
 impl TaskLists {
     /// `task`'s argument words.
     pub fn args(&self, task: &Task) -> &[u64] {
-        &self.args[task.args.range()]
+        self.args_of(task.id.0)
     }
 
     /// `task`'s successors.
     pub fn successors(&self, task: &Task) -> &[TaskId] {
-        &self.successors[task.successors.range()]
+        self.successors_of(task.id.0)
+    }
+
+    /// Argument words of the task with id `t`.
+    #[inline]
+    pub(crate) fn args_of(&self, t: u32) -> &[u64] {
+        let t = t as usize;
+        &self.args[self.starts[t][0] as usize..self.starts[t + 1][0] as usize]
+    }
+
+    /// Successors of the task with id `t`.
+    #[inline]
+    pub(crate) fn successors_of(&self, t: u32) -> &[TaskId] {
+        let t = t as usize;
+        &self.successors[self.starts[t][1] as usize..self.starts[t + 1][1] as usize]
     }
 }
 
@@ -172,6 +167,9 @@ struct Staged {
     /// Tasks as they will be spawned, but for fan-in and successors, which
     /// the commit fills in from `edges`.
     tasks: Vec<Task>,
+    /// Per task: where its argument words start, and its successor count
+    /// (filled in by the commit).
+    starts: Vec<[u32; 2]>,
     args: Vec<u64>,
     edges: Vec<(u32, u32)>,
 }
@@ -191,18 +189,15 @@ fn check_room(list: &'static str, len: usize, more: usize) -> Result<()> {
 }
 
 /// Counting sort of `edges` by source into one list: each task's stretch
-/// (its span, already placed) in the order its edges were added. Each
-/// span's `len` serves as its fill cursor.
-fn sort_by_source(tasks: &mut [Task], edges: &[(u32, u32)]) -> Arc<[TaskId]> {
+/// (from its start, already placed) in the order its edges were added.
+fn sort_by_source(starts: &[[u32; 2]], edges: &[(u32, u32)]) -> Arc<[TaskId]> {
     let mut list: Arc<[TaskId]> = std::iter::repeat_n(TaskId(0), edges.len()).collect();
     let fill = Arc::get_mut(&mut list).expect("a new list is not shared");
-    for task in tasks.iter_mut() {
-        task.successors.len = 0;
-    }
+    let mut cursor: Vec<u32> = starts.iter().map(|s| s[1]).collect();
     for &(from, to) in edges {
-        let span = &mut tasks[from as usize].successors;
-        fill[(span.start + span.len) as usize] = TaskId(to);
-        span.len += 1;
+        let at = &mut cursor[from as usize];
+        fill[*at as usize] = TaskId(to);
+        *at += 1;
     }
     list
 }
@@ -229,6 +224,7 @@ impl<'w> GraphBuilder<'w> {
             pairs: 0,
             staged: Staged {
                 tasks: Vec::with_capacity(sizes.tasks),
+                starts: Vec::with_capacity(sizes.tasks + 1),
                 args: Vec::with_capacity(sizes.args),
                 edges: Vec::with_capacity(sizes.edges),
             },
@@ -256,29 +252,33 @@ impl<'w> GraphBuilder<'w> {
     fn commit(self) {
         let Staged {
             mut tasks,
+            mut starts,
             args,
             edges,
         } = self.staged;
         for &(from, to) in &edges {
-            tasks[from as usize].successors.len += 1;
+            starts[from as usize][1] += 1;
             tasks[to as usize].fanin += 1;
         }
         // Each list starts where the previous one ends.
         let mut start = 0;
-        for task in tasks.iter_mut() {
-            task.successors.start = start;
-            start += task.successors.len;
+        for s in starts.iter_mut() {
+            let len = s[1];
+            s[1] = start;
+            start += len;
         }
+        starts.push([args.len() as u32, edges.len() as u32]);
         let successors = if edges.is_sorted_by_key(|&(from, _)| from) {
             // Added source by source, as graphs usually are: the lists are
             // the targets, as they stand.
             edges.iter().map(|&(_, to)| TaskId(to)).collect()
         } else {
-            sort_by_source(&mut tasks, &edges)
+            sort_by_source(&starts, &edges)
         };
         let lists = TaskLists {
             args: Arc::from(args.as_slice()),
             successors,
+            starts: Arc::from(starts.as_slice()),
         };
         let spawned = self.world.spawn_batch(tasks.iter().copied()).count();
         self.world.insert_resource(lists);
@@ -329,12 +329,8 @@ impl<'w> GraphBuilder<'w> {
             id,
             kernel: Kernel { func_id, core_type },
             fanin: 0,
-            args: Span {
-                start: words as u32,
-                len: args.len() as u32,
-            },
-            successors: Span::default(),
         });
+        staged.starts.push([words as u32, 0]);
         staged.args.extend_from_slice(args);
         Ok(id)
     }

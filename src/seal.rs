@@ -23,13 +23,11 @@ pub(crate) struct Fault {
     pub message: String,
 }
 
-/// What the hot loop reads about one task, in one 12-byte record: where
-/// its argument words and successors start in the graph's lists (they end
-/// where the next task's start), and its kernel slot and core type.
+/// What the hot loop reads about one task besides its lists (whose starts
+/// the graph's [`TaskLists`] hold), in one 4-byte word: its kernel slot
+/// and core type.
 #[derive(Clone, Copy, Debug, Default)]
 struct Hot {
-    arg_start: u32,
-    succ_start: u32,
     /// Kernel slot << 1 | core type.
     kernel: u32,
 }
@@ -102,17 +100,13 @@ impl Sealed {
     /// Successors of `task`.
     #[inline]
     pub fn successors(&self, task: u32) -> &[TaskId] {
-        let t = task as usize;
-        let (from, to) = (self.hot[t].succ_start, self.hot[t + 1].succ_start);
-        &self.lists.successors[from as usize..to as usize]
+        self.lists.successors_of(task)
     }
 
     /// Argument words of `task`.
     #[inline]
     pub fn args(&self, task: u32) -> &[u64] {
-        let t = task as usize;
-        let (from, to) = (self.hot[t].arg_start, self.hot[t + 1].arg_start);
-        &self.lists.args[from as usize..to as usize]
+        self.lists.args_of(task)
     }
 
     /// Tasks of `core_type` with no predecessors, in id order.
@@ -269,7 +263,13 @@ pub(crate) fn seal<'a>(
     registry: &KernelRegistry,
 ) -> Result<Sealed> {
     let n = tasks.len();
-    let mut hot = vec![Hot::default(); n + 1];
+    if lists.starts.len() != n + 1 {
+        return Err(Error::GraphMismatch {
+            tasks: n,
+            listed: lists.starts.len().saturating_sub(1),
+        });
+    }
+    let mut hot = vec![Hot::default(); n];
     let mut fanin = vec![0u32; n];
     let mut kernels: Vec<(i32, KernelFn)> = Vec::new();
     let mut missing: Vec<(TaskId, i32)> = Vec::new();
@@ -291,8 +291,6 @@ pub(crate) fn seal<'a>(
             },
         };
         hot[t] = Hot {
-            arg_start: task.args.start,
-            succ_start: task.successors.start,
             kernel: (slot as u32) << 1 | task.kernel.core_type as u32,
         };
         fanin[t] = task.fanin;
@@ -304,16 +302,11 @@ pub(crate) fn seal<'a>(
             others: missing.len() - 1,
         });
     }
-    hot[n] = Hot {
-        arg_start: lists.args.len() as u32,
-        succ_start: lists.successors.len() as u32,
-        kernel: 0,
-    };
     let mut roots: [Vec<u32>; 2] = Default::default();
     for t in (0..n).filter(|&t| fanin[t] == 0) {
         roots[hot[t].core_type() as usize].push(t as u32);
     }
-    let aic_tasks = hot[..n]
+    let aic_tasks = hot
         .iter()
         .filter(|h| h.core_type() == CoreType::Aic)
         .count();

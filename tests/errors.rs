@@ -566,3 +566,32 @@ fn unbounded_timeouts_mean_no_bound() {
         assert_clean_and_usable(&mut rt);
     }
 }
+
+/// The graph's lists are a public resource of the runtime's world: lists
+/// that do not belong to the built graph are refused when the run seals it,
+/// not read out of bounds in the hot loop.
+#[test]
+fn lists_replaced_in_the_world_are_refused_at_seal() {
+    let mut rt = runtime();
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aiv, &[1])?;
+        let b = g.add_task(0, CoreType::Aiv, &[])?;
+        g.add_successor(a, b)
+    })
+    .unwrap();
+    rt.world_mut()
+        .insert_resource(hostgraph::graph::TaskLists::default());
+    let err = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::GraphMismatch {
+                tasks: 2,
+                listed: 0
+            }
+        ),
+        "{err}"
+    );
+    rt.discard();
+    assert_clean_and_usable(&mut rt);
+}
