@@ -52,8 +52,8 @@ pub struct RuntimeConfig {
     pub profiling: bool,
     /// Publish per-task results ([`TaskResult`](crate::run::TaskResult)
     /// components) and a [`RunFinished`](crate::run::RunFinished) event
-    /// after each run. Costs about 40–50 ns and 200 bytes per task (the
-    /// README's figures).
+    /// after each run. Costs 7–50 ns (more on a busy machine) and about
+    /// 180 bytes per task (the README's figures).
     pub publish: bool,
 }
 
