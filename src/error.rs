@@ -125,17 +125,17 @@ pub enum Error {
     /// `run` was called with no graph built.
     #[error("no graph is built")]
     NoGraph,
-    /// The world's [`TaskLists`](crate::graph::TaskLists) resource does not
-    /// belong to its task entities (it was replaced after the build).
+    /// The world's task entities and the graph's
+    /// [`TaskLists`](crate::graph::TaskLists) disagree: one of them was
+    /// changed through [`world_mut`](crate::Runtime::world_mut) since the
+    /// build (a task despawned, an id edited, the lists replaced).
     #[error(
-        "the graph's lists hold {listed} tasks but the world holds {tasks} task entities: \
-         the TaskLists resource was replaced; discard() and build the graph again"
+        "the world's tasks and the graph's lists disagree: {why} (changed through \
+         world_mut() since the build); discard() and build the graph again"
     )]
     GraphMismatch {
-        /// Task entities in the world.
-        tasks: usize,
-        /// Tasks the lists describe.
-        listed: usize,
+        /// What disagrees, naming the count or the id.
+        why: String,
     },
     /// A shared object could not be loaded or lacks a symbol.
     #[error("{what} {path}: {message}")]

@@ -48,7 +48,7 @@ impl Hot {
 
 /// The dense graph a run executes, plus the state that changes while it runs.
 pub struct Sealed {
-    /// One record per task and one past the last (where the lists end).
+    /// One record per task.
     hot: Vec<Hot>,
     kernels: Vec<(i32, KernelFn)>,
     /// The graph's lists, shared with the ECS resource (not copied).
@@ -263,18 +263,30 @@ pub(crate) fn seal<'a>(
     registry: &KernelRegistry,
 ) -> Result<Sealed> {
     let n = tasks.len();
+    let mismatch = |why: String| Err(Error::GraphMismatch { why });
     if lists.starts.len() != n + 1 {
-        return Err(Error::GraphMismatch {
-            tasks: n,
-            listed: lists.starts.len().saturating_sub(1),
-        });
+        let listed = lists.starts.len().saturating_sub(1);
+        return mismatch(format!(
+            "the lists describe {listed} tasks, the world holds {n} task entities"
+        ));
     }
+    let mut seen = vec![false; n];
     let mut hot = vec![Hot::default(); n];
     let mut fanin = vec![0u32; n];
     let mut kernels: Vec<(i32, KernelFn)> = Vec::new();
     let mut missing: Vec<(TaskId, i32)> = Vec::new();
     for task in tasks {
         let t = task.id.index();
+        match seen.get_mut(t) {
+            None => {
+                return mismatch(format!(
+                    "a task entity has id {}, but the graph has {n} tasks",
+                    task.id
+                ));
+            }
+            Some(true) => return mismatch(format!("two task entities have id {}", task.id)),
+            Some(s) => *s = true,
+        }
         let func_id = task.kernel.func_id;
         // Graphs use few kernels: a short list beats a map.
         let slot = match kernels.iter().position(|(f, _)| *f == func_id) {
@@ -301,6 +313,22 @@ pub(crate) fn seal<'a>(
             task,
             others: missing.len() - 1,
         });
+    }
+    // Each task's fan-in is the count of edges into it that the lists hold.
+    let mut edges_in = vec![0u32; n];
+    for t in 0..n as u32 {
+        for &TaskId(s) in lists.successors_of(t) {
+            match edges_in.get_mut(s as usize) {
+                Some(c) => *c += 1,
+                None => return mismatch(format!("task {t} has successor {s} of {n} tasks")),
+            }
+        }
+    }
+    if let Some(t) = (0..n).find(|&t| edges_in[t] != fanin[t]) {
+        return mismatch(format!(
+            "task {t}'s fan-in is {}, but the lists hold {} edge(s) into it",
+            fanin[t], edges_in[t]
+        ));
     }
     let mut roots: [Vec<u32>; 2] = Default::default();
     for t in (0..n).filter(|&t| fanin[t] == 0) {

@@ -567,31 +567,88 @@ fn unbounded_timeouts_mean_no_bound() {
     }
 }
 
-/// The graph's lists are a public resource of the runtime's world: lists
-/// that do not belong to the built graph are refused when the run seals it,
-/// not read out of bounds in the hot loop.
+/// The graph's tasks and lists are public in the runtime's world: a change
+/// that makes them disagree, before the first run or between runs, is
+/// refused when the run seals the graph (`GraphMismatch` naming what
+/// disagrees), not read out of bounds in the hot loop, stalled on, or run
+/// out of order.
 #[test]
-fn lists_replaced_in_the_world_are_refused_at_seal() {
-    let mut rt = runtime();
-    rt.build(|g| {
-        let a = g.add_task(0, CoreType::Aiv, &[1])?;
-        let b = g.add_task(0, CoreType::Aiv, &[])?;
-        g.add_successor(a, b)
-    })
-    .unwrap();
-    rt.world_mut()
-        .insert_resource(hostgraph::graph::TaskLists::default());
-    let err = rt.run().unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::GraphMismatch {
-                tasks: 2,
-                listed: 0
+fn tasks_or_lists_changed_in_the_world_are_refused_at_seal() {
+    use hostgraph::bevy_ecs::entity::Entity;
+    use hostgraph::graph::{Task, TaskLists};
+
+    fn three_tasks(rt: &mut Runtime) {
+        rt.build(|g| {
+            let a = g.add_task(0, CoreType::Aiv, &[1])?;
+            let b = g.add_task(0, CoreType::Aiv, &[])?;
+            let c = g.add_task(0, CoreType::Aic, &[])?;
+            g.add_successor(a, b)?;
+            g.add_successor(b, c)
+        })
+        .unwrap();
+    }
+    fn edit(rt: &mut Runtime, id: u32, f: impl Fn(&mut Task)) {
+        let world = rt.world_mut();
+        for mut task in world.query::<&mut Task>().iter_mut(world) {
+            if task.id.0 == id {
+                f(&mut task);
             }
+        }
+    }
+    fn despawn(rt: &mut Runtime, id: u32) {
+        let world = rt.world_mut();
+        let e = world
+            .query::<(Entity, &Task)>()
+            .iter(world)
+            .find(|(_, t)| t.id.0 == id)
+            .map(|(e, _)| e)
+            .unwrap();
+        world.despawn(e);
+    }
+    type Change = fn(&mut Runtime);
+    let cases: [(&str, Change, &str); 5] = [
+        (
+            "fan-in lowered",
+            |rt| edit(rt, 2, |t| t.fanin = 0),
+            "task 2's fan-in is 0, but the lists hold 1 edge(s) into it",
         ),
-        "{err}"
-    );
-    rt.discard();
+        (
+            "lists replaced",
+            |rt| rt.world_mut().insert_resource(TaskLists::default()),
+            "the lists describe 0 tasks, the world holds 3 task entities",
+        ),
+        (
+            "task despawned",
+            |rt| despawn(rt, 1),
+            "the lists describe 3 tasks, the world holds 2 task entities",
+        ),
+        (
+            "id out of range",
+            |rt| edit(rt, 2, |t| t.id = TaskId(3)),
+            "a task entity has id 3, but the graph has 3 tasks",
+        ),
+        (
+            "id duplicated",
+            |rt| edit(rt, 2, |t| t.id = TaskId(0)),
+            "two task entities have id 0",
+        ),
+    ];
+    let mut rt = runtime();
+    for (name, change, why) in cases {
+        // Before the first run, and after a run (the graph sealed already).
+        for runs_first in [false, true] {
+            three_tasks(&mut rt);
+            if runs_first {
+                assert_eq!(rt.run().unwrap().tasks, 3);
+            }
+            change(&mut rt);
+            let err = rt.run().unwrap_err();
+            match &err {
+                Error::GraphMismatch { why: w } => assert_eq!(w, why, "{name}"),
+                other => panic!("{name}, after a run {runs_first}: {other}"),
+            }
+            rt.discard();
+        }
+    }
     assert_clean_and_usable(&mut rt);
 }

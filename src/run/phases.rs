@@ -25,21 +25,28 @@ use crate::sched::{
 };
 use crate::seal;
 
-/// [`Phase::Seal`]: validates and seals the graph, unless the graph and the
-/// kernels are unchanged since it was last sealed.
+/// [`Phase::Seal`]: validates and seals the graph, unless the graph (its
+/// task entities, their components and its lists) and the kernels are
+/// unchanged since it was last sealed.
 pub(crate) fn seal<B: Backend>(
-    tasks: Query<&Task>,
+    tasks: Query<Ref<Task>>,
     lists: Res<TaskLists>,
     registry: Res<KernelRegistry>,
     mut sealed: ResMut<SealedGraph>,
     mut run: ResMut<RunState<B>>,
 ) {
     run.phase = Some(Phase::Seal);
-    if sealed.0.is_some() && !registry.is_changed() && !lists.is_changed() {
+    let unchanged = |s: &Arc<seal::Sealed>| {
+        !registry.is_changed()
+            && !lists.is_changed()
+            && tasks.iter().len() == s.len()
+            && !tasks.iter().any(|t| t.is_changed())
+    };
+    if sealed.0.as_ref().is_some_and(unchanged) {
         return;
     }
     sealed.0 = None;
-    match seal::seal(tasks.iter(), &lists, &registry) {
+    match seal::seal(tasks.iter().map(Ref::into_inner), &lists, &registry) {
         Ok(s) => sealed.0 = Some(Arc::new(s)),
         Err(e) => run.fail(e),
     }
