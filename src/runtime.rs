@@ -269,7 +269,8 @@ impl<B: Backend> Runtime<B> {
     /// [`world_mut`](Self::world_mut) — systems added to the run schedules,
     /// observers, other entities and resources — is dropped with the old
     /// world. Refused while a graph is built. With glibc, the freed memory
-    /// is then handed back to the operating system (`malloc_trim`): the
+    /// is then handed back to the operating system (`malloc_trim`, which
+    /// trims the whole process's heap, not only the runtime's): the
     /// allocator keeps freed blocks below its mmap threshold, which it
     /// raises as large blocks are freed. (What stays resident is free
     /// memory at the top of a thread's arena, below glibc's trim threshold:
