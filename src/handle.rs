@@ -25,6 +25,11 @@ use crate::runtime::{Runtime, RuntimeWorld};
 ///   backend lands. The graph is kept (run it again, or discard it), unless
 ///   a kernel never returned (then the graph is released and its memory
 ///   held back, as after a failed run).
+/// - A handle that is forgotten (`std::mem::forget`) leaves the run going
+///   until the runtime is next asked to build, run, discard, finalize,
+///   release memory or wait for stuck kernels, or is dropped: each of
+///   these first cancels and finishes it, as dropping the handle would
+///   have, so nothing is freed under a running kernel.
 ///
 /// ```
 /// use hostgraph::{CoreType, KernelFn, Runtime, RuntimeConfig};

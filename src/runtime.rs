@@ -277,6 +277,7 @@ impl<B: Backend> Runtime<B> {
     /// in `tests/rounds.rs`, 45 MB of the 240 MB a 2M-task graph held, all
     /// of it free.)
     pub fn release_memory(&mut self) -> Result<()> {
+        self.settle();
         if self.graph_built() {
             return Err(Error::GraphPresent(self.task_count()));
         }
@@ -547,7 +548,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     }
 
     fn begin_build(&mut self) -> Result<()> {
-        self.reap();
+        self.settle();
         if self.graph_built() {
             return Err(Error::GraphPresent(self.task_count()));
         }
@@ -616,7 +617,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     }
 
     fn begin_run(&mut self) -> Result<()> {
-        self.reap();
+        self.settle();
         if !self.graph_built() {
             return Err(Error::NoGraph);
         }
@@ -733,7 +734,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// runtime is then ready for the next round. A failed copy-back is
     /// reported after everything else has been released.
     pub fn finalize(&mut self) -> Result<FinalizeReport> {
-        self.reap();
+        self.settle();
         let world = self.world.borrow_mut();
         let mut pairs: Vec<TensorPair> =
             world.query::<&TensorPair>().iter(world).copied().collect();
@@ -780,7 +781,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// Drops the built graph without copying anything back; frees its
     /// device memory. Kernels stay registered.
     pub fn discard(&mut self) -> usize {
-        self.reap();
+        self.settle();
         self.clear(false)
     }
 
@@ -800,6 +801,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// nothing was stuck); false if it cannot (the next run then fails with
     /// [`Error::BackendStuck`] until the kernels return).
     pub fn abandon_stuck(&mut self) -> bool {
+        self.settle();
         let abandoned = self
             .world
             .borrow_mut()
@@ -816,6 +818,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// return to return (so the next run can launch, and their held-back
     /// memory is released); true once nothing of an earlier launch runs.
     pub fn wait_for_stuck(&mut self, timeout: Duration) -> bool {
+        self.settle();
         let start = std::time::Instant::now();
         loop {
             if self.world.borrow_mut().resource_mut::<Exec<B>>().0.landed() {
@@ -827,6 +830,27 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// Ends a run still in flight before anything that would take its
+    /// graph, memory or backend from under it, then [`reap`](Self::reap)s.
+    /// A run is in flight after [`start`](Self::start) until its handle
+    /// finishes it; a handle that was forgotten (`std::mem::forget` is
+    /// safe) never does, nor does an embedding that ran the Start schedule
+    /// without Finish. Such a run is cancelled and finished here, as
+    /// dropping its handle would have done: its threads stop, the cores
+    /// finish their kernels and are shut down, the backend lands.
+    fn settle(&mut self) {
+        let world = self.world_ref();
+        if world
+            .get_resource::<RunState<B>>()
+            .is_some_and(|r| r.hosted)
+        {
+            log::warn!("hostgraph: a run still in flight (its handle forgotten?) is cancelled");
+            self.cancel_run();
+            let _ = self.finish();
+        }
+        self.reap();
     }
 
     /// Releases device memory held back after a stuck kernel once the
@@ -845,11 +869,18 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
 
 impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
     /// Releases held-back memory if the stuck kernels have returned. An
-    /// owned world is then dropped: the backend detaches cores still
-    /// inside kernels (never waiting for them), and memory they may write
-    /// is leaked rather than freed under them.
+    /// owned world first has a run still in flight (its handle forgotten)
+    /// cancelled and finished, and is then dropped: the backend detaches
+    /// cores still inside kernels (never waiting for them), and memory
+    /// they may write is leaked rather than freed under them. (A runtime
+    /// attached to a user's world leaves the world's run alone: the world
+    /// outlives it, and the next call that needs the run ended ends it.)
     fn drop(&mut self) {
-        self.reap();
+        if W::OWNED {
+            self.settle();
+        } else {
+            self.reap();
+        }
     }
 }
 

@@ -403,3 +403,86 @@ fn a_run_that_did_not_run_every_task_is_never_a_success() {
         "{e}"
     );
 }
+
+/// Kernels of the forgotten-handle test in flight, and finished.
+static IN_KERNEL: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static FINISHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Takes 5 ms, then counts into the device word its argument names.
+fn slow_count(args: &[u64]) {
+    IN_KERNEL.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(5));
+    // SAFETY: args[0] is the address of the 8 device bytes the build
+    // allocated; the test checks that they are still allocated here.
+    unsafe { *(args[0] as *mut u64) += 1 };
+    FINISHED.fetch_add(1, Ordering::SeqCst);
+    IN_KERNEL.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// A run handle can be forgotten (`mem::forget` is safe): its run goes on
+/// until the runtime's next build, run, discard, finalize or drop, each of
+/// which first cancels and finishes it, so no kernel is left writing
+/// device memory that the call frees. (Before, `discard` freed the memory
+/// under the running kernels: heap corruption; under valgrind, CI's run of
+/// this file names the write.)
+#[test]
+fn a_forgotten_run_is_ended_before_its_memory_is_freed() {
+    for end in ["discard", "finalize", "build", "run", "drop"] {
+        let mut rt = Runtime::new(RuntimeConfig {
+            block_dim: 1,
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        rt.register_kernel(0, KernelFn::rust(slow_count));
+        let chain = |rt: &mut Runtime<ThreadedSim>| {
+            rt.build(|g| {
+                let word = g.device_malloc(8)?;
+                let mut prev = g.add_task(0, CoreType::Aiv, &[word])?;
+                for _ in 0..40 {
+                    let next = g.add_task(0, CoreType::Aiv, &[word])?;
+                    g.add_successor(prev, next)?;
+                    prev = next;
+                }
+                Ok(())
+            })
+        };
+        chain(&mut rt).unwrap();
+        std::mem::forget(rt.start().unwrap());
+        // Let a few kernels run.
+        while FINISHED.load(Ordering::SeqCst) < 2 {
+            std::thread::yield_now();
+        }
+        match end {
+            "discard" => assert_eq!(rt.discard(), 1, "{end}: the word is freed"),
+            "finalize" => assert_eq!(rt.finalize().unwrap().freed, 1, "{end}"),
+            "build" => {
+                // The graph of the forgotten run is still built.
+                assert!(
+                    matches!(chain(&mut rt), Err(Error::GraphPresent(41))),
+                    "{end}"
+                );
+                assert_eq!(rt.discard(), 1, "{end}");
+            }
+            "run" => {
+                // The forgotten run is cancelled; this one runs every task.
+                assert_eq!(rt.run().unwrap().tasks, 41, "{end}");
+                assert_eq!(rt.discard(), 1, "{end}");
+            }
+            _ => drop(rt),
+        }
+        assert_eq!(
+            IN_KERNEL.load(Ordering::SeqCst),
+            0,
+            "{end}: a kernel still runs"
+        );
+        let finished = FINISHED.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(
+            FINISHED.load(Ordering::SeqCst),
+            finished,
+            "{end}: kernels ran on after the call returned"
+        );
+        FINISHED.store(0, Ordering::SeqCst);
+    }
+}
