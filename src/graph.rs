@@ -114,16 +114,22 @@ impl TaskLists {
 }
 
 /// A device buffer whose contents are copied back to `host` at finalize.
-#[derive(Component, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TensorPair {
+///
+/// Private to the crate on purpose: finalize writes through `host`, which
+/// only the `unsafe` [`GraphBuilder::record_tensor_pair`] may vouch for,
+/// and only until that round ends. A component users could name could be
+/// spawned with any address, or taken out of the world and put back in a
+/// later round.
+#[derive(Component, Clone, Copy, Debug)]
+pub(crate) struct TensorPair {
     /// Host address the bytes are copied back to.
-    pub host: u64,
+    pub(crate) host: u64,
     /// Device address they are copied from.
-    pub dev: u64,
+    pub(crate) dev: u64,
     /// Length in bytes.
-    pub bytes: u64,
+    pub(crate) bytes: u64,
     /// Record order.
-    pub index: u32,
+    pub(crate) index: u32,
 }
 
 /// How many tasks the built graph has (the tasks are the entities with a
@@ -399,6 +405,14 @@ impl<'w> GraphBuilder<'w> {
     /// Records that `bytes` at device address `dev` are copied back to `host`
     /// at [`finalize`](crate::Runtime::finalize). The device range must lie
     /// inside one live allocation.
+    ///
+    /// This is the only way to record a pair: the component that holds it
+    /// is private to the crate, so safe code can neither make one with an
+    /// address of its choosing nor keep one past its round:
+    ///
+    /// ```compile_fail,E0603
+    /// use hostgraph::graph::TensorPair;
+    /// ```
     ///
     /// # Safety
     /// `host` must be valid for writes of `bytes` bytes until the runtime is
