@@ -98,7 +98,8 @@
 //!
 //! # Reports
 //!
-//! [`VirtualTime::report`] gives the last completed run's figures:
+//! [`VirtualTime::report`] gives the last dispatched run's figures, if it
+//! completed:
 //! makespan, per-core busy and idle time, per-thread scheduler time, and
 //! the lower bound no schedule beats. Per-task records come as a
 //! [`Profile`](crate::Profile) in virtual time when the runtime profiles
@@ -267,8 +268,10 @@ impl VirtualTime {
         self.sim.seed
     }
 
-    /// The figures of the last run, if it completed (`None` after a run
-    /// that failed or was stopped, and before any run).
+    /// The figures of the last run that was dispatched, if it completed:
+    /// `None` before any run, and after a dispatched run that failed or
+    /// was cancelled. A run refused before dispatch (at seal, say) leaves
+    /// the figures of the run before it.
     pub fn report(&self) -> Option<&VirtualReport> {
         self.sim.report.as_ref()
     }
