@@ -1,12 +1,23 @@
 //! What each built-in policy does differently, seen in real runs on the
 //! inline simulator (deterministic order) through the published per-task
-//! results; HEFT's core choice checked against its estimates directly.
+//! results; HEFT's core choice checked against its estimates directly. And
+//! a policy that keeps tasks on the core that released them while choosing
+//! cores itself: every task runs once, in dependency order.
+
+use std::time::Duration;
 
 use hostgraph::cost::{Cost, CostModel};
 use hostgraph::graph::Task;
 use hostgraph::run::{SealedGraph, TaskResult};
-use hostgraph::sched::{CoreView, CriticalPath, Heft, Policy, RoundRobin, WorkStealing};
-use hostgraph::{CoreType, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig};
+use hostgraph::sched::queue::{Fifo, SharedFifo};
+use hostgraph::sched::{CoreView, CriticalPath, Heft, Place, Policy, RoundRobin, WorkStealing};
+use hostgraph::{
+    Backend, CoreType, DiscoveredCore, GraphBuilder, InlineSim, KernelFn, Platform, Runtime,
+    RuntimeConfig, VirtualTime,
+};
+
+mod common;
+use common::Dag;
 
 fn noop(_: &[u64]) {}
 
@@ -23,14 +34,25 @@ fn inline(block_dim: u32, threads: u32) -> Runtime<InlineSim> {
 }
 
 /// Runs `build` under `policy`; every task's result by id.
-fn results<P: Policy>(
-    rt: &mut Runtime<InlineSim>,
+fn results<P: Policy, B: Backend>(
+    rt: &mut Runtime<B>,
     policy: P,
     build: impl FnOnce(&mut GraphBuilder<'_>) -> hostgraph::Result<()>,
 ) -> (Vec<TaskResult>, hostgraph::RunReport) {
+    let (r, report) = try_results(rt, policy, build);
+    (r, report.unwrap())
+}
+
+/// Runs `build` under `policy` (publishing), then discards the graph:
+/// every task's result by id (none if the run failed), and how it ended.
+fn try_results<P: Policy, B: Backend>(
+    rt: &mut Runtime<B>,
+    policy: P,
+    build: impl FnOnce(&mut GraphBuilder<'_>) -> hostgraph::Result<()>,
+) -> (Vec<TaskResult>, hostgraph::Result<hostgraph::RunReport>) {
     rt.set_policy(policy);
     rt.build(build).unwrap();
-    let report = rt.run().unwrap();
+    let report = rt.run();
     let world = rt.world_mut();
     let mut r: Vec<(u32, TaskResult)> = world
         .query::<(&Task, &TaskResult)>()
@@ -148,4 +170,166 @@ fn heft_picks_the_core_that_finishes_first() {
         1
     );
     rt.finalize().unwrap();
+}
+
+/// Round-robin but for two valid answers: a released task goes to the core
+/// that released it ([`Place::Core`]), and the policy chooses cores (with
+/// the default choice, the first core offered).
+#[derive(Debug, Clone, Copy, Default)]
+struct StickyChooser;
+
+impl Policy for StickyChooser {
+    type Local = Fifo;
+    type Shared = SharedFifo;
+    type Thread = ();
+    const AFFINITY: bool = true;
+    const CHOOSES_CORE: bool = true;
+
+    fn name(&self) -> &'static str {
+        "sticky-chooser"
+    }
+
+    fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
+        RoundRobin.assign_cores(cores, threads)
+    }
+
+    fn seed(&self, core_type: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>> {
+        RoundRobin.seed(core_type, ready, capacity)
+    }
+
+    fn thread(&self, _index: usize, _cores: &[CoreView]) {}
+
+    fn place(&self, _thread: &mut (), _task: u32, _from: CoreView) -> Place {
+        Place::Core
+    }
+}
+
+/// The smallest graph found where [`StickyChooser`] stranded a task under
+/// virtual time (seed 3): a task reserved for a core that was not the
+/// first offered sat there while its type counted as having nothing ready.
+fn stranding_dag() -> Dag {
+    use CoreType::{Aic as C, Aiv as V};
+    Dag {
+        core: vec![V, V, C, V, V, C, V, V],
+        edges: vec![
+            (0, 1),
+            (0, 3),
+            (0, 4),
+            (0, 5),
+            (0, 6),
+            (0, 7),
+            (1, 3),
+            (1, 4),
+            (1, 5),
+            (1, 6),
+            (1, 7),
+            (3, 4),
+        ],
+    }
+}
+
+/// The same on the inline simulator, with one AIV core each for tasks 0
+/// and 3: 0 releases 1 (reserved for its core) and 3; 1 releases 2
+/// (reserved for its core) while 3's core goes idle after it, so 3's core
+/// was offered first.
+fn stranding_dag_inline() -> Dag {
+    Dag {
+        core: vec![CoreType::Aiv; 4],
+        edges: vec![(0, 1), (0, 2), (0, 3), (1, 2)],
+    }
+}
+
+/// A runtime on `backend` publishing per-task results, its kernel 0 a
+/// no-op.
+fn runtime<B: Backend>(backend: B, block_dim: u32, threads: u32) -> Runtime<B> {
+    let config = RuntimeConfig {
+        block_dim,
+        threads,
+        publish: true,
+        // Long enough for a loaded machine; short enough that a stranded
+        // task fails the test quickly.
+        stall_timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(config, backend).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt
+}
+
+/// Virtual time on the A2A3 with kernels of 10 ns to 5 µs.
+fn virtual_time() -> VirtualTime {
+    VirtualTime::new(
+        *Platform::A2A3.spec(),
+        CostModel::new(Cost::Uniform {
+            min: 10,
+            max: 5_000,
+        }),
+        3,
+    )
+}
+
+/// Runs `dag` under `policy`, then asserts that every task ran exactly once
+/// (each completed once: the completion order is a permutation) and after
+/// each of its predecessors.
+fn run_checked<P: Policy, B: Backend>(rt: &mut Runtime<B>, policy: P, dag: &Dag, what: &str) {
+    let (results, report) = try_results(rt, policy, |g| dag.build(g, [0, 0]).map(drop));
+    let report = report.unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(report.tasks, dag.len(), "{what}");
+    let dispatched: u64 = report.per_thread.iter().map(|t| t.dispatched).sum();
+    let completed: u64 = report.per_thread.iter().map(|t| t.completed).sum();
+    assert_eq!(
+        (dispatched, completed),
+        (dag.len() as u64, dag.len() as u64),
+        "{what}"
+    );
+    assert_eq!(results.len(), dag.len(), "{what}");
+    let order: Vec<u32> = results.iter().map(|r| r.order).collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert!(
+        sorted.iter().copied().eq(0..dag.len() as u32),
+        "{what}: completion orders are not each task once: {order:?}"
+    );
+    for &(from, to) in &dag.edges {
+        assert!(
+            order[from as usize] < order[to as usize],
+            "{what}: task {to} finished before its predecessor {from}"
+        );
+    }
+}
+
+#[test]
+fn a_task_reserved_for_a_core_not_offered_first_runs_under_virtual_time() {
+    let mut rt = runtime(virtual_time(), 1, 1);
+    run_checked(&mut rt, StickyChooser, &stranding_dag(), "virtual time");
+    rt.finalize().unwrap();
+}
+
+#[test]
+fn a_task_reserved_for_a_core_not_offered_first_runs_inline() {
+    let mut rt = runtime(InlineSim::new(Platform::A2A3), 1, 1);
+    run_checked(&mut rt, StickyChooser, &stranding_dag_inline(), "inline");
+    run_checked(&mut rt, StickyChooser, &stranding_dag(), "inline, 8 tasks");
+    rt.finalize().unwrap();
+}
+
+/// Random DAGs on both simulators, one and several scheduler threads.
+#[test]
+fn reserving_and_choosing_cores_runs_random_dags_exactly_once_in_order() {
+    fn sweep<B: Backend>(backend: impl Fn() -> B, name: &str) {
+        for (block_dim, threads) in [(1, 1), (2, 2), (3, 2)] {
+            let mut rt = runtime(backend(), block_dim, threads);
+            for n in [4, 8, 12, 20, 50, 200] {
+                for seed in 0..40 {
+                    let what = format!(
+                        "{name}: {n} tasks, seed {seed}, block dim {block_dim}, {threads} threads"
+                    );
+                    run_checked(&mut rt, StickyChooser, &Dag::random(seed, n), &what);
+                }
+            }
+            rt.finalize().unwrap();
+        }
+    }
+    sweep(virtual_time, "virtual time");
+    sweep(|| InlineSim::new(Platform::A2A3), "inline");
 }

@@ -53,7 +53,9 @@ pub enum Place {
     Shared,
     /// The core that released it, next (if it is of the task's type and
     /// has nothing reserved yet), else as `Local`. Needs
-    /// [`Policy::AFFINITY`].
+    /// [`Policy::AFFINITY`]. The task goes to that core as soon as its
+    /// pending slot is free, ahead of any queued task and without asking
+    /// [`Policy::choose_core`].
     Core,
 }
 
@@ -123,7 +125,8 @@ pub trait Policy: Send + Sync + 'static {
 
     /// Which of `free` (this thread's cores of `task`'s type that can take
     /// a task now, idle ones first) runs `task`: an index into `free`.
-    /// Called only with [`CHOOSES_CORE`](Self::CHOOSES_CORE).
+    /// Called only with [`CHOOSES_CORE`](Self::CHOOSES_CORE), and only for
+    /// queued tasks (a task placed with [`Place::Core`] goes to its core).
     #[inline]
     fn choose_core(&self, _thread: &mut Self::Thread, _task: u32, _free: &[CoreView]) -> usize {
         0

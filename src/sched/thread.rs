@@ -131,8 +131,9 @@ impl<P: Policy> SchedulerThread<P> {
     ///    it shows finished are released, and those that become ready are
     ///    placed as the policy says. The core is then fed at once (not
     ///    after every other busy core has been read) if it holds nothing,
-    ///    or if no idle core of its type could take the task instead; a
-    ///    core left holding nothing joins the idle cores.
+    ///    or if no idle core of its type could take the task instead (a
+    ///    policy that chooses cores feeds it here only a task reserved for
+    ///    it); a core left holding nothing joins the idle cores.
     /// 2. Idle cores are fed, the one that finished last first, then the
     ///    free pending slots of busy cores, until a core type's queues come
     ///    up empty. (A policy that chooses cores instead picks, for each
@@ -217,11 +218,15 @@ impl<P: Policy> SchedulerThread<P> {
             let core = &mut cores[c];
             let ty = core.core_type as usize;
             // A task reserved for this core is its next, whatever else is
-            // dry (so no idle core is left holding one).
-            if !P::CHOOSES_CORE
-                && core.slot.can_dispatch()
+            // dry, and whichever policy (so no core is left holding one: a
+            // reservation is only ever made here, for this core, and its
+            // pending slot only frees here). A policy that chooses cores
+            // feeds the rest below.
+            if core.slot.can_dispatch()
                 && (q.has_reserved(c)
-                    || dry & 1 << ty == 0 && (core.slot.is_idle() || idle[ty].is_empty()))
+                    || !P::CHOOSES_CORE
+                        && dry & 1 << ty == 0
+                        && (core.slot.is_idle() || idle[ty].is_empty()))
             {
                 progress |= q.feed(c, core, &mut dry);
             }
@@ -476,6 +481,11 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
     /// the cores that can take it (idle ones first, the last to finish
     /// first), as the policy says. `None` if the policy named no offered
     /// core (the run is stopped).
+    ///
+    /// No offered core has a task reserved: step 1 gave each reserved task
+    /// to its core (the only core it may run on) as soon as that core's
+    /// pending slot was free, so what is offered here comes from the
+    /// queues.
     fn feed_by_choice(
         &mut self,
         cores: &mut [OwnedCore],
@@ -499,6 +509,10 @@ impl<R: RegisterAccess, P: Policy> Queues<'_, R, P> {
                 let Some(first) = free.first() else {
                     break;
                 };
+                debug_assert!(
+                    !P::AFFINITY || free.iter().all(|v| self.reserved[v.index] == NONE),
+                    "a core offered to choose_core holds a reserved task"
+                );
                 let Some(task) = self.next_ready(first.index, ty) else {
                     dry |= 1 << t;
                     break;
