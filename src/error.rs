@@ -322,17 +322,67 @@ impl std::fmt::Display for HeldTask {
     }
 }
 
+/// A ready task that no core took when a run stalled, and where it sat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedTask {
+    /// The task.
+    pub task: TaskId,
+    /// Its type.
+    pub core_type: CoreType,
+    /// Where it sat.
+    pub place: QueuedIn,
+}
+
+/// Where a ready task sat when a run stalled ([`QueuedTask`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueuedIn {
+    /// Reserved for a core ([`Place::Core`](crate::sched::Place::Core)).
+    Reserved {
+        /// The scheduler thread that owns the core.
+        thread: usize,
+        /// Physical id of the core.
+        physical_id: u32,
+    },
+    /// A scheduler thread's local ready queue of the task's type.
+    Local {
+        /// The thread.
+        thread: usize,
+    },
+    /// The shared ready queue of the task's type.
+    Shared,
+    /// The initially ready tasks that did not fit a local queue, not yet
+    /// claimed by any thread.
+    Seeds,
+}
+
+impl std::fmt::Display for QueuedTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {} ({}) ", self.task, self.core_type)?;
+        match self.place {
+            QueuedIn::Reserved {
+                thread,
+                physical_id,
+            } => write!(f, "reserved for core {physical_id} of thread {thread}"),
+            QueuedIn::Local { thread } => write!(f, "in thread {thread}'s local queue"),
+            QueuedIn::Shared => f.write_str("in the shared queue"),
+            QueuedIn::Seeds => f.write_str("in the unclaimed seeds"),
+        }
+    }
+}
+
 /// What a stall looked like when it was detected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StallDiagnosis {
     /// No core busy and tasks left: those still waiting on predecessors
-    /// (`(task, remaining fan-in)`), and how many ready tasks sat in queues
-    /// that no core drew from (stranded).
+    /// (`(task, remaining fan-in)`), and the ready tasks that sat in queues
+    /// no core drew from (stranded), each with where it sat.
     Deadlock {
         /// Tasks with predecessors not finished.
         blocked: Vec<(TaskId, u32)>,
-        /// Ready tasks left in the queues.
-        queued: usize,
+        /// Ready tasks left in the queues (reserved for a core, in a
+        /// thread's local queue, in a shared queue, among the seeds), in
+        /// that order, by thread.
+        queued: Vec<QueuedTask>,
     },
     /// Kernels that did not return: the tasks inside them (their core
     /// acknowledged them and has not finished), and the tasks written to a
@@ -352,9 +402,23 @@ impl std::fmt::Display for StallDiagnosis {
             StallDiagnosis::Deadlock { blocked, queued } => {
                 write!(
                     f,
-                    "deadlock: no core busy, {queued} ready task(s) stranded in queues; \
-                     blocked tasks (task: remaining fan-in): "
+                    "deadlock: no core busy, {} ready task(s) stranded in queues",
+                    queued.len()
                 )?;
+                if !queued.is_empty() {
+                    let shown: Vec<String> =
+                        queued.iter().take(SHOW).map(|q| q.to_string()).collect();
+                    write!(
+                        f,
+                        " ({}{})",
+                        shown.join(", "),
+                        more(queued.len().saturating_sub(SHOW))
+                    )?;
+                }
+                f.write_str("; blocked tasks (task: remaining fan-in): ")?;
+                if blocked.is_empty() {
+                    return f.write_str("none");
+                }
                 let shown: Vec<String> = blocked
                     .iter()
                     .take(SHOW)

@@ -124,7 +124,7 @@ pub use hostgraph_orch_abi;
 pub use hostgraph_platform;
 
 pub use backend::Backend;
-pub use error::{Error, HeldTask, Result, StallDiagnosis};
+pub use error::{Error, HeldTask, QueuedIn, QueuedTask, Result, StallDiagnosis};
 pub use graph::{GraphBuilder, TaskId};
 pub use handle::RunHandle;
 pub use hostgraph_orch_abi::{CoreType, DType, OrchTensor, OwnedArgs};

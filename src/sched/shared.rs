@@ -12,7 +12,8 @@ use hostgraph_platform::RegisterAccess;
 use super::policy::Policy;
 use super::queue::{LocalQueue, SharedQueue};
 use super::thread::ThreadStats;
-use crate::error::Error;
+use crate::error::{Error, QueuedIn, QueuedTask};
+use crate::graph::TaskId;
 use crate::seal::Sealed;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
@@ -60,9 +61,10 @@ impl Seeds {
         self.next[ty].0.load(Ordering::Relaxed) >= self.tasks[ty].len()
     }
 
-    /// Seeds not claimed yet.
-    pub(crate) fn unclaimed(&self) -> usize {
-        self.unclaimed_of(0) + self.unclaimed_of(1)
+    /// The seeds of core type `ty` not claimed yet.
+    pub(crate) fn unclaimed_tasks(&self, ty: usize) -> &[u32] {
+        let claimed = self.next[ty].0.load(Ordering::Relaxed);
+        &self.tasks[ty][claimed.min(self.tasks[ty].len())..]
     }
 
     /// Seeds of core type `ty` not claimed yet.
@@ -104,8 +106,17 @@ pub(crate) struct ThreadOutcome {
     pub stats: ThreadStats,
     /// Tasks its cores held (written or acknowledged, not seen to finish).
     pub held: Vec<Held>,
-    /// Ready tasks left in its local queues.
-    pub queued: usize,
+    /// Ready tasks left in its reserved slots and local queues.
+    pub queued: Vec<QueuedTask>,
+}
+
+/// `task` of `core_type`, left ready in `place`.
+pub(crate) fn queued(task: u32, core_type: CoreType, place: QueuedIn) -> QueuedTask {
+    QueuedTask {
+        task: TaskId(task),
+        core_type,
+        place,
+    }
 }
 
 /// What other threads steal a thread's local queues through, by core type.
@@ -223,10 +234,22 @@ impl<R, P: Policy> RunShared<R, P> {
         std::mem::take(&mut *lock(&self.outcomes))
     }
 
-    /// Ready tasks that no thread took: seeds not claimed and tasks in the
-    /// shared queues.
-    pub(crate) fn unclaimed(&self) -> usize {
-        self.seeds.unclaimed() + self.shared.iter().map(SharedQueue::len).sum::<usize>()
+    /// Ready tasks that no thread took: those in the shared queues (taken
+    /// out: call once the run is over) and the seeds not claimed.
+    pub(crate) fn take_unclaimed(&self) -> Vec<QueuedTask> {
+        let mut tasks = Vec::new();
+        let mut scratch = P::Local::with_capacity(0);
+        for ty in CoreType::ALL {
+            // One at a time, so nothing lands in `scratch`.
+            while let (Some(t), _) = self.shared[ty as usize].take(&mut scratch, 1, |_| 0) {
+                tasks.push(queued(t, ty, QueuedIn::Shared));
+            }
+        }
+        for ty in CoreType::ALL {
+            let seeds = self.seeds.unclaimed_tasks(ty as usize);
+            tasks.extend(seeds.iter().map(|&t| queued(t, ty, QueuedIn::Seeds)));
+        }
+        tasks
     }
 }
 
@@ -274,7 +297,7 @@ impl<R: RegisterAccess, P: Policy> RunStatus for RunShared<R, P> {
             &self.regs,
             &self.graph,
             outcomes,
-            self.unclaimed(),
+            self.take_unclaimed(),
             self.remaining(),
             elapsed,
         )
@@ -288,15 +311,20 @@ mod tests {
     #[test]
     fn seeds_are_claimed_in_batches_each_once() {
         let seeds = Seeds::new([vec![1, 2, 3, 4, 5], vec![9]]);
-        assert_eq!(seeds.unclaimed(), 6);
+        assert_eq!(seeds.unclaimed_tasks(0), [1, 2, 3, 4, 5]);
         assert_eq!(seeds.claim(0, 2), [1, 2]);
+        assert_eq!(seeds.unclaimed_tasks(0), [3, 4, 5]);
         assert_eq!(seeds.claim(0, 2), [3, 4]);
         assert_eq!(seeds.claim(0, 2), [5]);
         assert!(seeds.claim(0, 2).is_empty());
         assert!(!seeds.drained(1) && seeds.drained(0));
-        assert_eq!(seeds.unclaimed(), 1);
+        assert!(seeds.unclaimed_tasks(0).is_empty());
+        assert_eq!(
+            (seeds.unclaimed_tasks(1), seeds.unclaimed_of(1)),
+            (&[9][..], 1)
+        );
         assert_eq!(seeds.claim(1, 4), [9]);
         assert!(seeds.drained(1));
-        assert_eq!(seeds.unclaimed(), 0);
+        assert!(seeds.unclaimed_tasks(1).is_empty());
     }
 }

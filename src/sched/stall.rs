@@ -8,19 +8,21 @@ use hostgraph_platform::RegisterAccess;
 use hostgraph_platform::regs::{Cond, CondState, Reg};
 
 use super::shared::{Held, ThreadOutcome};
-use crate::error::{Error, HeldTask, StallDiagnosis};
+use crate::error::{Error, HeldTask, QueuedTask, StallDiagnosis};
 use crate::graph::TaskId;
 use crate::seal::Sealed;
 
 /// Diagnoses a run that made no progress for `elapsed`, from its threads'
-/// final states and each held task's core's COND now: a core showing ACK
-/// of its task is inside the kernel; a task written to a core that has not
-/// acknowledged it was never started.
+/// final states, the ready tasks no thread took (`unclaimed`), and each
+/// held task's core's COND now: a core showing ACK of its task is inside
+/// the kernel; a task written to a core that has not acknowledged it was
+/// never started. With no task held, the ready tasks left anywhere are
+/// named with where they sat.
 pub(crate) fn diagnose<R: RegisterAccess>(
     regs: &R,
     graph: &Sealed,
     outcomes: &[ThreadOutcome],
-    unclaimed: usize,
+    unclaimed: Vec<QueuedTask>,
     remaining: usize,
     elapsed: Duration,
 ) -> Error {
@@ -41,7 +43,11 @@ pub(crate) fn diagnose<R: RegisterAccess>(
             .filter(|&t| graph.remaining_fanin(t) > 0)
             .map(|t| (TaskId(t), graph.remaining_fanin(t)))
             .collect();
-        let queued = outcomes.iter().map(|o| o.queued).sum::<usize>() + unclaimed;
+        let queued = outcomes
+            .iter()
+            .flat_map(|o| o.queued.iter().copied())
+            .chain(unclaimed)
+            .collect();
         StallDiagnosis::Deadlock { blocked, queued }
     } else {
         StallDiagnosis::HungKernel { running, waiting }
@@ -68,6 +74,8 @@ mod tests {
     use hostgraph_platform::{Platform, RegisterAccess, SimRegisters};
 
     use super::*;
+    use crate::error::QueuedIn;
+    use crate::sched::shared::queued;
     use crate::sched::testing::Built;
 
     fn noop(_: &[u64]) {}
@@ -97,19 +105,87 @@ mod tests {
         // Task 0's completion was resolved, task 1's was lost: 2 waits forever.
         assert!(!graph.release(2));
         let regs = SimRegisters::new(Platform::A2A3.spec());
-        let idle = ThreadOutcome {
-            queued: 1,
-            ..Default::default()
-        };
-        let e = diagnose(&regs, &graph, &[idle], 2, 2, Duration::from_secs(2));
-        match e {
+        let idle = ThreadOutcome::default();
+        let e = diagnose(
+            &regs,
+            &graph,
+            &[idle],
+            Vec::new(),
+            2,
+            Duration::from_secs(2),
+        );
+        match &e {
             Error::Stall {
-                diagnosis: StallDiagnosis::Deadlock { blocked, queued: 3 },
+                diagnosis: StallDiagnosis::Deadlock { blocked, queued },
                 remaining: 2,
                 ..
-            } => assert_eq!(blocked, vec![(TaskId(2), 1)]),
+            } => assert_eq!((&blocked[..], queued.len()), (&[(TaskId(2), 1)][..], 0)),
             other => panic!("expected a deadlock, got {other}"),
         }
+        assert_eq!(
+            e.to_string(),
+            "stall after 2s with 2 tasks left: deadlock: no core busy, 0 ready task(s) stranded \
+             in queues; blocked tasks (task: remaining fan-in): 2:1"
+        );
+    }
+
+    #[test]
+    fn a_deadlock_names_each_stranded_task_and_where_it_sat() {
+        // Three tasks, all ready.
+        let graph = Built::new(noop, &[0], |g| {
+            for ty in [CoreType::Aic, CoreType::Aiv, CoreType::Aiv] {
+                g.add_task(0, ty, &[]).unwrap();
+            }
+        })
+        .seal();
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        let reserved = QueuedIn::Reserved {
+            thread: 1,
+            physical_id: 25,
+        };
+        let threads = [
+            ThreadOutcome::default(),
+            ThreadOutcome {
+                queued: vec![
+                    queued(2, CoreType::Aiv, reserved),
+                    queued(1, CoreType::Aiv, QueuedIn::Local { thread: 1 }),
+                ],
+                ..Default::default()
+            },
+        ];
+        let unclaimed = vec![queued(0, CoreType::Aic, QueuedIn::Seeds)];
+        let e = diagnose(
+            &regs,
+            &graph,
+            &threads,
+            unclaimed,
+            3,
+            Duration::from_secs(2),
+        );
+        let Error::Stall {
+            diagnosis: StallDiagnosis::Deadlock { blocked, queued },
+            ..
+        } = &e
+        else {
+            panic!("expected a deadlock, got {e}");
+        };
+        assert!(blocked.is_empty());
+        let places: Vec<(TaskId, QueuedIn)> = queued.iter().map(|q| (q.task, q.place)).collect();
+        assert_eq!(
+            places,
+            [
+                (TaskId(2), reserved),
+                (TaskId(1), QueuedIn::Local { thread: 1 }),
+                (TaskId(0), QueuedIn::Seeds)
+            ]
+        );
+        assert_eq!(
+            e.to_string(),
+            "stall after 2s with 3 tasks left: deadlock: no core busy, 3 ready task(s) stranded \
+             in queues (task 2 (AIV) reserved for core 25 of thread 1, task 1 (AIV) in thread \
+             1's local queue, task 0 (AIC) in the unclaimed seeds); blocked tasks (task: \
+             remaining fan-in): none"
+        );
     }
 
     #[test]
@@ -130,7 +206,14 @@ mod tests {
             ],
             ..Default::default()
         };
-        let e = diagnose(&regs, &graph, &[busy], 0, 3, Duration::from_secs(2));
+        let e = diagnose(
+            &regs,
+            &graph,
+            &[busy],
+            Vec::new(),
+            3,
+            Duration::from_secs(2),
+        );
         let task = |physical_id, task| HeldTask {
             physical_id,
             core_type: CoreType::Aiv,

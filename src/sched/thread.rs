@@ -8,8 +8,9 @@ use hostgraph_platform::{CoreSlot, RegisterAccess};
 
 use super::policy::{CoreView, Place, Policy, bad_policy};
 use super::queue::{LocalQueue, SharedQueue};
-use super::shared::{Failure, Held, RunShared, ThreadOutcome};
+use super::shared::{self, Failure, Held, RunShared, ThreadOutcome};
 use crate::backend::Poll;
+use crate::error::QueuedIn;
 use crate::graph::TaskId;
 use crate::sync::Ordering;
 
@@ -284,8 +285,11 @@ impl<P: Policy> SchedulerThread<P> {
         if progress { Poll::Progress } else { Poll::Idle }
     }
 
-    /// The thread's state for the run's report and diagnosis.
-    pub fn outcome(&self) -> ThreadOutcome {
+    /// The thread's state for the run's report and diagnosis, once its
+    /// job is over: the ready tasks it still held are taken out of its
+    /// reserved slots and local queues to be named (none after a run that
+    /// completed).
+    pub fn outcome(&mut self) -> ThreadOutcome {
         let held = self
             .cores
             .iter()
@@ -300,11 +304,26 @@ impl<P: Policy> SchedulerThread<P> {
                     })
             })
             .collect();
+        let thread = self.index as usize;
+        let mut queued = Vec::new();
+        for (core, task) in self.cores.iter().zip(&mut self.reserved) {
+            if *task != NONE {
+                let place = QueuedIn::Reserved {
+                    thread,
+                    physical_id: core.physical_id,
+                };
+                queued.push(shared::queued(*task, core.core_type, place));
+                *task = NONE;
+            }
+        }
+        for (local, ty) in self.local.iter_mut().zip(CoreType::ALL) {
+            let place = QueuedIn::Local { thread };
+            queued.extend(std::iter::from_fn(|| local.pop()).map(|t| shared::queued(t, ty, place)));
+        }
         ThreadOutcome {
             stats: self.stats,
             held,
-            queued: self.local.iter().map(LocalQueue::len).sum::<usize>()
-                + self.reserved.iter().filter(|&&t| t != NONE).count(),
+            queued,
         }
     }
 }
@@ -678,6 +697,37 @@ mod tests {
         assert_eq!(thread.poll(&sh), Poll::Progress);
         regs.write(25, Reg::Cond, fin(1));
         assert_eq!(thread.poll(&sh), Poll::Done);
+    }
+
+    /// A thread's outcome names the ready tasks it still holds, reserved
+    /// for a core or in a local queue, and takes them out.
+    #[test]
+    fn the_outcome_names_the_tasks_left_reserved_and_queued() {
+        use crate::sched::Locality;
+        let core = |physical_id| OwnedCore {
+            physical_id,
+            core_type: CoreType::Aiv,
+            slot: CoreSlot::default(),
+        };
+        let mut thread = SchedulerThread::new(1, [0, 4], vec![core(24), core(25)], &Locality);
+        thread.push_seed(2, CoreType::Aiv, 0);
+        thread.push_seed(3, CoreType::Aiv, 0);
+        thread.reserved[1] = 1;
+        let queued = |task, place| crate::error::QueuedTask {
+            task: crate::graph::TaskId(task),
+            core_type: CoreType::Aiv,
+            place,
+        };
+        let reserved = QueuedIn::Reserved {
+            thread: 1,
+            physical_id: 25,
+        };
+        let local = QueuedIn::Local { thread: 1 };
+        assert_eq!(
+            thread.outcome().queued,
+            [queued(1, reserved), queued(2, local), queued(3, local)]
+        );
+        assert!(thread.outcome().queued.is_empty());
     }
 
     #[test]
