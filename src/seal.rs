@@ -59,7 +59,9 @@ pub struct Sealed {
     aic_tasks: usize,
     // Run state.
     /// Remaining fan-in per task: the initial counts when sealed, reset
-    /// from the [`Task`] components before every run.
+    /// before every run from the sealed lists themselves (one per edge
+    /// into the task), never from the [`Task`] components, which may have
+    /// been edited since they were validated.
     fanin: Vec<AtomicU32>,
     faulted: AtomicBool,
     fault: Mutex<Option<Fault>>,
@@ -119,16 +121,17 @@ impl Sealed {
         self.aic_tasks
     }
 
-    /// Resets the run state: every fan-in back to its task's count (from
-    /// `tasks`, the graph's [`Task`] components), no fault, and per-task
-    /// records on or off (`profiling`: with times; `publish`: which core
-    /// and thread ran each task, in which order).
-    pub(crate) fn reset<'a>(
-        &self,
-        tasks: impl Iterator<Item = &'a Task>,
-        profiling: bool,
-        publish: bool,
-    ) {
+    /// Resets the run state: every fan-in back to its task's count, no
+    /// fault, and per-task records on or off (`profiling`: with times;
+    /// `publish`: which core and thread ran each task, in which order).
+    ///
+    /// The counts are those of the graph that was sealed: the edges into
+    /// each task in the lists this view holds (O(tasks + edges), no memory
+    /// of its own), not the [`Task`] components. A component edited after
+    /// sealing (by a system between seal and launch, or an edit that change
+    /// detection missed) cannot make a run execute anything but the
+    /// validated graph.
+    pub(crate) fn reset(&self, profiling: bool, publish: bool) {
         let recording = profiling || publish;
         self.recording
             .store(recording, std::sync::atomic::Ordering::Relaxed);
@@ -139,8 +142,16 @@ impl Sealed {
                 .get_or_init(|| Recorder::new(self.len()))
                 .begin(profiling);
         }
-        for task in tasks {
-            self.fanin[task.id.index()].store(task.fanin, Ordering::Relaxed);
+        // No run is in flight: plain loads and stores, no read-modify-write
+        // (the handing of the graph to the scheduler threads publishes
+        // them). The sealed lists were checked at seal: every successor
+        // is a task of this graph.
+        for c in &self.fanin {
+            c.store(0, Ordering::Relaxed);
+        }
+        for &TaskId(s) in self.lists.successors.iter() {
+            let c = &self.fanin[s as usize];
+            c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         self.faulted.store(false, Ordering::Relaxed);
         *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = None;

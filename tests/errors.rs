@@ -652,3 +652,98 @@ fn tasks_or_lists_changed_in_the_world_are_refused_at_seal() {
     }
     assert_clean_and_usable(&mut rt);
 }
+
+/// The diamond-with-a-tail the fan-in tests run on one thread and one
+/// block, inline, so the order kernels run in is the order of dispatch:
+/// a(0) → c(3), b1(1) → b2(2) → c(3). Every kernel records its first word
+/// (its task id): `record`.
+fn fan_in_graph(record: fn(&[u64])) -> Runtime<InlineSim> {
+    let cfg = RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(cfg, InlineSim::new(Platform::A2A3)).unwrap();
+    rt.register_kernel(0, KernelFn::rust(record));
+    build_fan_in_graph(&mut rt);
+    rt
+}
+
+fn build_fan_in_graph(rt: &mut Runtime<InlineSim>) {
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aiv, &[0])?;
+        let b1 = g.add_task(0, CoreType::Aiv, &[1])?;
+        let b2 = g.add_task(0, CoreType::Aiv, &[2])?;
+        let c = g.add_task(0, CoreType::Aiv, &[3])?;
+        g.add_successor(a, c)?;
+        g.add_successor(b1, b2)?;
+        g.add_successor(b2, c)
+    })
+    .unwrap();
+}
+
+/// Asserts that every task ran once, after its predecessors.
+fn assert_ran_in_order(order: &std::sync::Mutex<Vec<u64>>) {
+    let order = std::mem::take(&mut *order.lock().unwrap());
+    let pos = |t| order.iter().position(|&x| x == t).unwrap();
+    assert_eq!(order.len(), 4, "{order:?}");
+    assert!(
+        pos(0) < pos(3) && pos(1) < pos(2) && pos(2) < pos(3),
+        "{order:?}"
+    );
+}
+
+/// A fan-in edited after the graph was sealed and before it is launched
+/// (a user system between the two phases) does not change the run: it
+/// executes the graph that was sealed, in order, and the edit is refused at
+/// the next run, which seals again. Before, launch reset the live counters
+/// from the edited components: task 3 ran before task 2, and the run said
+/// Ok.
+#[test]
+fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
+    use hostgraph::bevy_ecs::prelude::*;
+    use hostgraph::run::{Phase, RunSchedule};
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static ORDER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    fn record(args: &[u64]) {
+        ORDER.lock().unwrap().push(args[0]);
+    }
+    static ARMED: AtomicBool = AtomicBool::new(true);
+    /// Once: task 3's fan-in from 2 to 1.
+    fn lower_once(mut tasks: Query<&mut hostgraph::graph::Task>) {
+        if ARMED.swap(false, Ordering::Relaxed) {
+            for mut t in &mut tasks {
+                if t.id == TaskId(3) && t.fanin == 2 {
+                    t.fanin = 1;
+                }
+            }
+        }
+    }
+    let mut rt = fan_in_graph(record);
+    rt.world_mut().resource_mut::<Schedules>().add_systems(
+        RunSchedule::Start,
+        lower_once.after(Phase::Seal).before(Phase::Launch),
+    );
+    assert_eq!(rt.run().unwrap().tasks, 4);
+    assert_ran_in_order(&ORDER);
+    let e = rt.run().unwrap_err();
+    match &e {
+        Error::GraphMismatch { why } => assert_eq!(
+            why, "task 3's fan-in is 1, but the lists hold 2 edge(s) into it",
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(ORDER.lock().unwrap().is_empty(), "a kernel ran");
+    // Nothing was dispatched: the graph is kept until discarded.
+    assert_eq!(rt.task_count(), 4);
+    rt.discard();
+    build_fan_in_graph(&mut rt);
+    for _ in 0..2 {
+        assert_eq!(rt.run().unwrap().tasks, 4);
+        assert_ran_in_order(&ORDER);
+    }
+    rt.finalize().unwrap();
+}

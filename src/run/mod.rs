@@ -15,7 +15,13 @@
 //!    cycle) and seal it into the dense view the hot loop reads; redone
 //!    only when the graph or the kernels changed.
 //! 2. [`Phase::Launch`]: reset the graph's fan-in counts and launch the
-//!    backend's cores.
+//!    backend's cores. The counts come from the sealed view itself (the
+//!    edges into each task in the lists it holds), never from the
+//!    [`Task`](crate::graph::Task) components: a run executes exactly the
+//!    graph that was sealed, so a component edited after sealing (by a
+//!    system between seal and launch, or an edit that change detection
+//!    missed) cannot reorder it; such an edit is refused when the graph is
+//!    next sealed.
 //! 3. [`Phase::Discover`]: start-up handshake with every core (steps 1-5 of
 //!    [`hostgraph_platform::handshake`]); the cores become [`Core`]
 //!    entities and the scheduler threads [`AicpuThread`] entities (kept

@@ -52,10 +52,10 @@ pub(crate) fn seal<B: Backend>(
     }
 }
 
-/// [`Phase::Launch`]: resets the graph's fan-in counts and run records and
+/// [`Phase::Launch`]: resets the graph's fan-in counts (from the sealed
+/// graph's own lists, not the [`Task`] components) and run records, and
 /// launches the backend's cores.
 pub(crate) fn launch<B: Backend>(
-    tasks: Query<&Task>,
     sealed: Res<SealedGraph>,
     cfg: Res<RuntimeConfig>,
     mut exec: ResMut<Exec<B>>,
@@ -69,7 +69,7 @@ pub(crate) fn launch<B: Backend>(
     {
         return run.fail(e);
     }
-    graph.reset(tasks.iter(), cfg.profiling, cfg.publish);
+    graph.reset(cfg.profiling, cfg.publish);
     run.times.launch = Some(Instant::now());
     match exec.0.launch(cfg.block_dim, graph) {
         Ok(()) => run.launched = true,

@@ -51,7 +51,7 @@ impl Built {
     /// The graph sealed and reset for a run.
     pub fn seal(&self) -> Arc<Sealed> {
         let sealed = seal::seal(self.tasks.iter(), &self.lists, &self.kernels).expect("seals");
-        sealed.reset(self.tasks.iter(), false, false);
+        sealed.reset(false, false);
         Arc::new(sealed)
     }
 }
