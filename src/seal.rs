@@ -4,7 +4,7 @@
 //! kernel, no cycles) and is redone only when the graph or kernels change.
 
 use std::sync::atomic::AtomicBool as StdAtomicBool;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::DiscoveredCore;
@@ -119,6 +119,15 @@ impl Sealed {
     /// Tasks that run on AIC cores.
     pub fn aic_tasks(&self) -> usize {
         self.aic_tasks
+    }
+
+    /// Whether `lists` are the very lists this view was sealed with (the
+    /// same shared allocations; a rebuilt or replaced resource is not).
+    pub(crate) fn holds_lists(&self, lists: &TaskLists) -> bool {
+        let (a, b) = (&self.lists, lists);
+        Arc::ptr_eq(&a.args, &b.args)
+            && Arc::ptr_eq(&a.successors, &b.successors)
+            && Arc::ptr_eq(&a.starts, &b.starts)
     }
 
     /// Resets the run state: every fan-in back to its task's count, no

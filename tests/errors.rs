@@ -682,6 +682,15 @@ fn build_fan_in_graph(rt: &mut Runtime<InlineSim>) {
     .unwrap();
 }
 
+/// Sets task 3's fan-in in `world` to `fanin`.
+fn set_fan_in_of_task_3(world: &mut hostgraph::bevy_ecs::world::World, fanin: u32) {
+    for mut t in world.query::<&mut hostgraph::graph::Task>().iter_mut(world) {
+        if t.id == TaskId(3) {
+            t.fanin = fanin;
+        }
+    }
+}
+
 /// Asserts that every task ran once, after its predecessors.
 fn assert_ran_in_order(order: &std::sync::Mutex<Vec<u64>>) {
     let order = std::mem::take(&mut *order.lock().unwrap());
@@ -746,4 +755,102 @@ fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
         assert_ran_in_order(&ORDER);
     }
     rt.finalize().unwrap();
+}
+
+/// An edit older than bevy's change-detection horizon (`MAX_CHANGE_AGE`
+/// world ticks, about 3.26e9, before the run: an application that runs its
+/// graph rarely) is still refused at the next run: a seal older than the
+/// horizon is redone. Before, the edit went unseen, the old sealed view was
+/// kept, and launch reset the counters from the edited component: task 3
+/// ran before task 2, and the run said Ok.
+#[test]
+fn an_edit_older_than_the_change_horizon_is_still_refused() {
+    use hostgraph::bevy_ecs::change_detection::MAX_CHANGE_AGE;
+    use std::sync::Mutex;
+
+    static ORDER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    fn record(args: &[u64]) {
+        ORDER.lock().unwrap().push(args[0]);
+    }
+    let mut rt = fan_in_graph(record);
+    assert_eq!(rt.run().unwrap().tasks, 4);
+    assert_ran_in_order(&ORDER);
+    let world = rt.world_mut();
+    set_fan_in_of_task_3(world, 1);
+    for _ in 0..MAX_CHANGE_AGE as u64 + 10_000_000 {
+        world.increment_change_tick();
+    }
+    let e = rt.run().unwrap_err();
+    match &e {
+        Error::GraphMismatch { why } => assert_eq!(
+            why, "task 3's fan-in is 1, but the lists hold 2 edge(s) into it",
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(ORDER.lock().unwrap().is_empty(), "a kernel ran");
+    assert_eq!(rt.task_count(), 4);
+    // Put back, the graph runs again, in order.
+    set_fan_in_of_task_3(rt.world_mut(), 2);
+    assert_eq!(rt.run().unwrap().tasks, 4);
+    assert_ran_in_order(&ORDER);
+    rt.finalize().unwrap();
+}
+
+/// Lists replaced by another graph's are refused even when bevy's change
+/// detection cannot see it: here 2^32 + 5e8 world ticks pass with no
+/// schedule run (so no periodic check of the ticks), the replacement's
+/// tick wraps round to look older than the last seal, and the last seal
+/// looks recent. The sealed view's lists are compared by pointer.
+#[test]
+fn lists_replaced_are_refused_when_change_detection_wraps() {
+    use std::sync::Mutex;
+
+    static ORDER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    fn record(args: &[u64]) {
+        ORDER.lock().unwrap().push(args[0]);
+    }
+    let mut rt = fan_in_graph(record);
+    assert_eq!(rt.run().unwrap().tasks, 4);
+    assert_ran_in_order(&ORDER);
+    // The same four tasks with every other task an input of task 3.
+    let mut other = fan_in_graph(record);
+    other.discard();
+    other
+        .build(|g| {
+            let inputs = [0, 1, 2].map(|w| g.add_task(0, CoreType::Aiv, &[w]));
+            let c = g.add_task(0, CoreType::Aiv, &[3])?;
+            for t in inputs {
+                g.add_successor(t?, c)?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let lists = other
+        .world()
+        .resource::<hostgraph::graph::TaskLists>()
+        .clone();
+    let world = rt.world_mut();
+    for _ in 0..1_000_000_000u64 {
+        world.increment_change_tick();
+    }
+    world.insert_resource(lists);
+    for _ in 0..(1u64 << 32) - 500_000_000 {
+        world.increment_change_tick();
+    }
+    let e = rt.run().unwrap_err();
+    match &e {
+        Error::GraphMismatch { why } => assert_eq!(
+            why, "task 2's fan-in is 1, but the lists hold 0 edge(s) into it",
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(ORDER.lock().unwrap().is_empty(), "a kernel ran");
+    rt.discard();
+    build_fan_in_graph(&mut rt);
+    assert_eq!(rt.run().unwrap().tasks, 4);
+    assert_ran_in_order(&ORDER);
+    rt.finalize().unwrap();
+    other.discard();
 }

@@ -12,8 +12,10 @@
 //! ```
 //!
 //! 1. [`Phase::Seal`]: validate the graph (every func_id has a kernel, no
-//!    cycle) and seal it into the dense view the hot loop reads; redone
-//!    only when the graph or the kernels changed.
+//!    cycle; tasks and lists agree) and seal it into the dense view the hot
+//!    loop reads; redone only when the graph or the kernels changed (bevy
+//!    change detection; lists that are not the sealed view's; and always
+//!    when the last seal is older than bevy's change horizon).
 //! 2. [`Phase::Launch`]: reset the graph's fan-in counts and launch the
 //!    backend's cores. The counts come from the sealed view itself (the
 //!    edges into each task in the lists it holds), never from the

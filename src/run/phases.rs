@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bevy_ecs::change_detection::MAX_CHANGE_AGE;
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemChangeTick;
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::handshake::send_exit;
 
@@ -28,17 +30,31 @@ use crate::seal;
 /// [`Phase::Seal`]: validates and seals the graph, unless the graph (its
 /// task entities, their components and its lists) and the kernels are
 /// unchanged since it was last sealed.
+///
+/// "Unchanged" is bevy's change detection, which sees only changes younger
+/// than [`MAX_CHANGE_AGE`] world ticks: when this system last ran longer
+/// ago than that, the graph is sealed again whatever the ticks say. Lists
+/// that are not the ones the sealed view holds (compared by pointer) are a
+/// change whatever the ticks say. An edit that is missed all the same
+/// (ticks wrapped without bevy's periodic check) cannot make a run wrong:
+/// launch resets the counts from the sealed view, so the run executes the
+/// graph that was validated.
 pub(crate) fn seal<B: Backend>(
     tasks: Query<Ref<Task>>,
     lists: Res<TaskLists>,
     registry: Res<KernelRegistry>,
+    ticks: SystemChangeTick,
     mut sealed: ResMut<SealedGraph>,
     mut run: ResMut<RunState<B>>,
 ) {
     run.phase = Some(Phase::Seal);
+    let within_horizon =
+        ticks.this_run().get().wrapping_sub(ticks.last_run().get()) < MAX_CHANGE_AGE;
     let unchanged = |s: &Arc<seal::Sealed>| {
-        !registry.is_changed()
+        within_horizon
+            && !registry.is_changed()
             && !lists.is_changed()
+            && s.holds_lists(&lists)
             && tasks.iter().len() == s.len()
             && !tasks.iter().any(|t| t.is_changed())
     };
