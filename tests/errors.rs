@@ -797,6 +797,56 @@ fn an_edit_older_than_the_change_horizon_is_still_refused() {
     rt.finalize().unwrap();
 }
 
+/// A run whose Dispatch phase was replaced by a system that hosts nothing
+/// ran no task: it is `Incomplete` (0 of 1 completed, 0 dispatched), from
+/// `run` and from `start`, not `Ok`; the graph is kept (nothing ran on
+/// it). Fresh run schedules (`release_memory`) run the next graph.
+#[test]
+fn a_run_that_dispatched_nothing_is_not_ok() {
+    use hostgraph::run::{Phase, RunSchedule};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static RAN: AtomicU64 = AtomicU64::new(0);
+    let mut rt = runtime();
+    rt.register_kernel(
+        0,
+        KernelFn::rust(|_| {
+            RAN.fetch_add(1, Ordering::Relaxed);
+        }),
+    );
+    let mut out = [0u32; 4];
+    rt.build(|g| {
+        // SAFETY: `out` outlives the graph (finalize or discard below).
+        let dev = unsafe { g.output(&mut out)? };
+        g.add_task(0, CoreType::Aiv, &[dev]).map(drop)
+    })
+    .unwrap();
+    rt.replace_phase(RunSchedule::Start, Phase::Dispatch, || {});
+    for _ in 0..2 {
+        let from_run = rt.run().unwrap_err();
+        let from_start = rt.start().map(drop).unwrap_err();
+        for e in [from_run, from_start] {
+            assert!(
+                matches!(
+                    e,
+                    Error::Incomplete {
+                        completed: 0,
+                        dispatched: 0,
+                        tasks: 1
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        assert_eq!(RAN.load(Ordering::Relaxed), 0);
+        assert_eq!(rt.task_count(), 1, "nothing ran: the graph is kept");
+        assert_eq!(rt.device_memory().live().len(), 1);
+    }
+    rt.discard();
+    rt.release_memory().unwrap();
+    assert_clean_and_usable(&mut rt);
+}
+
 /// Lists replaced by another graph's are refused even when bevy's change
 /// detection cannot see it: here 2^32 + 5e8 world ticks pass with no
 /// schedule run (so no periodic check of the ticks), the replacement's

@@ -40,7 +40,10 @@
 //! 7. [`Phase::Shutdown`]: exit handshake (step 11) and landing; after a
 //!    failure, cores are stopped at once and any stuck inside a kernel are
 //!    reported.
-//! 8. [`Phase::Publish`]: the report; per-task results as [`TaskResult`]
+//! 8. [`Phase::Publish`]: the report, `Ok` only when the threads' outcomes
+//!    count every task dispatched and completed ([`Error::Incomplete`](crate::Error::Incomplete)
+//!    otherwise, e.g. after a replaced dispatch phase that hosted
+//!    nothing); per-task results as [`TaskResult`]
 //!    components and a [`RunFinished`] event when
 //!    [`RuntimeConfig::publish`](crate::RuntimeConfig::publish) is on; after a failure past launch, the graph
 //!    is released (its device memory held back while a kernel may still

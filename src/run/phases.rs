@@ -364,6 +364,12 @@ pub(crate) fn shutdown<B: Backend>(
 /// [`RunFinished`] event when publishing; after a failure once tasks were
 /// dispatched, the graph is released (its device memory held back if a
 /// kernel may still write it).
+///
+/// The result is `Ok` only if the scheduler threads' outcomes count every
+/// task of the graph completed (and dispatched) once; a run that recorded
+/// no failure but did not (its dispatch phase replaced by one that hosted
+/// nothing, or awaited by one that kept no outcomes) is
+/// [`Error::Incomplete`], naming the counts.
 pub(crate) fn publish<B: Backend>(world: &mut World) {
     let cfg = *world.resource::<RuntimeConfig>();
     let platform = world.resource::<Exec<B>>().0.spec().platform;
@@ -373,6 +379,13 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
     let result = match (run.failure.take(), &sealed) {
         (Some(e), _) => Err(e),
         (None, None) => Err(Error::NoGraph),
+        (None, Some(graph)) if !completed_every_task(&run.outcomes, graph.len()) => {
+            Err(Error::Incomplete {
+                completed: run.outcomes.iter().map(|o| o.stats.completed).sum(),
+                dispatched: run.outcomes.iter().map(|o| o.stats.dispatched).sum(),
+                tasks: graph.len(),
+            })
+        }
         (None, Some(graph)) => {
             let count = |ty| run.cores.iter().filter(|c| c.core_type == ty).count();
             let mut per_thread = vec![Default::default(); cfg.threads as usize];
@@ -419,6 +432,13 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
         clear_graph(world, stuck);
     }
     world.resource_mut::<RunState<B>>().result = Some(result);
+}
+
+/// Whether the threads' `outcomes` count each of the graph's `tasks`
+/// dispatched and completed: what a run must show to be `Ok`.
+fn completed_every_task(outcomes: &[ThreadOutcome], tasks: usize) -> bool {
+    let sum = |f: fn(&ThreadOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
+    sum(|o| o.stats.completed) == tasks as u64 && sum(|o| o.stats.dispatched) == tasks as u64
 }
 
 /// Inserts every task's [`TaskResult`] from the run's records (and its
