@@ -342,3 +342,114 @@ fn a_dropped_or_cancelled_run_leaves_the_runtime_usable() {
     assert_eq!(rt.run().unwrap().tasks, 501);
     rt.finalize().unwrap();
 }
+
+/// Run schedules run directly, as an embedding may: each run starts from a
+/// fresh run state. A run that fails before dispatch (a kernel removed
+/// after a good run: `MissingKernel`) keeps the graph and its device
+/// memory, as the error says, and runs once the kernel is back. Before, the
+/// earlier run's state survived: the failure counted as one after
+/// dispatch and released the graph.
+#[test]
+fn schedules_run_directly_start_each_run_afresh() {
+    let mut world = World::new();
+    let config = RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    };
+    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
+    let results: Arc<Mutex<Vec<Result<usize, Error>>>> = Default::default();
+    let sink = results.clone();
+    world.add_observer(move |e: On<RunFinished>| {
+        sink.lock()
+            .unwrap()
+            .push(e.result.as_ref().map(|r| r.tasks).map_err(Clone::clone));
+    });
+    {
+        let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| {
+            let dev = g.upload(&[1u8; 64])?;
+            let a = g.add_task(0, CoreType::Aiv, &[dev])?;
+            let b = g.add_task(0, CoreType::Aic, &[dev])?;
+            g.add_successor(a, b)
+        })
+        .unwrap();
+    }
+    let run = |world: &mut World| {
+        world.run_schedule(RunSchedule::Start);
+        world.run_schedule(RunSchedule::Finish);
+        results.lock().unwrap().pop().expect("a RunFinished event")
+    };
+    assert_eq!(run(&mut world).unwrap(), 2);
+    Runtime::<InlineSim, _>::attach(&mut world)
+        .unwrap()
+        .remove_kernels();
+    let e = run(&mut world).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::MissingKernel {
+                func_id: 0,
+                task: hostgraph::TaskId(0),
+                others: 1
+            }
+        ),
+        "{e:?}"
+    );
+    {
+        let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+        assert_eq!(rt.task_count(), 2, "the graph is kept");
+        assert_eq!(rt.device_memory().live().len(), 1, "so is its memory");
+        rt.register_kernel(0, KernelFn::rust(noop));
+    }
+    for _ in 0..2 {
+        assert_eq!(run(&mut world).unwrap(), 2);
+    }
+    let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+    rt.finalize().unwrap();
+    assert_eq!(rt.task_count(), 0);
+}
+
+/// Start run again before the last run's Finish: the new run fails at once
+/// and launches nothing; the run in flight keeps its state, so Finish
+/// still awaits its threads and lands the cores; then runs go on.
+#[test]
+fn starting_while_a_run_is_in_flight_fails_and_finish_still_lands_it() {
+    let mut world = World::new();
+    let config = RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    };
+    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
+    let results: Arc<Mutex<Vec<Result<usize, Error>>>> = Default::default();
+    let sink = results.clone();
+    world.add_observer(move |e: On<RunFinished>| {
+        sink.lock()
+            .unwrap()
+            .push(e.result.as_ref().map(|r| r.tasks).map_err(Clone::clone));
+    });
+    let build = |world: &mut World| {
+        let mut rt = Runtime::<InlineSim, _>::attach(world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| layered(g, 3, 4).map(drop)).unwrap();
+    };
+    build(&mut world);
+    world.run_schedule(RunSchedule::Start);
+    world.run_schedule(RunSchedule::Start);
+    world.run_schedule(RunSchedule::Finish);
+    let e = results.lock().unwrap().pop().unwrap().unwrap_err();
+    assert!(
+        matches!(&e, Error::BackendStuck(why) if why.contains("in flight")),
+        "{e:?}"
+    );
+    // Its tasks were dispatched and the run failed: the graph is released.
+    let released = Runtime::<InlineSim, _>::attach(&mut world)
+        .unwrap()
+        .task_count()
+        == 0;
+    assert!(released);
+    build(&mut world);
+    let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+    assert_eq!(rt.run().unwrap().tasks, 12);
+    rt.finalize().unwrap();
+}

@@ -11,6 +11,12 @@
 //!                               └──────────┘
 //! ```
 //!
+//! 0. Before [`Phase::Seal`], the first system of [`RunSchedule::Start`]
+//!    resets the [`RunState`], so every run starts afresh whether
+//!    [`Runtime`](crate::Runtime) or the user runs the schedules (a user
+//!    system that records a run's failure belongs in or after
+//!    [`Phase::Seal`]). Starting while the last run is in flight (its
+//!    Finish not run) fails the new run and keeps the old one's state.
 //! 1. [`Phase::Seal`]: validate the graph (every func_id has a kernel, no
 //!    cycle; tasks and lists agree) and seal it into the dense view the hot
 //!    loop reads; redone only when the graph or the kernels changed (bevy
@@ -88,7 +94,7 @@ pub enum RunSchedule {
 pub enum Phase {
     /// Validate and seal the graph.
     Seal,
-    /// Reset the run state and launch the cores.
+    /// Reset the fan-in counts and launch the cores.
     Launch,
     /// Start-up handshake; cores and threads as entities.
     Discover,
@@ -103,6 +109,12 @@ pub enum Phase {
     /// Report, results, event; release after a failure.
     Publish,
 }
+
+/// The set of the system that resets the run state, before every phase
+/// of [`RunSchedule::Start`]: not a [`Phase`], so replacing
+/// [`Phase::Seal`] keeps it.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Begin;
 
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,6 +146,7 @@ pub fn add_schedules<B: Backend>(world: &mut World) {
     let mut start = Schedule::new(RunSchedule::Start);
     start.configure_sets(
         (
+            Begin,
             Phase::Seal,
             Phase::Launch,
             Phase::Discover,
@@ -144,6 +157,7 @@ pub fn add_schedules<B: Backend>(world: &mut World) {
             .chain(),
     );
     start.add_systems((
+        phases::begin::<B>.in_set(Begin),
         phases::seal::<B>.in_set(Phase::Seal),
         phases::launch::<B>
             .in_set(Phase::Launch)

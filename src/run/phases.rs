@@ -27,6 +27,24 @@ use crate::sched::{
 };
 use crate::seal;
 
+/// The first system of [`RunSchedule::Start`](super::RunSchedule::Start),
+/// before [`Phase::Seal`]: a fresh [`RunState`], so nothing of the last
+/// run (its failure, whether it dispatched, its cores) carries into this
+/// one, however the schedules are run. If the last run is still in flight
+/// (launched, and its [`RunSchedule::Finish`](super::RunSchedule::Finish)
+/// not run), its state is kept, so that Finish can still bring it down,
+/// and this run fails at once: nothing of it is launched.
+pub(crate) fn begin<B: Backend>(mut run: ResMut<RunState<B>>) {
+    if run.launched || run.hosted {
+        return run.fail(Error::BackendStuck(
+            "RunSchedule::Start ran again while the last run is in flight; \
+             run RunSchedule::Finish to end it first"
+                .into(),
+        ));
+    }
+    *run = RunState::default();
+}
+
 /// [`Phase::Seal`]: validates and seals the graph, unless the graph (its
 /// task entities, their components and its lists) and the kernels are
 /// unchanged since it was last sealed.

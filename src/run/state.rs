@@ -72,7 +72,8 @@ pub(crate) struct RunTimes {
 }
 
 /// The run in flight: what each phase hands the next, and how it is going.
-/// Reset at the start of every run.
+/// Reset at the start of every run, by the first system of
+/// [`RunSchedule::Start`](super::RunSchedule::Start).
 #[derive(Resource)]
 pub struct RunState<B: Backend> {
     /// The phase the run entered last.
