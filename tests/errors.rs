@@ -764,6 +764,10 @@ fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
 /// kept, and launch reset the counters from the edited component: task 3
 /// ran before task 2, and the run said Ok.
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "billions of world ticks: about half a minute unoptimised; run with --release"
+)]
 fn an_edit_older_than_the_change_horizon_is_still_refused() {
     use hostgraph::bevy_ecs::change_detection::MAX_CHANGE_AGE;
     use std::sync::Mutex;
@@ -853,6 +857,10 @@ fn a_run_that_dispatched_nothing_is_not_ok() {
 /// tick wraps round to look older than the last seal, and the last seal
 /// looks recent. The sealed view's lists are compared by pointer.
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "billions of world ticks: about half a minute unoptimised; run with --release"
+)]
 fn lists_replaced_are_refused_when_change_detection_wraps() {
     use std::sync::Mutex;
 
