@@ -284,10 +284,13 @@ pub(crate) fn seal<'a>(
 ) -> Result<Sealed> {
     let n = tasks.len();
     let mismatch = |why: String| Err(Error::GraphMismatch { why });
-    if lists.starts.len() != n + 1 {
+    // `TaskLists::default()` (no starts at all) is the lists of no tasks.
+    let no_lists = lists.starts.is_empty() && lists.args.is_empty() && lists.successors.is_empty();
+    if lists.starts.len() != n + 1 && !(n == 0 && no_lists) {
         let listed = lists.starts.len().saturating_sub(1);
         return mismatch(format!(
-            "the lists describe {listed} tasks, the world holds {n} task entities"
+            "the lists describe {listed} tasks ({} starts), the world holds {n} task entities",
+            lists.starts.len()
         ));
     }
     let mut seen = vec![false; n];

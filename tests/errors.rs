@@ -615,12 +615,12 @@ fn tasks_or_lists_changed_in_the_world_are_refused_at_seal() {
         (
             "lists replaced",
             |rt| rt.world_mut().insert_resource(TaskLists::default()),
-            "the lists describe 0 tasks, the world holds 3 task entities",
+            "the lists describe 0 tasks (0 starts), the world holds 3 task entities",
         ),
         (
             "task despawned",
             |rt| despawn(rt, 1),
-            "the lists describe 3 tasks, the world holds 2 task entities",
+            "the lists describe 3 tasks (4 starts), the world holds 2 task entities",
         ),
         (
             "id out of range",
@@ -911,4 +911,64 @@ fn lists_replaced_are_refused_when_change_detection_wraps() {
     assert_ran_in_order(&ORDER);
     rt.finalize().unwrap();
     other.discard();
+}
+
+/// A Seed phase replaced by one that plans nothing: the run is
+/// `Incomplete` with nothing dispatched (not `NoGraph`: a graph is built),
+/// and the graph is kept.
+#[test]
+fn a_seed_phase_that_made_no_plan_is_incomplete_not_no_graph() {
+    use hostgraph::run::{Phase, RunSchedule};
+    let mut rt = runtime();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+        .unwrap();
+    rt.replace_phase(RunSchedule::Start, Phase::Seed, || {});
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Incomplete {
+                completed: 0,
+                dispatched: 0,
+                tasks: 1
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(rt.task_count(), 1, "nothing ran: the graph is kept");
+    rt.discard();
+    rt.release_memory().unwrap();
+    assert_clean_and_usable(&mut rt);
+}
+
+/// The TaskLists resource removed from the world: GraphMismatch saying so
+/// (not a panic from a system parameter), and discard brings it back.
+#[test]
+fn removed_task_lists_are_a_graph_mismatch() {
+    let mut rt = runtime();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+        .unwrap();
+    rt.world_mut()
+        .remove_resource::<hostgraph::graph::TaskLists>();
+    match rt.run().unwrap_err() {
+        Error::GraphMismatch { why } => assert!(why.contains("TaskLists"), "{why}"),
+        e => panic!("expected GraphMismatch, got {e:?}"),
+    }
+    rt.discard();
+    assert_clean_and_usable(&mut rt);
+}
+
+/// An empty graph described by `TaskLists::default()` (the lists of no
+/// tasks) is an empty graph, not a mismatch.
+#[test]
+fn default_lists_describe_an_empty_graph() {
+    let mut rt = runtime();
+    rt.build(|_| Ok(())).unwrap();
+    rt.world_mut()
+        .insert_resource(hostgraph::graph::TaskLists::default());
+    assert_eq!(rt.run().unwrap().tasks, 0);
+    rt.discard();
+    assert_clean_and_usable(&mut rt);
 }

@@ -59,13 +59,19 @@ pub(crate) fn begin<B: Backend>(mut run: ResMut<RunState<B>>) {
 /// graph that was validated.
 pub(crate) fn seal<B: Backend>(
     tasks: Query<Ref<Task>>,
-    lists: Res<TaskLists>,
+    lists: Option<Res<TaskLists>>,
     registry: Res<KernelRegistry>,
     ticks: SystemChangeTick,
     mut sealed: ResMut<SealedGraph>,
     mut run: ResMut<RunState<B>>,
 ) {
     run.phase = Some(Phase::Seal);
+    let Some(lists) = lists else {
+        sealed.0 = None;
+        return run.fail(Error::GraphMismatch {
+            why: "the TaskLists resource was removed from the world".into(),
+        });
+    };
     let within_horizon =
         ticks.this_run().get().wrapping_sub(ticks.last_run().get()) < MAX_CHANGE_AGE;
     let unchanged = |s: &Arc<seal::Sealed>| {
@@ -266,8 +272,16 @@ pub(crate) fn host<B: Backend>(
     mut exec: ResMut<Exec<B>>,
 ) {
     run.phase = Some(Phase::Dispatch);
-    let (Some(plan), Some(graph)) = (run.plan.take(), sealed.0.clone()) else {
+    let Some(graph) = sealed.0.clone() else {
         return run.fail(Error::NoGraph);
+    };
+    // A Seed phase replaced by one that made no plan: nothing can run.
+    let Some(plan) = run.plan.take() else {
+        return run.fail(Error::Incomplete {
+            completed: 0,
+            dispatched: 0,
+            tasks: graph.len(),
+        });
     };
     run.times.dispatch = Some(Instant::now());
     let shared = policy
