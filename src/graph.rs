@@ -68,9 +68,11 @@ pub struct Task {
     pub id: TaskId,
     /// What it runs, where.
     pub kernel: Kernel,
-    /// Number of edges into the task: the count every run starts from, so
-    /// a built graph runs again without rebuilding (the count that changes
-    /// while a run is in flight lives in the [`Sealed`](crate::Sealed) view).
+    /// Number of edges into the task. Sealing checks it against the lists
+    /// ([`Error::GraphMismatch`] if they
+    /// disagree); a run counts down from the edges in the sealed view's
+    /// own lists, so an edit made after sealing cannot change a run, only
+    /// fail the next seal.
     pub fanin: u32,
 }
 

@@ -621,6 +621,9 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
         if !self.graph_built() {
             return Err(Error::NoGraph);
         }
+        // The Start schedule's first system resets the run state too; this
+        // reset also covers a Start schedule missing from the world (its
+        // failure is recorded into a fresh state, not the last run's).
         self.world
             .borrow_mut()
             .insert_resource(RunState::<B>::default());
