@@ -328,18 +328,8 @@ pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: 
             run.cancelled = true;
             Some(Error::Cancelled)
         }
-        (None, None) => {
-            let completed: u64 = outcomes.iter().map(|o| o.stats.completed).sum();
-            let dispatched: u64 = outcomes.iter().map(|o| o.stats.dispatched).sum();
-            let n = graph.len();
-            (shared.remaining() != 0 || completed != n as u64 || dispatched != n as u64).then_some(
-                Error::Incomplete {
-                    completed,
-                    dispatched,
-                    tasks: n,
-                },
-            )
-        }
+        // Whether every task ran is publish's check, for every run.
+        (None, None) => None,
     };
     if let Some(e) = error {
         run.fail(e);
@@ -411,13 +401,7 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
     let result = match (run.failure.take(), &sealed) {
         (Some(e), _) => Err(e),
         (None, None) => Err(Error::NoGraph),
-        (None, Some(graph)) if !completed_every_task(&run.outcomes, graph.len()) => {
-            Err(Error::Incomplete {
-                completed: run.outcomes.iter().map(|o| o.stats.completed).sum(),
-                dispatched: run.outcomes.iter().map(|o| o.stats.dispatched).sum(),
-                tasks: graph.len(),
-            })
-        }
+        (None, Some(graph)) if let Some(e) = incomplete(&run.outcomes, graph.len()) => Err(e),
         (None, Some(graph)) => {
             let count = |ty| run.cores.iter().filter(|c| c.core_type == ty).count();
             let mut per_thread = vec![Default::default(); cfg.threads as usize];
@@ -466,11 +450,17 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
     world.resource_mut::<RunState<B>>().result = Some(result);
 }
 
-/// Whether the threads' `outcomes` count each of the graph's `tasks`
-/// dispatched and completed: what a run must show to be `Ok`.
-fn completed_every_task(outcomes: &[ThreadOutcome], tasks: usize) -> bool {
+/// [`Error::Incomplete`] unless the threads' `outcomes` count each of the
+/// graph's `tasks` dispatched and completed: what a run must show to be
+/// `Ok`.
+fn incomplete(outcomes: &[ThreadOutcome], tasks: usize) -> Option<Error> {
     let sum = |f: fn(&ThreadOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
-    sum(|o| o.stats.completed) == tasks as u64 && sum(|o| o.stats.dispatched) == tasks as u64
+    let (completed, dispatched) = (sum(|o| o.stats.completed), sum(|o| o.stats.dispatched));
+    (completed != tasks as u64 || dispatched != tasks as u64).then_some(Error::Incomplete {
+        completed,
+        dispatched,
+        tasks,
+    })
 }
 
 /// Inserts every task's [`TaskResult`] from the run's records (and its

@@ -262,8 +262,6 @@ pub(crate) trait RunStatus: Send + Sync {
     fn take_failure(&self) -> Option<Failure>;
     /// Every thread's final state, by index.
     fn take_outcomes(&self) -> Vec<Option<ThreadOutcome>>;
-    /// Tasks not yet completed.
-    fn remaining(&self) -> usize;
     /// The sealed graph being run.
     fn graph(&self) -> &Arc<Sealed>;
     /// The diagnosis of a stall after `elapsed`, from the threads' final
@@ -282,10 +280,6 @@ impl<R: RegisterAccess, P: Policy> RunStatus for RunShared<R, P> {
 
     fn take_outcomes(&self) -> Vec<Option<ThreadOutcome>> {
         RunShared::take_outcomes(self)
-    }
-
-    fn remaining(&self) -> usize {
-        RunShared::remaining(self)
     }
 
     fn graph(&self) -> &Arc<Sealed> {
