@@ -453,3 +453,38 @@ fn starting_while_a_run_is_in_flight_fails_and_finish_still_lands_it() {
     assert_eq!(rt.run().unwrap().tasks, 12);
     rt.finalize().unwrap();
 }
+
+/// A published run that fails while the graph is kept (here
+/// `MissingKernel`, before dispatch) leaves no `TaskResult` of an earlier
+/// run on the tasks: the components describe the last published run, and
+/// that run ran nothing. Before, the first run's results stayed, as if the
+/// failed run had placed every task.
+#[test]
+fn a_failed_published_run_leaves_no_stale_task_results() {
+    let mut rt = Runtime::new(RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    })
+    .unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| layered(g, 3, 4).map(|_| ())).unwrap();
+    rt.run().unwrap();
+    assert_eq!(results(rt.world_mut()).len(), 12);
+    rt.remove_kernels();
+    let e = rt.run().unwrap_err();
+    assert!(matches!(e, Error::MissingKernel { .. }), "{e}");
+    assert_eq!(
+        rt.task_count(),
+        12,
+        "a failure before dispatch keeps the graph"
+    );
+    assert!(
+        results(rt.world_mut()).is_empty(),
+        "the failed run's tasks still carry the earlier run's results"
+    );
+    // Once the kernel is back, the next run publishes again.
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.run().unwrap();
+    assert_eq!(results(rt.world_mut()).len(), 12);
+    rt.finalize().unwrap();
+}

@@ -437,8 +437,13 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
     run.shared = None;
     run.outcomes.clear();
     if cfg.publish {
-        if let (Ok(report), Some(graph)) = (&result, &sealed) {
-            write_results(world, graph, report);
+        match (&result, &sealed) {
+            (Ok(report), Some(graph)) => write_results(world, graph, report),
+            // The components describe the last published run; a failed
+            // one placed no task, so an earlier run's results must not
+            // stay on a graph it kept.
+            (Err(_), _) => remove_results(world),
+            (Ok(_), None) => {}
         }
         world.trigger(RunFinished {
             result: result.clone(),
@@ -494,6 +499,17 @@ fn write_results(world: &mut World, graph: &crate::seal::Sealed, report: &RunRep
         })
         .collect();
     world.insert_batch(results);
+}
+
+/// Removes every task's [`TaskResult`] (after a failed published run).
+fn remove_results(world: &mut World) {
+    let stale: Vec<Entity> = world
+        .query_filtered::<Entity, With<TaskResult>>()
+        .iter(world)
+        .collect();
+    for e in stale {
+        world.entity_mut(e).remove::<TaskResult>();
+    }
 }
 
 /// Removes the graph: its task and tensor-pair entities, its lists and
