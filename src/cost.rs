@@ -34,7 +34,8 @@ pub type PerTaskFn = Arc<dyn Fn(&[u64]) -> u64 + Send + Sync>;
 pub enum Cost {
     /// Always this long.
     Constant(u64),
-    /// Uniformly distributed between the two bounds (inclusive).
+    /// Uniformly distributed between the two bounds (inclusive; given in
+    /// either order).
     Uniform {
         /// Shortest.
         min: u64,
@@ -114,7 +115,10 @@ impl Cost {
     pub fn mean(&self, args: &[u64]) -> u64 {
         match self {
             Cost::Constant(d) => *d,
-            Cost::Uniform { min, max } => min + (max - min) / 2,
+            Cost::Uniform { min, max } => {
+                let (lo, hi) = (*min.min(max), *min.max(max));
+                lo + (hi - lo) / 2
+            }
             Cost::Normal { mean, .. } => *mean,
             Cost::PerTask(f) => f(args),
             Cost::Measured(m) => m.mean,
@@ -123,7 +127,7 @@ impl Cost {
 
     fn sample(&self, args: &[u64], rng: &mut fastrand::Rng) -> u64 {
         match self {
-            Cost::Uniform { min, max } => rng.u64(*min..=*max),
+            Cost::Uniform { min, max } => rng.u64(*min.min(max)..=*min.max(max)),
             Cost::Measured(m) => m.durations[rng.usize(..m.durations.len())],
             Cost::Normal { mean, std_dev } => {
                 // Box-Muller, from two uniform draws in (0, 1].

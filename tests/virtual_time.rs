@@ -644,3 +644,26 @@ fn durations_are_the_samplers_in_task_order() {
         .collect();
     assert_eq!(drawn(&rt), expected);
 }
+
+/// `Cost::Uniform` with its bounds given high first is the same range:
+/// its mean is the midpoint and its draws stay within it. Before, the
+/// mean wrapped (`max - min` underflowed: a mean near 2^63 ns that the
+/// cost-aware policies ranked by) and every draw panicked in fastrand
+/// (`empty range`), escaping `CostSampler::sample` and failing a
+/// virtual-time run as `Panicked`.
+#[test]
+fn a_uniform_cost_with_its_bounds_swapped_is_the_same_range() {
+    let model = CostModel::new(Cost::Uniform { min: 30, max: 10 });
+    assert_eq!(model.estimate(0, &[]), 20);
+    let mut draws = model.sampler(7);
+    assert!((0..100).all(|_| (10..=30).contains(&draws.sample(0, &[]))));
+    let dag = Dag {
+        core: vec![CoreType::Aiv; 4],
+        edges: vec![(0, 1), (1, 2), (2, 3)],
+    };
+    let mut rt = runtime(a2a3(), model, 1, 1, 1);
+    build(&mut rt, &dag, |_| Vec::new());
+    let report = run(&mut rt);
+    assert!((40..=120).contains(&report.lower_bound_ns), "{report:?}");
+    rt.finalize().unwrap();
+}
