@@ -21,8 +21,8 @@ use crate::kernels::{KernelFn, KernelRegistry};
 use crate::panics::panic_message;
 use crate::plugin::Plugin;
 use crate::run::{
-    self, ActivePolicy, Exec, Phase, RunReport, RunSchedule, RunState, SealedGraph, clear_graph,
-    emergency_stop,
+    self, ActivePolicy, Exec, Phase, RunFinished, RunReport, RunSchedule, RunState, SealedGraph,
+    clear_graph, emergency_stop, remove_results,
 };
 use crate::sched::{
     BuiltIn, CriticalPath, Failure, Heft, Locality, Policy, RoundRobin, WorkStealing,
@@ -706,12 +706,22 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
                 // down here and release the graph as publishing would.
                 let stuck = emergency_stop::<B>(world);
                 let mut run = world.resource_mut::<RunState<B>>();
+                // Publish began (its event may have been sent, or an
+                // observer of it panicked): it is not sent again.
+                let published = run.phase == Some(Phase::Publish);
                 let e = run.failure.take().unwrap_or(Error::Panicked {
                     phase: "finish".into(),
                     message: "the run ended without a result".into(),
                 });
                 if stuck || run.dispatched {
                     clear_graph(world, stuck);
+                }
+                // Publish never ran: tell observers here, as it would have.
+                if !published && world.resource::<RuntimeConfig>().publish {
+                    remove_results(world);
+                    world.trigger(RunFinished {
+                        result: Err(e.clone()),
+                    });
                 }
                 Err(e)
             }

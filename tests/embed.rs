@@ -488,3 +488,48 @@ fn a_failed_published_run_leaves_no_stale_task_results() {
     assert_eq!(results(rt.world_mut()).len(), 12);
     rt.finalize().unwrap();
 }
+
+/// A panic escaping the Finish schedule (here a user system in it) still
+/// ends a published run with one `RunFinished` event carrying the
+/// `Panicked` error the run returns. Before, the event was missing: the
+/// schedule unwound before Publish, and the runtime's own recovery
+/// brought the backend down without telling observers.
+#[test]
+fn a_panic_in_the_finish_schedule_still_triggers_run_finished() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ARMED: AtomicBool = AtomicBool::new(true);
+    fn panic_once() {
+        if ARMED.swap(false, Ordering::Relaxed) {
+            panic!("a user system in Finish");
+        }
+    }
+    let mut rt = Runtime::new(RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    })
+    .unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| layered(g, 2, 3).map(|_| ())).unwrap();
+    let seen: Arc<Mutex<Vec<Result<usize, String>>>> = Default::default();
+    let log = seen.clone();
+    rt.world_mut().add_observer(move |e: On<RunFinished>| {
+        log.lock().unwrap().push(
+            e.result
+                .as_ref()
+                .map(|r| r.tasks)
+                .map_err(|e| e.to_string()),
+        );
+    });
+    rt.world_mut().resource_mut::<Schedules>().add_systems(
+        RunSchedule::Finish,
+        panic_once.after(Phase::Shutdown).before(Phase::Publish),
+    );
+    let e = rt.run().unwrap_err();
+    assert!(matches!(e, Error::Panicked { .. }), "{e}");
+    assert_eq!(*seen.lock().unwrap(), vec![Err(e.to_string())]);
+    seen.lock().unwrap().clear();
+    rt.build(|g| layered(g, 2, 3).map(|_| ())).unwrap();
+    assert_eq!(rt.run().unwrap().tasks, 6);
+    assert_eq!(*seen.lock().unwrap(), vec![Ok(6)]);
+    rt.finalize().unwrap();
+}

@@ -74,7 +74,7 @@ pub use cores::{AicpuThread, Core, OwnedBy, OwnedCores};
 pub use results::{RunFinished, TaskResult};
 pub use state::{Exec, RunReport, RunState, SealedGraph};
 
-pub(crate) use phases::{clear_graph, emergency_stop};
+pub(crate) use phases::{clear_graph, emergency_stop, remove_results};
 
 use crate::backend::Backend;
 

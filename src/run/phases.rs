@@ -502,7 +502,7 @@ fn write_results(world: &mut World, graph: &crate::seal::Sealed, report: &RunRep
 }
 
 /// Removes every task's [`TaskResult`] (after a failed published run).
-fn remove_results(world: &mut World) {
+pub(crate) fn remove_results(world: &mut World) {
     let stale: Vec<Entity> = world
         .query_filtered::<Entity, With<TaskResult>>()
         .iter(world)
