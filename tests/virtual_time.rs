@@ -667,3 +667,38 @@ fn a_uniform_cost_with_its_bounds_swapped_is_the_same_range() {
     assert!((40..=120).contains(&report.lower_bound_ns), "{report:?}");
     rt.finalize().unwrap();
 }
+
+/// Durations that add up past what a `u64` of nanoseconds can hold
+/// refuse the run at launch, naming the total, and keep the graph. Before,
+/// the clocks wrapped and the run was `Ok` with a makespan of 318 ns
+/// under a lower bound of 2^64 - 2 ns.
+#[test]
+fn durations_past_what_virtual_time_counts_refuse_the_run() {
+    let dag = Dag {
+        core: vec![CoreType::Aiv; 3],
+        edges: vec![(0, 1), (1, 2)],
+    };
+    let mut rt = runtime(
+        a2a3(),
+        CostModel::new(Cost::Constant(u64::MAX / 2)),
+        1,
+        1,
+        1,
+    );
+    build(&mut rt, &dag, |_| Vec::new());
+    let e = rt.run().unwrap_err();
+    match &e {
+        Error::ConfigMismatch { why, .. } => assert!(
+            why.contains(&format!("add up to {} ns", 3 * u128::from(u64::MAX / 2))),
+            "{e}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(rt.backend().report().is_none());
+    assert_eq!(
+        rt.task_count(),
+        3,
+        "refused before dispatch: the graph is kept"
+    );
+    rt.finalize().unwrap();
+}

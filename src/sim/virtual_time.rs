@@ -35,7 +35,10 @@
 //!
 //! 1. **Clocks.** Virtual time is in nanoseconds (`u64`), from 0 when the
 //!    run's scheduler threads are hosted. Each scheduler thread has its own
-//!    clock; each core is free, or busy until its FIN becomes visible.
+//!    clock; each core is free, or busy until its FIN becomes visible. A
+//!    graph whose drawn durations add up to more than `u64::MAX / 2` ns is
+//!    refused at launch ([`Error::ConfigMismatch`]),
+//!    so no clock wraps.
 //! 2. **Polls cost time.** A thread's poll at its time `t` costs
 //!    `poll_ns`, plus `read_ns` per COND read and `write_ns` per register
 //!    write it makes ([`Latencies`]); its clock then moves on by that cost.
@@ -138,7 +141,7 @@ use hostgraph_platform::{DeviceMemory, HandshakeBlock, Platform, PlatformSpec, S
 
 use crate::backend::{Backend, Hosting, Landing, Poll, SchedulerJob, Wait};
 use crate::cost::CostModel;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::seal::Sealed;
 
 mod events;
@@ -343,8 +346,18 @@ impl Backend for VirtualTime {
     }
 
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()> {
-        self.sim.launch(block_dim, graph);
-        Ok(())
+        self.sim.launch(block_dim, graph).map_err(|total| {
+            let platform = self.sim.spec.platform;
+            Error::ConfigMismatch {
+                config: platform,
+                backend: platform,
+                why: format!(
+                    "the cost model's durations for this graph add up to {total} ns, more than \
+                     virtual time counts ({} ns)",
+                    state::MAX_TOTAL_WORK_NS
+                ),
+            }
+        })
     }
 
     fn pump(&mut self) -> bool {

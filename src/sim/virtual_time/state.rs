@@ -21,6 +21,11 @@ use crate::sim::sim_core;
 
 /// No time: a FIN or write that is not pending.
 const NEVER: u64 = u64::MAX;
+
+/// The most a graph's drawn durations may add up to, in ns (~146 years):
+/// every virtual time stays below it plus the protocol's costs, far from
+/// `u64::MAX` ([`NEVER`]), so no clock or sum wraps.
+pub(super) const MAX_TOTAL_WORK_NS: u64 = u64::MAX / 2;
 /// A core no hosted thread owns.
 const NO_OWNER: u32 = u32::MAX;
 
@@ -158,7 +163,11 @@ impl Sim {
 
     /// Cores for `block_dim` blocks, numbered as [`sim_core`] says, running
     /// `graph` with the durations drawn for it.
-    pub(super) fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) {
+    ///
+    /// Fails, launching nothing, if the drawn durations add up to more
+    /// than [`MAX_TOTAL_WORK_NS`] (the error says what they add up to).
+    pub(super) fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<(), u128> {
+        self.draw(&graph)?;
         let n = block_dim * self.spec.cores_per_block();
         self.cores.clear();
         self.cores
@@ -171,21 +180,25 @@ impl Sim {
             self.launched.push(p);
             self.cores[p as usize] = SimCore::new(Some(side));
         }
-        self.draw(&graph);
         self.graph = Some(graph);
+        Ok(())
     }
 
     /// Draws the durations of `graph`'s tasks, unless they were drawn for
-    /// it already.
-    fn draw(&mut self, graph: &Arc<Sealed>) {
+    /// it already; their total if it is more than [`MAX_TOTAL_WORK_NS`].
+    fn draw(&mut self, graph: &Arc<Sealed>) -> Result<(), u128> {
         if self
             .draws
             .as_ref()
             .is_some_and(|d| d.graph.as_ptr() == Arc::as_ptr(graph))
         {
-            return;
+            return Ok(());
         }
         let durations = self.model.durations(graph, self.seed);
+        let total: u128 = durations.iter().map(|&d| u128::from(d)).sum();
+        if total > u128::from(MAX_TOTAL_WORK_NS) {
+            return Err(total);
+        }
         let bottom = bottom_levels(graph, |t| durations[t as usize]);
         let mut work = [0u64; 2];
         for (t, &d) in durations.iter().enumerate() {
@@ -197,6 +210,7 @@ impl Sim {
             durations,
             work,
         });
+        Ok(())
     }
 
     /// Lets every launched core take its start-up or exit step at once
