@@ -183,7 +183,7 @@ struct Cli {
     /// or square grid). Default per shape: 100,000 independent, a chain of
     /// 100,000, 100 layers × 1,000, binary tree of depth 17 (131,071),
     /// wavefront 300 × 300.
-    #[arg(long)]
+    #[arg(long, value_parser = task_count)]
     tasks: Option<usize>,
     /// Measured runs of each built graph (after the first, sealing run);
     /// the figures are medians over them.
@@ -250,6 +250,17 @@ impl Cli {
     fn machine_readable(&self) -> bool {
         self.json || self.csv
     }
+}
+
+/// `--tasks`: a count below the task ids the ABI reserves (a graph cannot
+/// hold more), refused before anything is allocated for it.
+fn task_count(s: &str) -> Result<usize, String> {
+    let n: usize = s.parse().map_err(|e| format!("{e}"))?;
+    let limit = hostgraph::hostgraph_orch_abi::RESERVED_TASK_ID as usize;
+    if n >= limit {
+        return Err(format!("a graph holds fewer than {limit} tasks"));
+    }
+    Ok(n)
 }
 
 fn main() -> ExitCode {

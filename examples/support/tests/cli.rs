@@ -208,6 +208,21 @@ fn a_bad_enum_value_names_the_flag_and_the_accepted_values() {
     }
 }
 
+/// A task count no graph can hold is refused before the bench allocates
+/// for it (before, `--tasks 18446744073709551615` ran out of memory).
+#[test]
+fn bench_refuses_more_tasks_than_a_graph_holds() {
+    refused(
+        "bench",
+        &["--tasks", "18446744073709551615", "--rounds", "1"],
+        &[
+            "'18446744073709551615'",
+            "--tasks",
+            "fewer than 2147483632 tasks",
+        ],
+    );
+}
+
 #[test]
 fn block_dim_and_threads_outside_the_platforms_range_name_the_flag() {
     refused(
