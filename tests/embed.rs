@@ -343,6 +343,28 @@ fn a_dropped_or_cancelled_run_leaves_the_runtime_usable() {
     rt.finalize().unwrap();
 }
 
+/// What each `RunFinished` event carried: tasks run, or the error.
+type Published = Arc<Mutex<Vec<Result<usize, Error>>>>;
+
+/// A world with an inline runtime installed, publishing, and the results
+/// its `RunFinished` events carried (tasks run, or the error), in order.
+fn published_world() -> (World, Published) {
+    let mut world = World::new();
+    let config = RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    };
+    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
+    let results: Published = Default::default();
+    let sink = results.clone();
+    world.add_observer(move |e: On<RunFinished>| {
+        sink.lock()
+            .unwrap()
+            .push(e.result.as_ref().map(|r| r.tasks).map_err(Clone::clone));
+    });
+    (world, results)
+}
+
 /// Run schedules run directly, as an embedding may: each run starts from a
 /// fresh run state. A run that fails before dispatch (a kernel removed
 /// after a good run: `MissingKernel`) keeps the graph and its device
@@ -351,19 +373,7 @@ fn a_dropped_or_cancelled_run_leaves_the_runtime_usable() {
 /// dispatch and released the graph.
 #[test]
 fn schedules_run_directly_start_each_run_afresh() {
-    let mut world = World::new();
-    let config = RuntimeConfig {
-        publish: true,
-        ..Default::default()
-    };
-    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
-    let results: Arc<Mutex<Vec<Result<usize, Error>>>> = Default::default();
-    let sink = results.clone();
-    world.add_observer(move |e: On<RunFinished>| {
-        sink.lock()
-            .unwrap()
-            .push(e.result.as_ref().map(|r| r.tasks).map_err(Clone::clone));
-    });
+    let (mut world, results) = published_world();
     {
         let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
         rt.register_kernel(0, KernelFn::rust(noop));
@@ -415,19 +425,7 @@ fn schedules_run_directly_start_each_run_afresh() {
 /// still awaits its threads and lands the cores; then runs go on.
 #[test]
 fn starting_while_a_run_is_in_flight_fails_and_finish_still_lands_it() {
-    let mut world = World::new();
-    let config = RuntimeConfig {
-        publish: true,
-        ..Default::default()
-    };
-    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
-    let results: Arc<Mutex<Vec<Result<usize, Error>>>> = Default::default();
-    let sink = results.clone();
-    world.add_observer(move |e: On<RunFinished>| {
-        sink.lock()
-            .unwrap()
-            .push(e.result.as_ref().map(|r| r.tasks).map_err(Clone::clone));
-    });
+    let (mut world, results) = published_world();
     let build = |world: &mut World| {
         let mut rt = Runtime::<InlineSim, _>::attach(world).unwrap();
         rt.register_kernel(0, KernelFn::rust(noop));

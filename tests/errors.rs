@@ -653,11 +653,28 @@ fn tasks_or_lists_changed_in_the_world_are_refused_at_seal() {
     assert_clean_and_usable(&mut rt);
 }
 
+thread_local! {
+    // The tasks the fan-in graph's kernel ran, in order, on this thread
+    // (the inline simulator runs kernels on the thread that runs the
+    // graph, so each test sees only its own).
+    static RAN: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The fan-in graph's kernel: records its task (its argument word).
+fn record(args: &[u64]) {
+    RAN.with_borrow_mut(|ran| ran.push(args[0]));
+}
+
+/// The tasks run since the last look, taken.
+fn ran() -> Vec<u64> {
+    RAN.with_borrow_mut(std::mem::take)
+}
+
 /// The diamond-with-a-tail the fan-in tests run on one thread and one
 /// block, inline, so the order kernels run in is the order of dispatch:
 /// a(0) → c(3), b1(1) → b2(2) → c(3). Every kernel records its first word
 /// (its task id): `record`.
-fn fan_in_graph(record: fn(&[u64])) -> Runtime<InlineSim> {
+fn fan_in_graph() -> Runtime<InlineSim> {
     let cfg = RuntimeConfig {
         block_dim: 1,
         threads: 1,
@@ -692,8 +709,8 @@ fn set_fan_in_of_task_3(world: &mut hostgraph::bevy_ecs::world::World, fanin: u3
 }
 
 /// Asserts that every task ran once, after its predecessors.
-fn assert_ran_in_order(order: &std::sync::Mutex<Vec<u64>>) {
-    let order = std::mem::take(&mut *order.lock().unwrap());
+fn assert_ran_in_order() {
+    let order = ran();
     let pos = |t| order.iter().position(|&x| x == t).unwrap();
     assert_eq!(order.len(), 4, "{order:?}");
     assert!(
@@ -712,13 +729,8 @@ fn assert_ran_in_order(order: &std::sync::Mutex<Vec<u64>>) {
 fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
     use hostgraph::bevy_ecs::prelude::*;
     use hostgraph::run::{Phase, RunSchedule};
-    use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    static ORDER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-    fn record(args: &[u64]) {
-        ORDER.lock().unwrap().push(args[0]);
-    }
     static ARMED: AtomicBool = AtomicBool::new(true);
     /// Once: task 3's fan-in from 2 to 1.
     fn lower_once(mut tasks: Query<&mut hostgraph::graph::Task>) {
@@ -730,13 +742,13 @@ fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
             }
         }
     }
-    let mut rt = fan_in_graph(record);
+    let mut rt = fan_in_graph();
     rt.world_mut().resource_mut::<Schedules>().add_systems(
         RunSchedule::Start,
         lower_once.after(Phase::Seal).before(Phase::Launch),
     );
     assert_eq!(rt.run().unwrap().tasks, 4);
-    assert_ran_in_order(&ORDER);
+    assert_ran_in_order();
     let e = rt.run().unwrap_err();
     match &e {
         Error::GraphMismatch { why } => assert_eq!(
@@ -745,14 +757,14 @@ fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
         ),
         other => panic!("{other:?}"),
     }
-    assert!(ORDER.lock().unwrap().is_empty(), "a kernel ran");
+    assert!(ran().is_empty(), "a kernel ran");
     // Nothing was dispatched: the graph is kept until discarded.
     assert_eq!(rt.task_count(), 4);
     rt.discard();
     build_fan_in_graph(&mut rt);
     for _ in 0..2 {
         assert_eq!(rt.run().unwrap().tasks, 4);
-        assert_ran_in_order(&ORDER);
+        assert_ran_in_order();
     }
     rt.finalize().unwrap();
 }
@@ -770,15 +782,10 @@ fn a_fan_in_edited_between_seal_and_launch_does_not_reorder_the_run() {
 )]
 fn an_edit_older_than_the_change_horizon_is_still_refused() {
     use hostgraph::bevy_ecs::change_detection::MAX_CHANGE_AGE;
-    use std::sync::Mutex;
 
-    static ORDER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-    fn record(args: &[u64]) {
-        ORDER.lock().unwrap().push(args[0]);
-    }
-    let mut rt = fan_in_graph(record);
+    let mut rt = fan_in_graph();
     assert_eq!(rt.run().unwrap().tasks, 4);
-    assert_ran_in_order(&ORDER);
+    assert_ran_in_order();
     let world = rt.world_mut();
     set_fan_in_of_task_3(world, 1);
     for _ in 0..MAX_CHANGE_AGE as u64 + 10_000_000 {
@@ -792,12 +799,12 @@ fn an_edit_older_than_the_change_horizon_is_still_refused() {
         ),
         other => panic!("{other:?}"),
     }
-    assert!(ORDER.lock().unwrap().is_empty(), "a kernel ran");
+    assert!(ran().is_empty(), "a kernel ran");
     assert_eq!(rt.task_count(), 4);
     // Put back, the graph runs again, in order.
     set_fan_in_of_task_3(rt.world_mut(), 2);
     assert_eq!(rt.run().unwrap().tasks, 4);
-    assert_ran_in_order(&ORDER);
+    assert_ran_in_order();
     rt.finalize().unwrap();
 }
 
@@ -862,17 +869,11 @@ fn a_run_that_dispatched_nothing_is_not_ok() {
     ignore = "billions of world ticks: about half a minute unoptimised; run with --release"
 )]
 fn lists_replaced_are_refused_when_change_detection_wraps() {
-    use std::sync::Mutex;
-
-    static ORDER: Mutex<Vec<u64>> = Mutex::new(Vec::new());
-    fn record(args: &[u64]) {
-        ORDER.lock().unwrap().push(args[0]);
-    }
-    let mut rt = fan_in_graph(record);
+    let mut rt = fan_in_graph();
     assert_eq!(rt.run().unwrap().tasks, 4);
-    assert_ran_in_order(&ORDER);
+    assert_ran_in_order();
     // The same four tasks with every other task an input of task 3.
-    let mut other = fan_in_graph(record);
+    let mut other = fan_in_graph();
     other.discard();
     other
         .build(|g| {
@@ -904,11 +905,11 @@ fn lists_replaced_are_refused_when_change_detection_wraps() {
         ),
         other => panic!("{other:?}"),
     }
-    assert!(ORDER.lock().unwrap().is_empty(), "a kernel ran");
+    assert!(ran().is_empty(), "a kernel ran");
     rt.discard();
     build_fan_in_graph(&mut rt);
     assert_eq!(rt.run().unwrap().tasks, 4);
-    assert_ran_in_order(&ORDER);
+    assert_ran_in_order();
     rt.finalize().unwrap();
     other.discard();
 }
