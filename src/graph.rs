@@ -57,7 +57,7 @@ pub struct Kernel {
 /// let lists = world.resource::<TaskLists>();
 /// let mut tasks = world.try_query::<&Task>().unwrap();
 /// let a = tasks.iter(world).find(|t| t.id.0 == 0).unwrap();
-/// assert_eq!((a.kernel.func_id, a.fanin), (7, 0));
+/// assert_eq!(a.kernel.func_id, 7);
 /// assert_eq!(lists.args(a), [1, 2]);
 /// assert_eq!(lists.successors(a)[0].0, 1);
 /// # rt.finalize().unwrap();
@@ -68,12 +68,6 @@ pub struct Task {
     pub id: TaskId,
     /// What it runs, where.
     pub kernel: Kernel,
-    /// Number of edges into the task. Sealing checks it against the lists
-    /// ([`Error::GraphMismatch`] if they
-    /// disagree); a run counts down from the edges in the sealed view's
-    /// own lists, so an edit made after sealing cannot change a run, only
-    /// fail the next seal.
-    pub fanin: u32,
 }
 
 /// The graph's lists: every task's argument words and successor ids, one
@@ -172,8 +166,7 @@ pub(crate) struct BuildSizes {
 /// batch when the build commits (and freed then: a built graph holds no
 /// staging memory).
 struct Staged {
-    /// Tasks as they will be spawned, but for fan-in and successors, which
-    /// the commit fills in from `edges`.
+    /// Tasks as they will be spawned.
     tasks: Vec<Task>,
     /// Per task: where its argument words start, and its successor count
     /// (filled in by the commit).
@@ -255,18 +248,17 @@ impl<'w> GraphBuilder<'w> {
     }
 
     /// Turns the staged tasks into entities (one batch) and the staged
-    /// edges into fan-in counts and successor lists, each list in the order
-    /// its edges were added.
+    /// edges into successor lists, each list in the order its edges were
+    /// added.
     fn commit(self) {
         let Staged {
-            mut tasks,
+            tasks,
             mut starts,
             args,
             edges,
         } = self.staged;
-        for &(from, to) in &edges {
+        for &(from, _) in &edges {
             starts[from as usize][1] += 1;
-            tasks[to as usize].fanin += 1;
         }
         // Each list starts where the previous one ends.
         let mut start = 0;
@@ -336,7 +328,6 @@ impl<'w> GraphBuilder<'w> {
         staged.tasks.push(Task {
             id,
             kernel: Kernel { func_id, core_type },
-            fanin: 0,
         });
         staged.starts.push([words as u32, 0]);
         staged.args.extend_from_slice(args);
@@ -568,8 +559,8 @@ mod tests {
     use super::*;
     use crate::kernels::KernelRegistry;
 
-    /// Builds `edges` over five tasks; returns each task's (fan-in, successors).
-    fn built(edges: &[(u32, u32)]) -> Vec<(u32, Vec<u32>)> {
+    /// Builds `edges` over five tasks; returns each task's successors.
+    fn built(edges: &[(u32, u32)]) -> Vec<Vec<u32>> {
         let mut world = World::new();
         world.init_resource::<TaskCount>();
         world.init_resource::<KernelRegistry>();
@@ -585,7 +576,7 @@ mod tests {
         let mut tasks: Vec<Task> = world.query::<&Task>().iter(&world).copied().collect();
         tasks.sort_by_key(|t| t.id);
         let succ = |t: &Task| lists.successors(t).iter().map(|s| s.0).collect();
-        tasks.iter().map(|t| (t.fanin, succ(t))).collect()
+        tasks.iter().map(succ).collect()
     }
 
     #[test]
@@ -594,18 +585,12 @@ mod tests {
         // and interleaved.
         let grouped = [(0, 3), (0, 1), (1, 4), (1, 2), (3, 4)];
         let mixed = [(3, 4), (0, 3), (1, 4), (0, 1), (1, 2)];
-        let want = vec![
-            (0, vec![3, 1]),
-            (1, vec![4, 2]),
-            (1, vec![]),
-            (1, vec![4]),
-            (2, vec![]),
-        ];
+        let want = vec![vec![3, 1], vec![4, 2], vec![], vec![4], vec![]];
         assert_eq!(built(&grouped), want);
         assert_eq!(built(&mixed), want);
         let reversed = [(1, 2), (1, 4), (0, 1), (0, 3), (3, 4)];
-        assert_eq!(built(&reversed)[0].1, vec![1, 3]);
-        assert_eq!(built(&reversed)[1].1, vec![2, 4]);
+        assert_eq!(built(&reversed)[0], vec![1, 3]);
+        assert_eq!(built(&reversed)[1], vec![2, 4]);
     }
 
     #[test]

@@ -58,10 +58,8 @@ pub struct Sealed {
     roots: [Vec<u32>; 2],
     aic_tasks: usize,
     // Run state.
-    /// Remaining fan-in per task: the initial counts when sealed, reset
-    /// before every run from the sealed lists themselves (one per edge
-    /// into the task), never from the [`Task`] components, which may have
-    /// been edited since they were validated.
+    /// Remaining fan-in per task: the count of edges into it in the
+    /// sealed lists, counted again before every run.
     fanin: Vec<AtomicU32>,
     faulted: AtomicBool,
     fault: Mutex<Option<Fault>>,
@@ -134,12 +132,8 @@ impl Sealed {
     /// fault, and per-task records on or off (`profiling`: with times;
     /// `publish`: which core and thread ran each task, in which order).
     ///
-    /// The counts are those of the graph that was sealed: the edges into
-    /// each task in the lists this view holds (O(tasks + edges), no memory
-    /// of its own), not the [`Task`] components. A component edited after
-    /// sealing (by a system between seal and launch, or an edit that change
-    /// detection missed) cannot make a run execute anything but the
-    /// validated graph.
+    /// The counts are the edges into each task in the lists this view
+    /// holds, counted again (O(tasks + edges), no memory of its own).
     pub(crate) fn reset(&self, profiling: bool, publish: bool) {
         let recording = profiling || publish;
         self.recording
@@ -295,7 +289,6 @@ pub(crate) fn seal<'a>(
     }
     let mut seen = vec![false; n];
     let mut hot = vec![Hot::default(); n];
-    let mut fanin = vec![0u32; n];
     let mut kernels: Vec<(i32, KernelFn)> = Vec::new();
     let mut missing: Vec<(TaskId, i32)> = Vec::new();
     for task in tasks {
@@ -328,7 +321,6 @@ pub(crate) fn seal<'a>(
         hot[t] = Hot {
             kernel: (slot as u32) << 1 | task.kernel.core_type as u32,
         };
-        fanin[t] = task.fanin;
     }
     if let Some(&(task, func_id)) = missing.iter().min() {
         return Err(Error::MissingKernel {
@@ -338,20 +330,14 @@ pub(crate) fn seal<'a>(
         });
     }
     // Each task's fan-in is the count of edges into it that the lists hold.
-    let mut edges_in = vec![0u32; n];
+    let mut fanin = vec![0u32; n];
     for t in 0..n as u32 {
         for &TaskId(s) in lists.successors_of(t) {
-            match edges_in.get_mut(s as usize) {
+            match fanin.get_mut(s as usize) {
                 Some(c) => *c += 1,
                 None => return mismatch(format!("task {t} has successor {s} of {n} tasks")),
             }
         }
-    }
-    if let Some(t) = (0..n).find(|&t| edges_in[t] != fanin[t]) {
-        return mismatch(format!(
-            "task {t}'s fan-in is {}, but the lists hold {} edge(s) into it",
-            fanin[t], edges_in[t]
-        ));
     }
     let mut roots: [Vec<u32>; 2] = Default::default();
     for t in (0..n).filter(|&t| fanin[t] == 0) {

@@ -527,39 +527,6 @@ fn a_chip_of_1026_cores_runs() {
     rt.finalize().unwrap();
 }
 
-/// A task whose fan-in could never reach zero (its count raised by one
-/// after the graph was sealed) is refused when the next run seals the
-/// graph again, naming the task and both counts, rather than stalled on;
-/// the report stays the last completed run's. (Rule 6, a run with no event left, is
-/// covered by this module's unit tests.)
-#[test]
-fn a_fan_in_raised_after_a_run_is_refused_not_stalled_on() {
-    let dag = Dag::random(3, 300);
-    let mut rt = runtime(a2a3(), CostModel::default(), 1, 3, 3);
-    build(&mut rt, &dag, |_| Vec::new());
-    let completed = run(&mut rt);
-    let stranded = TaskId(dag.edges[0].1);
-    let preds = dag.edges.iter().filter(|e| e.1 == stranded.0).count();
-    let world = rt.world_mut();
-    for mut task in world.query::<&mut Task>().iter_mut(world) {
-        if task.id == stranded {
-            task.fanin += 1;
-        }
-    }
-    let err = rt.run().expect_err("a stranded task cannot complete");
-    match err {
-        Error::GraphMismatch { why } => assert_eq!(
-            why,
-            format!(
-                "task {stranded}'s fan-in is {}, but the lists hold {preds} edge(s) into it",
-                preds + 1
-            )
-        ),
-        other => panic!("expected a mismatch, got {other}"),
-    }
-    assert_eq!(rt.backend().report(), Some(&completed));
-}
-
 /// A started run polled without blocking ends as the blocking run does.
 #[test]
 fn a_polled_run_ends_as_a_blocking_one() {
