@@ -849,17 +849,19 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
 
     /// Ends a run still in flight before anything that would take its
     /// graph, memory or backend from under it, then [`reap`](Self::reap)s.
-    /// A run is in flight after [`start`](Self::start) until its handle
-    /// finishes it; a handle that was forgotten (`std::mem::forget` is
-    /// safe) never does, nor does an embedding that ran the Start schedule
-    /// without Finish. Such a run is cancelled and finished here, as
-    /// dropping its handle would have done: its threads stop, the cores
-    /// finish their kernels and are shut down, the backend lands.
+    /// A run is in flight from its launch until Finish lands it: after
+    /// [`start`](Self::start) until its handle finishes it; a handle that
+    /// was forgotten (`std::mem::forget` is safe) never does, nor does an
+    /// embedding that ran the Start schedule without Finish (also one that
+    /// failed after Launch, before its threads were hosted). Such a run is
+    /// cancelled and finished here, as dropping its handle would have
+    /// done: its threads stop, the cores finish their kernels and are shut
+    /// down, the backend lands.
     fn settle(&mut self) {
         let world = self.world_ref();
         if world
             .get_resource::<RunState<B>>()
-            .is_some_and(|r| r.hosted)
+            .is_some_and(|r| r.hosted || r.launched)
         {
             log::warn!("hostgraph: a run still in flight (its handle forgotten?) is cancelled");
             self.cancel_run();

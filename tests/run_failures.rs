@@ -486,3 +486,35 @@ fn a_forgotten_run_is_ended_before_its_memory_is_freed() {
         FINISHED.store(0, Ordering::SeqCst);
     }
 }
+
+/// A Start schedule run by hand (as an embedding does) that fails after
+/// Launch, before its threads are hosted (a bad answer at Assign), leaves
+/// the backend launched. The runtime's next call lands it first: the next
+/// run works. Before, `run` reset the run state over the launched one, so
+/// nothing ever landed it, and every later run failed with `BackendStuck`
+/// ("still inside a kernel ()") until `abandon_stuck`.
+#[test]
+fn a_start_run_by_hand_that_failed_after_launch_is_landed_by_the_next_run() {
+    for discard_first in [false, true] {
+        let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+        build(&mut rt);
+        rt.set_policy(Wrong::ThreadOutOfRange);
+        rt.world_mut().run_schedule(RunSchedule::Start);
+        let state = rt
+            .world()
+            .resource::<hostgraph::run::RunState<ThreadedSim>>();
+        assert!(
+            matches!(state.failure(), Some(Error::BadPolicy { .. })),
+            "{:?}",
+            state.failure()
+        );
+        rt.set_policy(RoundRobin);
+        if discard_first {
+            // Or the next call is something else that needs the run ended.
+            rt.discard();
+            build(&mut rt);
+        }
+        assert_eq!(rt.run().unwrap().tasks, 60);
+        rt.finalize().unwrap();
+    }
+}

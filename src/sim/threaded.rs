@@ -462,17 +462,25 @@ impl Backend for ThreadedSim {
         // Chips abandoned earlier may still hold stuck runners; they have
         // registers of their own, so only this chip's runners must be back.
         self.landed();
-        if self.chip.active.load(Ordering::Acquire) > 0 {
+        let active = self.chip.active.load(Ordering::Acquire);
+        if active > 0 {
             let stuck = self.chip.stuck();
+            if stuck.is_empty() {
+                return Err(Error::BackendStuck(format!(
+                    "{active} simulator runner(s) have not left an earlier launch (none is \
+                     inside a kernel: the launch was not landed, or they are leaving); \
+                     RunSchedule::Finish lands a launch, Runtime::abandon_stuck() starts \
+                     fresh cores now"
+                )));
+            }
             let shown: Vec<String> = stuck
                 .iter()
                 .map(|s| format!("task {} on core {}", s.task, s.physical_id))
                 .collect();
             return Err(Error::BackendStuck(format!(
-                "{} simulator runner(s) of an earlier run are still inside a kernel ({}); \
+                "{active} simulator runner(s) of an earlier run are still inside a kernel ({}); \
                  the backend recovers by itself when it returns, or Runtime::abandon_stuck() \
                  starts fresh cores now",
-                self.chip.active.load(Ordering::Acquire),
                 shown.join(", ")
             )));
         }
