@@ -343,6 +343,44 @@ fn a_dropped_or_cancelled_run_leaves_the_runtime_usable() {
     rt.finalize().unwrap();
 }
 
+/// A run whose every task had completed when it was cancelled is done: the
+/// cancel gives its report, the `RunFinished` event carries it, and its
+/// published results stay. (On the inline simulator, `start` runs a small
+/// graph to its end in its first slice.) Before, the cancel made it
+/// `Cancelled`, the graph was kept for a second run of kernels that had
+/// all run, and the results were removed.
+#[test]
+fn cancelling_a_run_that_had_completed_gives_its_report() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let (mut world, published) = published_world();
+    let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+    rt.register_kernel(
+        0,
+        KernelFn::rust(|_| {
+            RAN.fetch_add(1, Ordering::Relaxed);
+        }),
+    );
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aiv, &[])?;
+        let b = g.add_task(0, CoreType::Aic, &[])?;
+        g.add_successor(a, b)
+    })
+    .unwrap();
+    let run = rt.start().unwrap();
+    assert_eq!(
+        RAN.load(Ordering::Relaxed),
+        2,
+        "start ran the graph to its end"
+    );
+    assert_eq!(run.cancel().unwrap().tasks, 2);
+    let world = rt.world_mut();
+    let results = world.query::<&TaskResult>().iter(world).count();
+    assert_eq!(results, 2);
+    assert!(matches!(published.lock().unwrap()[..], [Ok(2)]));
+    rt.finalize().unwrap();
+}
+
 /// What each `RunFinished` event carried: tasks run, or the error.
 type Published = Arc<Mutex<Vec<Result<usize, Error>>>>;
 

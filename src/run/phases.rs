@@ -324,6 +324,9 @@ pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: 
             phase: format!("dispatch (scheduler thread {thread})"),
             message,
         }),
+        // Every task had completed when the cancel came: nothing was
+        // stopped, and the run is as good as one not cancelled.
+        (None, Some(Failure::Cancelled)) if incomplete(&outcomes, graph.len()).is_none() => None,
         (None, Some(Failure::Cancelled)) => {
             run.cancelled = true;
             Some(Error::Cancelled)
