@@ -99,6 +99,35 @@ fn critical_path_starts_the_longest_chain_first() {
     assert!(cp[39].order < rr[39].order);
 }
 
+/// Estimates are a model's, and nothing bounds their sum: bottom levels
+/// (critical-path and HEFT ranks) and HEFT's finish times saturate at
+/// `u64::MAX` instead of wrapping (which ranked a chain's head below its
+/// successor) or panicking ("attempt to add with overflow" in the Seed
+/// phase, in a debug build).
+#[test]
+fn estimates_too_large_to_add_up_saturate() {
+    let huge = CostModel::new(Cost::Constant(u64::MAX / 2));
+    let chain = |g: &mut GraphBuilder<'_>| {
+        let a = g.add_task(0, CoreType::Aiv, &[])?;
+        let b = g.add_task(0, CoreType::Aiv, &[])?;
+        let c = g.add_task(0, CoreType::Aiv, &[])?;
+        g.add_successor(a, b)?;
+        g.add_successor(b, c)
+    };
+    let mut rt = inline(1, 1);
+    let (cp, _) = results(&mut rt, CriticalPath::with_costs(huge.clone()), chain);
+    let (heft, _) = results(&mut rt, Heft::new(huge.clone()), chain);
+    for r in [cp, heft] {
+        assert_eq!(r.iter().map(|t| t.order).collect::<Vec<_>>(), [0, 1, 2]);
+    }
+    rt.build(chain).unwrap();
+    rt.run().unwrap();
+    let sealed = rt.world().resource::<SealedGraph>().get().unwrap().clone();
+    let levels = hostgraph::sched::bottom_levels(&sealed, |_| u64::MAX / 2);
+    assert_eq!(levels, [u64::MAX, u64::MAX - 1, u64::MAX / 2]);
+    rt.finalize().unwrap();
+}
+
 #[test]
 fn work_stealing_spreads_a_burst_released_on_one_thread() {
     // One root releases 200 tasks, all on the thread that ran it; the other

@@ -41,7 +41,8 @@ impl CriticalPath {
 
 /// Every task's bottom level in `graph`: `cost(t)` plus the largest bottom
 /// level among its successors (a reverse topological sweep, O(tasks +
-/// edges)).
+/// edges)), saturating at `u64::MAX` (estimates are a model's: nothing
+/// bounds their sum).
 pub fn bottom_levels(graph: &Sealed, cost: impl Fn(u32) -> u64) -> Vec<u64> {
     let n = graph.len();
     let mut fanin = vec![0u32; n];
@@ -69,7 +70,7 @@ pub fn bottom_levels(graph: &Sealed, cost: impl Fn(u32) -> u64) -> Vec<u64> {
             .map(|&TaskId(s)| bottom[s as usize])
             .max()
             .unwrap_or(0);
-        bottom[t as usize] = cost(t) + below;
+        bottom[t as usize] = cost(t).saturating_add(below);
     }
     bottom
 }

@@ -91,7 +91,7 @@ impl Policy for Heft {
         let finish = |c: &CoreView| {
             // An idle core is free now; a busy one when its task is done.
             let at = if c.idle { 0 } else { free_at.0[c.index] };
-            at.max(ready) + self.duration[t]
+            at.max(ready).saturating_add(self.duration[t])
         };
         let (best, end) = free
             .iter()
