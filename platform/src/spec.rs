@@ -85,14 +85,17 @@ impl FromStr for Platform {
 }
 
 impl PlatformSpec {
-    /// Cores in one block (AIC + AIV).
+    /// Cores in one block (AIC + AIV), saturating at `u32::MAX` for a
+    /// spec past any chip (which backends refuse by its core count).
     pub const fn cores_per_block(&self) -> u32 {
-        self.aic_per_block + self.aiv_per_block
+        self.aic_per_block.saturating_add(self.aiv_per_block)
     }
 
-    /// Physical cores on the chip: the bound a reported physical core id must stay below.
+    /// Physical cores on the chip: the bound a reported physical core id
+    /// must stay below. Saturates at `u32::MAX`, so a spec too large to
+    /// count is refused as too large rather than wrapped to a small chip.
     pub const fn physical_cores(&self) -> u32 {
-        self.max_block_dim * self.cores_per_block()
+        self.max_block_dim.saturating_mul(self.cores_per_block())
     }
 
     /// Bytes one core's register block spans (every register offset plus one word,
@@ -177,6 +180,27 @@ mod tests {
         );
         assert_eq!(b.physical_cores(), 108);
         assert_eq!((a.counter_hz, b.counter_hz), (50_000_000, 1_000_000_000));
+    }
+
+    /// A spec too large to count (a custom one: the fields are public)
+    /// counts as `u32::MAX` cores, which backends refuse as too many,
+    /// rather than wrapping to a small chip (2^31 blocks of 2 cores wrapped
+    /// to 0) or overflowing in a debug build.
+    #[test]
+    fn a_spec_too_large_to_count_saturates() {
+        let huge = PlatformSpec {
+            max_block_dim: 1 << 31,
+            aic_per_block: 1,
+            aiv_per_block: 1,
+            ..*Platform::A2A3.spec()
+        };
+        assert_eq!(huge.physical_cores(), u32::MAX);
+        let wide = PlatformSpec {
+            aic_per_block: u32::MAX,
+            ..*Platform::A2A3.spec()
+        };
+        assert_eq!(wide.cores_per_block(), u32::MAX);
+        assert_eq!(wide.physical_cores(), u32::MAX);
     }
 
     #[test]
