@@ -133,9 +133,40 @@ pub(crate) struct TensorPair {
 #[derive(Resource, Default, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskCount(pub usize);
 
-/// The device memory of the runtime's backend.
+/// The device memory of the runtime's backend, and whether a launch may
+/// still touch it.
+///
+/// Dropped while a launch may (the world dropped with a run in flight,
+/// e.g. its handle forgotten in a world of one's own, or the resource
+/// removed mid-run), its live allocations are leaked rather than freed
+/// under kernels that may still run; otherwise they are freed.
 #[derive(Resource)]
-pub struct DeviceMem(pub Box<dyn DeviceMemory + Sync>);
+pub struct DeviceMem(
+    pub Box<dyn DeviceMemory + Sync>,
+    /// Set from a launch until its landing.
+    pub(crate) bool,
+);
+
+impl DeviceMem {
+    /// `mem`, touched by no launch yet.
+    pub fn new(mem: Box<dyn DeviceMemory + Sync>) -> Self {
+        DeviceMem(mem, false)
+    }
+}
+
+impl Drop for DeviceMem {
+    fn drop(&mut self) {
+        if self.1 {
+            let n = self.0.quarantine_live();
+            if n > 0 {
+                log::warn!(
+                    "hostgraph: device memory dropped while a launch may still touch it; \
+                     {n} live allocation(s) leaked, not freed"
+                );
+            }
+        }
+    }
+}
 
 /// Whether a graph is built, and how large the last build was.
 #[derive(Resource, Debug, Default)]

@@ -236,7 +236,7 @@ impl<B: Backend> Runtime<B> {
         }
         check_config(spec, config.block_dim, config.threads as usize)?;
         world.insert_resource(config);
-        world.insert_resource(DeviceMem(backend.new_device_memory()));
+        world.insert_resource(DeviceMem::new(backend.new_device_memory()));
         world.insert_resource(Exec(backend));
         world.init_resource::<KernelRegistry>();
         world.insert_resource(ActivePolicy::<B>::new(RoundRobin));
@@ -871,15 +871,23 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     }
 
     /// Releases device memory held back after a stuck kernel once the
-    /// backend says nothing of an earlier launch runs any more.
+    /// backend says nothing of an earlier launch runs any more (and marks
+    /// the memory as touched by no launch).
     fn reap(&mut self) {
         let world = self.world.borrow_mut();
-        if world.resource::<DeviceMem>().0.quarantined().is_empty() {
+        let mem = world.resource::<DeviceMem>();
+        if mem.0.quarantined().is_empty() && !mem.1 {
             return;
         }
         if world.resource_mut::<Exec<B>>().0.landed() {
-            let n = world.resource_mut::<DeviceMem>().0.release_quarantine();
-            log::info!("hostgraph: stuck kernels returned; released {n} held-back allocation(s)");
+            let mut mem = world.resource_mut::<DeviceMem>();
+            mem.1 = false;
+            let n = mem.0.release_quarantine();
+            if n > 0 {
+                log::info!(
+                    "hostgraph: stuck kernels returned; released {n} held-back allocation(s)"
+                );
+            }
         }
     }
 }
@@ -891,7 +899,10 @@ impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
     /// cores still inside kernels (never waiting for them), and memory
     /// they may write is leaked rather than freed under them. (A runtime
     /// attached to a user's world leaves the world's run alone: the world
-    /// outlives it, and the next call that needs the run ended ends it.)
+    /// outlives it, and the next call that needs the run ended ends it; a
+    /// world dropped with its run in flight leaks the device memory the
+    /// run may still touch rather than free it, see
+    /// [`DeviceMem`](crate::graph::DeviceMem).)
     fn drop(&mut self) {
         if W::OWNED {
             self.settle();

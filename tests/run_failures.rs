@@ -518,3 +518,60 @@ fn a_start_run_by_hand_that_failed_after_launch_is_landed_by_the_next_run() {
         rt.finalize().unwrap();
     }
 }
+
+/// A user's world with a runtime installed, dropped while a run it started
+/// (its handle forgotten) is inside a kernel: the device memory the kernel
+/// uses is not freed under it (leaked instead: nothing is left to free it
+/// later). Before, dropping the world freed it, and the kernel read freed
+/// memory (valgrind: "Invalid read ... SimDeviceMemory::free_all"). Found
+/// by a hostile review.
+#[test]
+fn a_world_dropped_mid_run_does_not_free_memory_a_kernel_uses() {
+    use std::sync::atomic::AtomicU64;
+    static INSIDE: AtomicBool = AtomicBool::new(false);
+    static GO: AtomicBool = AtomicBool::new(false);
+    /// The buffer's first word as the kernel read it after it was let go.
+    static READ: AtomicU64 = AtomicU64::new(0);
+    static LEFT: AtomicBool = AtomicBool::new(false);
+    fn hold(args: &[u64]) {
+        INSIDE.store(true, Ordering::SeqCst);
+        while !GO.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: the task's one argument is a 4,096-byte device buffer,
+        // which the runtime keeps allocated while a kernel may run.
+        let word = unsafe { std::ptr::read_volatile(args[0] as *const u64) };
+        READ.store(word, Ordering::SeqCst);
+        LEFT.store(true, Ordering::SeqCst);
+    }
+    let mut world = World::new();
+    let config = RuntimeConfig::default();
+    Runtime::install(
+        &mut world,
+        config,
+        ThreadedSim::new(config.platform, Default::default()),
+    )
+    .unwrap();
+    {
+        let mut rt = Runtime::<ThreadedSim, _>::attach(&mut world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(hold));
+        rt.build(|g| {
+            let dev = g.upload(&[0x5Au8; 4096])?;
+            g.add_task(0, CoreType::Aiv, &[dev]).map(drop)
+        })
+        .unwrap();
+        std::mem::forget(rt.start().unwrap());
+    }
+    while !INSIDE.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(world);
+    // Memory freed by the drop would be handed out again here.
+    let others: Vec<Vec<u8>> = (0..64).map(|i| vec![i as u8; 4096]).collect();
+    GO.store(true, Ordering::SeqCst);
+    while !LEFT.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(others);
+    assert_eq!(READ.load(Ordering::SeqCst), 0x5A5A_5A5A_5A5A_5A5A);
+}

@@ -100,6 +100,7 @@ pub(crate) fn launch<B: Backend>(
     cfg: Res<RuntimeConfig>,
     mut exec: ResMut<Exec<B>>,
     mut run: ResMut<RunState<B>>,
+    mut mem: ResMut<DeviceMem>,
 ) {
     run.phase = Some(Phase::Launch);
     let Some(graph) = sealed.0.clone() else {
@@ -112,7 +113,10 @@ pub(crate) fn launch<B: Backend>(
     graph.reset(cfg.profiling, cfg.publish);
     run.times.launch = Some(Instant::now());
     match exec.0.launch(cfg.block_dim, graph) {
-        Ok(()) => run.launched = true,
+        Ok(()) => {
+            run.launched = true;
+            mem.1 = true;
+        }
         Err(e) => run.fail(e),
     }
 }
@@ -349,6 +353,7 @@ pub(crate) fn shutdown<B: Backend>(
     cfg: Res<RuntimeConfig>,
     mut run: ResMut<RunState<B>>,
     mut exec: ResMut<Exec<B>>,
+    mut mem: ResMut<DeviceMem>,
 ) {
     if !run.launched {
         return;
@@ -372,6 +377,8 @@ pub(crate) fn shutdown<B: Backend>(
     };
     run.cores = cores;
     run.launched = false;
+    // Kernels that did not return may still touch it.
+    mem.1 = matches!(landing, Landing::Stuck(_));
     if let Landing::Stuck(stuck) = landing {
         let shown: Vec<String> = stuck
             .iter()
@@ -565,6 +572,9 @@ pub(crate) fn emergency_stop<B: Backend>(world: &mut World) -> bool {
         }
         run.launched = false;
         run.stuck = matches!(exec.0.land(true, cfg.startup_timeout), Landing::Stuck(_));
-        run.stuck
+        let stuck = run.stuck;
+        // Kernels that did not return may still touch it.
+        world.resource_mut::<DeviceMem>().1 = stuck;
+        stuck
     })
 }

@@ -31,7 +31,7 @@ impl Built {
         let mut world = World::new();
         world.init_resource::<TaskCount>();
         world.init_resource::<TaskLists>();
-        world.insert_resource(DeviceMem(Box::new(SimDeviceMemory::new())));
+        world.insert_resource(DeviceMem::new(Box::new(SimDeviceMemory::new())));
         let mut g = GraphBuilder::new(&mut world, Default::default());
         build(&mut g);
         g.finish(true);
