@@ -125,6 +125,14 @@ pub enum Error {
     /// `run` was called with no graph built.
     #[error("no graph is built")]
     NoGraph,
+    /// [`Runtime::install`](crate::Runtime::install) into a world that
+    /// already holds hostgraph (its graph, device memory and backend would
+    /// be replaced under it).
+    #[error(
+        "hostgraph is already installed in this world; work on it with Runtime::attach, \
+         or install into another world"
+    )]
+    AlreadyInstalled,
     /// The world's task entities and the graph's
     /// [`TaskLists`](crate::graph::TaskLists) disagree: one of them was
     /// changed through [`world_mut`](crate::Runtime::world_mut) since the

@@ -209,6 +209,8 @@ impl<B: Backend> Runtime<B> {
     /// the phase systems of [`run`](crate::run)). Work on it with
     /// [`Runtime::attach`] — from the user's own exclusive systems too —
     /// or run its schedules directly (see the [`run`](crate::run) module).
+    /// A world it is installed in already is refused
+    /// ([`Error::AlreadyInstalled`]).
     ///
     /// ```
     /// use hostgraph::bevy_ecs::prelude::*;
@@ -226,6 +228,11 @@ impl<B: Backend> Runtime<B> {
     /// # Ok::<(), hostgraph::Error>(())
     /// ```
     pub fn install(world: &mut World, config: RuntimeConfig, backend: B) -> Result<()> {
+        // Installing again would replace the device memory, backend and run
+        // state under a built graph or a run in flight.
+        if world.contains_resource::<DeviceMem>() {
+            return Err(Error::AlreadyInstalled);
+        }
         let spec = backend.spec();
         if config.platform != spec.platform {
             return Err(Error::ConfigMismatch {

@@ -381,6 +381,54 @@ fn cancelling_a_run_that_had_completed_gives_its_report() {
     rt.finalize().unwrap();
 }
 
+/// Installing again into a world hostgraph is installed in is refused, for
+/// any backend: it would replace the device memory under the built graph.
+/// Before, the second install was accepted and freed the graph's buffers;
+/// the next run's kernel read freed memory and the run said Ok. Found by a
+/// hostile review.
+#[test]
+fn installing_again_is_refused_and_the_graph_keeps_its_memory() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static READ: AtomicU64 = AtomicU64::new(0);
+    let mut world = World::new();
+    let config = RuntimeConfig::default();
+    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
+    let mut out = [0u8; 64];
+    {
+        let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+        rt.register_kernel(
+            0,
+            KernelFn::rust(|args| {
+                // SAFETY: the task's one argument is a 64-byte device
+                // buffer of the built graph, allocated until finalize.
+                let word = unsafe { std::ptr::read_volatile(args[0] as *const u64) };
+                READ.store(word, Ordering::SeqCst);
+            }),
+        );
+        rt.build(|g| {
+            // SAFETY: `out` outlives the graph (finalize below).
+            let dev = unsafe { g.output(&mut out)? };
+            g.copy_to_device(dev, &[0x5A; 64])?;
+            g.add_task(0, CoreType::Aiv, &[dev]).map(drop)
+        })
+        .unwrap();
+    }
+    let again = Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3));
+    assert!(matches!(again, Err(Error::AlreadyInstalled)), "{again:?}");
+    let other = Runtime::install(
+        &mut world,
+        config,
+        hostgraph::ThreadedSim::new(config.platform, Default::default()),
+    );
+    assert!(matches!(other, Err(Error::AlreadyInstalled)), "{other:?}");
+    let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+    assert_eq!(rt.device_memory().live().len(), 1);
+    assert_eq!(rt.run().unwrap().tasks, 1);
+    assert_eq!(READ.load(Ordering::SeqCst), 0x5A5A_5A5A_5A5A_5A5A);
+    rt.finalize().unwrap();
+    assert_eq!(out, [0x5A; 64]);
+}
+
 /// What each `RunFinished` event carried: tasks run, or the error.
 type Published = Arc<Mutex<Vec<Result<usize, Error>>>>;
 
