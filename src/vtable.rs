@@ -74,7 +74,7 @@ pub(crate) mod ops {
     use hostgraph_orch_abi::{CoreType, MAX_TASK_ARGS, OrchStatus};
 
     use crate::error::Error;
-    use crate::graph::GraphBuilder;
+    use crate::graph::{DeviceMem, GraphBuilder};
 
     /// The status of `r`.
     pub(crate) fn status(r: Result<(), Error>) -> i32 {
@@ -192,8 +192,20 @@ pub(crate) mod ops {
         if bytes == 0 {
             return status(b.copy_to_device(dev as u64, &[]));
         }
+        // The device range first: a size no allocation has (a C caller's
+        // `(size_t)-1`) is refused before a host slice that long is made,
+        // which past isize::MAX bytes would be undefined behaviour.
+        let range = b
+            .world
+            .resource::<DeviceMem>()
+            .0
+            .check_range(dev as u64, bytes);
+        if let Err(e) = range {
+            return refuse(b, e.into());
+        }
         // SAFETY: `bytes` readable bytes at `host` (the caller's contract);
-        // null was refused above.
+        // null was refused above, and `bytes` fits one device allocation,
+        // so it is no more than isize::MAX.
         let src = unsafe { std::slice::from_raw_parts(host.cast::<u8>(), bytes as usize) };
         status(b.copy_to_device(dev as u64, src))
     }

@@ -50,7 +50,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (-2..12i32, -2..12i32).prop_map(|(from, to)| Op::AddEdge { from, to }),
         1 => prop_oneof![0..256u64, Just(0u64)].prop_map(|bytes| Op::Malloc { bytes }),
         1 => (0..4usize, prop_oneof![3 => Just(0u64), 1 => 1..64u64]).prop_map(|(alloc, offset)| Op::Free { alloc, offset }),
-        1 => (0..4usize, 0..128u64, 0..128u64).prop_map(|(alloc, offset, bytes)| Op::Copy { alloc, offset, bytes }),
+        1 => (0..4usize, 0..128u64, prop_oneof![19 => 0..128u64, 1 => Just(u64::MAX), 1 => Just(1u64 << 63)])
+            .prop_map(|(alloc, offset, bytes)| Op::Copy { alloc, offset, bytes }),
         1 => (0..4usize, proptest::bool::weighted(0.2), 0..64u64)
             .prop_map(|(alloc, null_host, bytes)| Op::Record { alloc, null_host, bytes }),
         1 => Just(Op::Count),
@@ -320,6 +321,26 @@ fn reused_and_adjacent_addresses_follow_the_allocator() {
             .map(|offset| Op::Free { alloc: 1, offset }),
     );
     check(ops).unwrap();
+}
+
+/// A size no allocation has, as a C plugin's `(size_t)-1` or a sign bit
+/// gives it, is `OUT_OF_BOUNDS` from `copy_to_device`: the device range is
+/// checked before a host slice that long is made. Before, the slice came
+/// first (undefined past `isize::MAX` bytes; a debug build aborted the
+/// process). Found by a hostile review.
+#[test]
+fn a_copy_size_no_allocation_has_is_out_of_bounds() {
+    for bytes in [u64::MAX, 1 << 63, (1 << 63) - 1] {
+        check(vec![
+            Op::Malloc { bytes: 64 },
+            Op::Copy {
+                alloc: 0,
+                offset: 0,
+                bytes,
+            },
+        ])
+        .unwrap();
+    }
 }
 
 proptest! {
