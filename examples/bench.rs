@@ -215,6 +215,31 @@ impl Checked for Cli {
         for (block_dim, threads) in self.configs() {
             check_config(self.platform, block_dim, threads)?;
         }
+        let cores = self.platform.spec().physical_cores() as usize;
+        if self.runners > cores {
+            return Err(Invalid {
+                flag: "--runners",
+                value: self.runners.to_string(),
+                why: format!(
+                    "{} has {cores} cores: at most one runner each",
+                    self.platform
+                ),
+            });
+        }
+        // The tree and the grid round the count up: the graph built must fit.
+        let limit = hostgraph::hostgraph_orch_abi::RESERVED_TASK_ID as usize;
+        if let Some(n) = self.tasks
+            && let Some(shape) = self.shapes().into_iter().find(|s| s.task_count(n) >= limit)
+        {
+            return Err(Invalid {
+                flag: "--tasks",
+                value: n.to_string(),
+                why: format!(
+                    "{shape} rounds it up to {} tasks; a graph holds fewer than {limit}",
+                    shape.task_count(n)
+                ),
+            });
+        }
         check_output("--trace", self.trace.as_deref())?;
         check_output("--svg", self.svg.as_deref())
     }

@@ -36,6 +36,20 @@ pub enum Error {
         /// The platform.
         platform: Platform,
     },
+    /// More simulator runner threads than the platform has cores to step
+    /// ([`SimOptions::runners`](crate::sim::SimOptions::runners)).
+    #[error(
+        "{runners} simulator runner threads for the {max} cores of {platform}: at most one per core \
+         (0: one per CPU)"
+    )]
+    BadRunnerCount {
+        /// Requested runners.
+        runners: usize,
+        /// The platform's physical cores.
+        max: u32,
+        /// The platform.
+        platform: Platform,
+    },
     /// An edge names a task that does not exist.
     #[error("edge {from} -> {to}: task {missing} does not exist (the graph has {count} tasks)")]
     UnknownTask {

@@ -93,9 +93,19 @@ impl RuntimeConfig {
         }
     }
 
-    /// Checks block dim and thread count against the platform.
+    /// Checks block dim, thread count and simulator runners against the
+    /// platform.
     pub fn validate(&self) -> Result<()> {
-        check_config(self.platform.spec(), self.block_dim, self.threads as usize)
+        let spec = self.platform.spec();
+        check_config(spec, self.block_dim, self.threads as usize)?;
+        if self.sim.runners > spec.physical_cores() as usize {
+            return Err(Error::BadRunnerCount {
+                runners: self.sim.runners,
+                max: spec.physical_cores(),
+                platform: self.platform,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -159,6 +159,50 @@ fn missing_kernel_is_named_and_the_graph_runs_once_it_is_registered() {
     assert_clean_and_usable(&mut rt);
 }
 
+/// More simulator runners than cores is a typed error naming both (one
+/// per core is the most that can step anything), from `Runtime::new`;
+/// `ThreadedSim::new` panics saying so. Before, `usize::MAX` runners
+/// panicked with "capacity overflow", and 500 started 500 threads. Found
+/// by a hostile review.
+#[test]
+fn more_runners_than_cores_are_refused() {
+    use hostgraph::sim::SimOptions;
+    for (platform, cores) in [(Platform::A2A3, 72usize), (Platform::A5, 108)] {
+        for runners in [cores + 1, usize::MAX] {
+            let cfg = RuntimeConfig {
+                platform,
+                sim: SimOptions { runners },
+                ..Default::default()
+            };
+            let e = Runtime::new(cfg).err().expect("too many runners refused");
+            assert!(
+                matches!(e, Error::BadRunnerCount { runners: r, max, platform: p }
+                    if r == runners && max as usize == cores && p == platform),
+                "{e}"
+            );
+            assert!(e.to_string().contains(&format!("{cores} cores")), "{e}");
+        }
+        let one_each = RuntimeConfig {
+            platform,
+            sim: SimOptions { runners: cores },
+            ..Default::default()
+        };
+        assert_eq!(
+            Runtime::new(one_each).unwrap().backend().runner_count(),
+            cores
+        );
+    }
+    let panic =
+        std::panic::catch_unwind(|| ThreadedSim::new(Platform::A2A3, SimOptions { runners: 73 }))
+            .err()
+            .expect("ThreadedSim::new panics");
+    let message = panic.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("73 simulator runner threads for the 72 cores"),
+        "{message}"
+    );
+}
+
 #[test]
 fn block_dim_and_thread_count_are_checked_against_the_platform() {
     for (platform, max_dim, max_threads) in [(Platform::A2A3, 24, 4), (Platform::A5, 36, 7)] {

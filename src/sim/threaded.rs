@@ -38,7 +38,8 @@ use crate::seal::Sealed;
 /// Options of the threaded simulator.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimOptions {
-    /// Runner threads stepping the simulated cores; 0 = one per CPU.
+    /// Runner threads stepping the simulated cores, at most one per core;
+    /// 0 = one per CPU (at most one per core).
     pub runners: usize,
 }
 
@@ -393,9 +394,20 @@ pub struct ThreadedSim {
 
 impl ThreadedSim {
     /// A simulated `platform` with its runner threads started.
+    ///
+    /// # Panics
+    /// If `opts.runners` exceeds the platform's physical cores (a runner
+    /// steps at least one core; [`Runtime::new`](crate::Runtime::new)
+    /// refuses such a configuration with [`Error::BadRunnerCount`]).
     pub fn new(platform: Platform, opts: SimOptions) -> Self {
+        let cores = platform.spec().physical_cores() as usize;
+        assert!(
+            opts.runners <= cores,
+            "{} simulator runner threads for the {cores} cores of {platform}: at most one per core",
+            opts.runners
+        );
         let n = match opts.runners {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().min(cores)),
             n => n,
         };
         let chip = Arc::new(Chip::new(platform.spec(), n));

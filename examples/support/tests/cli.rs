@@ -223,6 +223,41 @@ fn bench_refuses_more_tasks_than_a_graph_holds() {
     );
 }
 
+/// A task count that a shape rounds up past what a graph holds, and more
+/// simulator runners than the platform has cores, are usage errors before
+/// any work (before, `--runners 18446744073709551615` panicked with
+/// "capacity overflow", and the rounded count was only refused after
+/// billions of tasks were built).
+#[test]
+fn bench_refuses_rounded_task_counts_and_runners_past_the_cores() {
+    refused(
+        "bench",
+        &[
+            "--shape",
+            "binary-tree",
+            "--tasks",
+            "1200000000",
+            "--rounds",
+            "1",
+        ],
+        &[
+            "'1200000000'",
+            "--tasks",
+            "binary-tree rounds it up to 2147483647 tasks",
+        ],
+    );
+    refused(
+        "bench",
+        &["--runners", "18446744073709551615", "--rounds", "1"],
+        &["'18446744073709551615'", "--runners", "a2a3 has 72 cores"],
+    );
+    refused(
+        "bench",
+        &["--platform", "a5", "--runners", "109", "--rounds", "1"],
+        &["'109'", "--runners", "a5 has 108 cores"],
+    );
+}
+
 #[test]
 fn block_dim_and_threads_outside_the_platforms_range_name_the_flag() {
     refused(
