@@ -268,6 +268,8 @@ struct Faulty {
     regs: FaultyRegs,
     /// Drop the scheduler jobs instead of running them.
     drop_jobs: bool,
+    /// `pump` says cores moved, whatever happened.
+    busy_pump: bool,
 }
 
 /// The simulator's registers; COND reads from scheduler worker threads
@@ -305,6 +307,7 @@ impl Faulty {
             inner,
             regs,
             drop_jobs: false,
+            busy_pump: false,
         }
     }
 }
@@ -330,6 +333,10 @@ impl Backend for Faulty {
 
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> hostgraph::Result<()> {
         self.inner.launch(block_dim, graph)
+    }
+
+    fn pump(&mut self) -> bool {
+        self.inner.pump() || self.busy_pump
     }
 
     fn host<J: SchedulerJob>(&mut self, jobs: Vec<J>) {
@@ -574,4 +581,43 @@ fn a_world_dropped_mid_run_does_not_free_memory_a_kernel_uses() {
     }
     drop(others);
     assert_eq!(READ.load(Ordering::SeqCst), 0x5A5A_5A5A_5A5A_5A5A);
+}
+
+/// A backend whose pump always reports movement still has start-up bounded
+/// by `startup_timeout`: a core that never answers is a `StartupTimeout`
+/// naming it, not a wait without end. Before, the bound was only looked
+/// at after passes in which nothing moved, and this run never returned.
+/// Found by a hostile review.
+#[test]
+fn startup_is_bounded_whatever_the_pump_says() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut backend = Faulty::new();
+        backend.busy_pump = true;
+        backend
+            .inner
+            .inject_fault(Some(hostgraph::sim::SimFault::SilentCore(0)));
+        let config = RuntimeConfig {
+            startup_timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let mut rt = Runtime::with_backend(config, backend).unwrap();
+        build(&mut rt);
+        let _ = tx.send(rt.run().map(|r| r.tasks));
+        rt.discard();
+    });
+    let r = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("run() with a 200 ms start-up bound returned within 30 s");
+    assert!(
+        matches!(
+            r,
+            Err(Error::StartupTimeout {
+                pending: 1,
+                first: 0,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
 }

@@ -77,8 +77,7 @@ pub(crate) fn discover<B: Backend>(
         .iter()
         .map(AicpuStartup::begin)
         .collect();
-    let start = Instant::now();
-    let mut backoff = Backoff::new();
+    let mut bound = Bound::new(timeout);
     loop {
         let moved = exec.pump();
         let mut pending = 0;
@@ -95,7 +94,7 @@ pub(crate) fn discover<B: Backend>(
             };
             return Ok(states.iter().filter_map(filed).collect());
         }
-        if !moved && backoff.snooze() && start.elapsed() >= timeout {
+        if bound.passed(moved) {
             let first = states
                 .iter()
                 .position(|s| !matches!(s, AicpuStartup::Filed(_)))
@@ -127,16 +126,50 @@ pub(crate) fn exit<B: Backend>(
         .map(|c| c.physical_id)
         .filter(|p| !skip.contains(p))
         .collect();
-    let start = Instant::now();
-    let mut backoff = Backoff::new();
+    let mut bound = Bound::new(timeout);
     while !waiting.is_empty() {
         let moved = exec.pump();
         waiting.retain(|&id| !exit_acknowledged(exec.registers(), id, exec.spec()));
-        if !waiting.is_empty() && !moved && backoff.snooze() && start.elapsed() >= timeout {
+        if !waiting.is_empty() && bound.passed(moved) {
             break;
         }
     }
     waiting
+}
+
+/// The time bound of a handshake wait. The clock is read every 64 passes,
+/// whether the backend's pump moved cores in them or not: a pump that
+/// keeps reporting movement (a core that flaps, or a backend that says so
+/// whatever happened) does not lift the bound. Passes in which nothing
+/// moved back off first.
+struct Bound {
+    start: Instant,
+    timeout: Duration,
+    backoff: Backoff,
+    moving: u32,
+}
+
+impl Bound {
+    fn new(timeout: Duration) -> Self {
+        Bound {
+            start: Instant::now(),
+            timeout,
+            backoff: Backoff::new(),
+            moving: 0,
+        }
+    }
+
+    /// After a pass (`moved`: the pump moved a core in it): backs off if
+    /// nothing moved; true once the bound is past.
+    fn passed(&mut self, moved: bool) -> bool {
+        let look = if moved {
+            self.moving = self.moving.wrapping_add(1);
+            self.moving.is_multiple_of(64)
+        } else {
+            self.backoff.snooze()
+        };
+        look && self.start.elapsed() >= self.timeout
+    }
 }
 
 /// Makes the [`Core`] entities match `cores` (kept when they already do,
