@@ -36,6 +36,18 @@ pub enum Error {
         /// The platform.
         platform: Platform,
     },
+    /// The virtual-time backend's cost model draws durations for the graph
+    /// that add up to more than virtual time counts (so clocks would wrap).
+    #[error(
+        "the cost model's durations for this graph add up to {total_ns} ns, more than virtual \
+         time counts ({max_ns} ns); scale the model down"
+    )]
+    WorkTooLong {
+        /// What the drawn durations add up to.
+        total_ns: u128,
+        /// The most they may add up to.
+        max_ns: u64,
+    },
     /// More simulator runner threads than the platform has cores to step
     /// ([`SimOptions::runners`](crate::sim::SimOptions::runners)).
     #[error(

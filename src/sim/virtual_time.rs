@@ -37,7 +37,7 @@
 //!    run's scheduler threads are hosted. Each scheduler thread has its own
 //!    clock; each core is free, or busy until its FIN becomes visible. A
 //!    graph whose drawn durations add up to more than `u64::MAX / 2` ns is
-//!    refused at launch ([`Error::ConfigMismatch`]),
+//!    refused at launch ([`Error::WorkTooLong`]),
 //!    so no clock wraps.
 //! 2. **Polls cost time.** A thread's poll at its time `t` costs
 //!    `poll_ns`, plus `read_ns` per COND read and `write_ns` per register
@@ -346,18 +346,12 @@ impl Backend for VirtualTime {
     }
 
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()> {
-        self.sim.launch(block_dim, graph).map_err(|total| {
-            let platform = self.sim.spec.platform;
-            Error::ConfigMismatch {
-                config: platform,
-                backend: platform,
-                why: format!(
-                    "the cost model's durations for this graph add up to {total} ns, more than \
-                     virtual time counts ({} ns)",
-                    state::MAX_TOTAL_WORK_NS
-                ),
-            }
-        })
+        self.sim
+            .launch(block_dim, graph)
+            .map_err(|total_ns| Error::WorkTooLong {
+                total_ns,
+                max_ns: state::MAX_TOTAL_WORK_NS,
+            })
     }
 
     fn pump(&mut self) -> bool {
