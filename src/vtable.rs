@@ -40,7 +40,12 @@ impl<Base> HostRuntime<Base> {
     }
 }
 
-/// Runs `f` on the builder behind `rt`; a null `rt` or a panic gives `on_err`.
+/// Runs `f` on the builder behind `rt`; a null `rt` or a panic gives
+/// `on_err`. A panic (it must not unwind into the plugin's C frames) is
+/// latched as the build's failure, [`Error::Panicked`](crate::Error::Panicked):
+/// the call may have left its work half done, so the build fails even if
+/// the plugin ignores the status (or the call has none, as
+/// `print_runtime`).
 ///
 /// `rt` must be null or a handle made by [`HostRuntime::handle`] for a
 /// `HostRuntime<Base>` that is alive, as it is for the length of the entry
@@ -62,7 +67,17 @@ pub(crate) fn with_builder<Base, T>(
             .builder
             .cast::<GraphBuilder<'_>>()
     };
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(builder))).unwrap_or(on_err)
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(builder))) {
+        Ok(r) => r,
+        Err(p) => {
+            let panicked = crate::error::Error::Panicked {
+                phase: "build (an ops table call)".into(),
+                message: crate::panics::panic_message(p.as_ref()),
+            };
+            let _ = builder.latch::<()>(Err(panicked));
+            on_err
+        }
+    }
 }
 
 /// The calls of both ops tables, on the builder: each returns what the

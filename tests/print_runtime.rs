@@ -29,6 +29,9 @@ impl Log for Capture {
     }
 
     fn log(&self, record: &Record<'_>) {
+        if PANIC_HERE.get() {
+            panic!("the logger failed on purpose");
+        }
         let captured = Captured {
             thread: thread::current().id(),
             level: record.level(),
@@ -42,6 +45,11 @@ impl Log for Capture {
 }
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+
+thread_local! {
+    /// The logger panics on this thread.
+    static PANIC_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// Installs the capturing logger (once per process: tests share it and
 /// tell their records apart by thread).
@@ -123,5 +131,35 @@ fn reference_table_logs_the_summary() {
     // SAFETY: no tensor, so no host buffer the plugin could record.
     unsafe { rt.build_with_reference(&plugin, &OwnedArgs::new()) }.expect("build");
     check_printed("reference table");
+    rt.discard();
+}
+
+/// A panic inside an ops-table call (here the application's logger, called
+/// by `print_runtime`, which returns no status) fails the build with
+/// `Panicked`, though the plugin goes on and returns 0, and leaves nothing
+/// behind. Before, the panic was caught and forgotten: the build said Ok.
+/// Found by a hostile review.
+#[test]
+fn a_panic_inside_an_ops_call_fails_the_build() {
+    install();
+    let mut rt = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    PANIC_HERE.set(true);
+    // SAFETY: `entry` follows orchestration_api.h and records no tensor pair.
+    let built = unsafe { rt.build_with_entry(entry, "print", &OwnedArgs::new()) };
+    PANIC_HERE.set(false);
+    match built {
+        Err(hostgraph::Error::Panicked { message, .. }) => {
+            assert!(
+                message.contains("the logger failed on purpose"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rt.task_count(), 0);
+    assert!(rt.device_memory().live().is_empty());
+    // And the next build works.
+    // SAFETY: as above.
+    unsafe { rt.build_with_entry(entry, "print", &OwnedArgs::new()) }.expect("build");
     rt.discard();
 }
