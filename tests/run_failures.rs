@@ -609,15 +609,10 @@ fn startup_is_bounded_whatever_the_pump_says() {
     let r = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("run() with a 200 ms start-up bound returned within 30 s");
+    // Core 0 never answers (under valgrind the others may not have yet
+    // either).
     assert!(
-        matches!(
-            r,
-            Err(Error::StartupTimeout {
-                pending: 1,
-                first: 0,
-                ..
-            })
-        ),
+        matches!(r, Err(Error::StartupTimeout { first: 0, .. })),
         "{r:?}"
     );
 }
