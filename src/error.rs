@@ -418,12 +418,17 @@ pub enum StallDiagnosis {
         /// that order, by thread.
         queued: Vec<QueuedTask>,
     },
-    /// Kernels that did not return: the tasks inside them (their core
-    /// acknowledged them and has not finished), and the tasks written to a
-    /// core but not started (the core, or whatever steps it, is busy).
+    /// Kernels that did not return within the stall bound: the tasks
+    /// inside them (their core acknowledged them and has not finished),
+    /// those whose kernels returned only after the stall was declared, and
+    /// the tasks written to a core but not started (the core, or whatever
+    /// steps it, is busy).
     HungKernel {
         /// Tasks inside kernels.
         running: Vec<HeldTask>,
+        /// Tasks whose kernels finished after the stall was declared:
+        /// slower than `stall_timeout`, not stuck.
+        late: Vec<HeldTask>,
         /// Tasks written to cores, not acknowledged.
         waiting: Vec<HeldTask>,
     },
@@ -461,7 +466,11 @@ impl std::fmt::Display for StallDiagnosis {
                 f.write_str(&shown.join(", "))?;
                 f.write_str(&more(blocked.len().saturating_sub(SHOW)))
             }
-            StallDiagnosis::HungKernel { running, waiting } => {
+            StallDiagnosis::HungKernel {
+                running,
+                late,
+                waiting,
+            } => {
                 let list = |tasks: &[HeldTask]| {
                     let shown: Vec<String> =
                         tasks.iter().take(SHOW).map(|h| h.to_string()).collect();
@@ -473,6 +482,15 @@ impl std::fmt::Display for StallDiagnosis {
                     running.len(),
                     list(running)
                 )?;
+                if !late.is_empty() {
+                    write!(
+                        f,
+                        "; {} in kernels that returned after the stall was declared, slower \
+                         than the stall bound ({})",
+                        late.len(),
+                        list(late)
+                    )?;
+                }
                 if !waiting.is_empty() {
                     write!(
                         f,

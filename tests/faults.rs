@@ -132,7 +132,10 @@ fn hung_kernel_is_diagnosed_by_time() {
     let e = rt.run().unwrap_err();
     match &e {
         Error::Stall {
-            diagnosis: StallDiagnosis::HungKernel { running, waiting },
+            diagnosis:
+                StallDiagnosis::HungKernel {
+                    running, waiting, ..
+                },
             remaining: 1,
             elapsed,
         } => {
@@ -225,4 +228,62 @@ fn bad_physical_core_id_is_refused() {
     assert_eq!(rt.run().unwrap().tasks, 1);
     rt.finalize().unwrap();
     assert_next_run_works(&mut rt);
+}
+
+/// A kernel that is only slow — it returns after the stall was declared,
+/// before the run is finished — is diagnosed as such (`HungKernel` with
+/// the task in `late`), not as a scheduler deadlock. Found by a hostile
+/// review.
+#[test]
+fn a_slow_kernel_that_returns_after_the_stall_is_named_late() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GO: AtomicBool = AtomicBool::new(false);
+    let mut rt = Runtime::new(RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        stall_timeout: Duration::from_millis(50),
+        ..Default::default()
+    })
+    .unwrap();
+    rt.register_kernel(
+        0,
+        KernelFn::rust(|_| {
+            while !GO.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }),
+    );
+    rt.register_kernel(1, KernelFn::rust(|_| {}));
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aiv, &[])?;
+        let b = g.add_task(1, CoreType::Aiv, &[])?;
+        g.add_successor(a, b)
+    })
+    .unwrap();
+    let run = rt.start().unwrap();
+    // The scheduler declares the stall after 50 ms; the kernel returns later.
+    std::thread::sleep(Duration::from_millis(500));
+    GO.store(true, Ordering::Release);
+    std::thread::sleep(Duration::from_millis(100));
+    let e = run.wait().unwrap_err();
+    match &e {
+        Error::Stall {
+            diagnosis:
+                StallDiagnosis::HungKernel {
+                    running,
+                    late,
+                    waiting,
+                },
+            ..
+        } => {
+            assert!(running.is_empty() && waiting.is_empty(), "{e}");
+            assert_eq!(
+                late.iter().map(|h| h.task).collect::<Vec<_>>(),
+                [TaskId(0)],
+                "{e}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    rt.discard();
 }

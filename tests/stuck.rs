@@ -118,7 +118,9 @@ fn a_stall_is_reported_while_the_kernel_is_still_inside_it() {
     // bound for cores that cannot acknowledge, nor for the stuck runner.
     assert!(!GATE.returned(), "run() waited for the hung kernel: {e}");
     let Error::Stall {
-        diagnosis: StallDiagnosis::HungKernel { running, waiting },
+        diagnosis: StallDiagnosis::HungKernel {
+            running, waiting, ..
+        },
         ..
     } = &e
     else {

@@ -26,19 +26,19 @@ pub(crate) fn diagnose<R: RegisterAccess>(
     remaining: usize,
     elapsed: Duration,
 ) -> Error {
-    let mut running = Vec::new();
-    let mut waiting = Vec::new();
+    let (mut running, mut late, mut waiting) = (Vec::new(), Vec::new(), Vec::new());
     for &h in outcomes.iter().flat_map(|o| &o.held) {
         let cond = Cond::decode(regs.read(h.physical_id, Reg::Cond));
         let held = held_task(h);
         match cond.state {
             CondState::Ack if cond.task == h.task => running.push(held),
-            // Finished since the scheduler stopped looking: not stuck.
-            CondState::Fin if cond.task == h.task => {}
+            // Held when the stall was declared, finished since: a kernel
+            // slower than the bound, not a scheduler that lost track.
+            CondState::Fin if cond.task == h.task => late.push(held),
             _ => waiting.push(held),
         }
     }
-    let diagnosis = if running.is_empty() && waiting.is_empty() {
+    let diagnosis = if running.is_empty() && late.is_empty() && waiting.is_empty() {
         let blocked = (0..graph.len() as u32)
             .filter(|&t| graph.remaining_fanin(t) > 0)
             .map(|t| (TaskId(t), graph.remaining_fanin(t)))
@@ -50,7 +50,11 @@ pub(crate) fn diagnose<R: RegisterAccess>(
             .collect();
         StallDiagnosis::Deadlock { blocked, queued }
     } else {
-        StallDiagnosis::HungKernel { running, waiting }
+        StallDiagnosis::HungKernel {
+            running,
+            late,
+            waiting,
+        }
     };
     Error::Stall {
         elapsed,
@@ -188,13 +192,40 @@ mod tests {
         );
     }
 
+    /// A held task whose kernel returned after the stall was declared is a
+    /// slow kernel, not a deadlock ("a scheduler or policy bug"). Before,
+    /// it was dropped from the diagnosis, which then said deadlock.
+    #[test]
+    fn a_kernel_that_returned_after_the_stall_is_not_a_deadlock() {
+        let graph = join().seal();
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        regs.write(32, Reg::Cond, Cond::fin(0).encode());
+        let busy = ThreadOutcome {
+            held: vec![held(32, CoreType::Aic, 0)],
+            ..Default::default()
+        };
+        let e = diagnose(
+            &regs,
+            &graph,
+            &[busy],
+            Vec::new(),
+            3,
+            Duration::from_secs(2),
+        );
+        assert!(
+            matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, late, waiting }, .. }
+                if running.is_empty() && waiting.is_empty() && late.len() == 1 && late[0].task == TaskId(0)),
+            "{e}"
+        );
+    }
+
     #[test]
     fn held_tasks_are_told_apart_by_their_cores_cond() {
         let graph = join().seal();
         let regs = SimRegisters::new(Platform::A2A3.spec());
         // Core 30 acknowledged task 1 and is inside its kernel; core 31
         // was written task 0 but still shows its last FIN; core 32
-        // finished task 2 after the scheduler stopped looking.
+        // finished task 2 after the stall was declared.
         regs.write(30, Reg::Cond, Cond::ack(1).encode());
         regs.write(31, Reg::Cond, Cond::fin(7).encode());
         regs.write(32, Reg::Cond, Cond::fin(2).encode());
@@ -220,15 +251,16 @@ mod tests {
             task: TaskId(task),
         };
         assert!(
-            matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, waiting }, .. }
-                if running == &[task(30, 1)] && waiting == &[task(31, 0)]),
+            matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, late, waiting }, .. }
+                if running == &[task(30, 1)] && late == &[task(32, 2)] && waiting == &[task(31, 0)]),
             "{e}"
         );
         assert_eq!(
             e.to_string(),
             "stall after 2s with 3 tasks left: hung kernel: 1 task(s) inside kernels that did not \
-             return (task 1 on AIV core 30); 1 more written to cores but not started (task 0 on \
-             AIV core 31)"
+             return (task 1 on AIV core 30); 1 in kernels that returned after the stall was \
+             declared, slower than the stall bound (task 2 on AIV core 32); 1 more written to \
+             cores but not started (task 0 on AIV core 31)"
         );
     }
 }
