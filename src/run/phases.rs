@@ -309,8 +309,13 @@ pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: 
     let Some(shared) = run.shared.clone() else {
         return;
     };
-    let outcomes: Vec<ThreadOutcome> = shared
-        .take_outcomes()
+    let outcomes = shared.take_outcomes();
+    // Whether a task may have been written to a core: a thread that left
+    // no outcome may have.
+    run.dispatched = outcomes
+        .iter()
+        .any(|o| o.as_ref().is_none_or(|o| o.stats.dispatched > 0));
+    let outcomes: Vec<ThreadOutcome> = outcomes
         .into_iter()
         .map(Option::unwrap_or_default)
         .collect();
@@ -438,9 +443,10 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
             })
         }
     };
-    // A failure once tasks were dispatched releases the graph: kernels ran
-    // on its memory, some may not have returned. Before that (start-up,
-    // policy), the graph is kept; so is a cancelled run's whose kernels
+    // A failure once a task was written to a core releases the graph:
+    // kernels ran on its memory, some may not have returned. Before that
+    // (start-up, a policy's answer refused before its first task was
+    // written), the graph is kept; so is a cancelled run's whose kernels
     // all returned.
     let release = result.is_err() && (run.stuck || (run.dispatched && !run.cancelled));
     let stuck = run.stuck;

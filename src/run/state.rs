@@ -86,7 +86,9 @@ pub struct RunState<B: Backend> {
     pub(crate) stuck: bool,
     /// The scheduler jobs are with the backend (until awaited).
     pub(crate) hosted: bool,
-    /// Tasks were dispatched in this run (the jobs went to the backend).
+    /// A task may have been written to a core in this run: set when the
+    /// jobs go to the backend, then, once they are awaited, only if a
+    /// thread's outcome counts a dispatch (or a thread left none).
     pub(crate) dispatched: bool,
     /// The run was cancelled (a dropped run handle).
     pub(crate) cancelled: bool,
