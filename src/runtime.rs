@@ -834,12 +834,11 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// [`Error::BackendStuck`] until the kernels return).
     pub fn abandon_stuck(&mut self) -> bool {
         self.settle();
-        let abandoned = self
-            .world
-            .borrow_mut()
-            .resource_mut::<Exec<B>>()
-            .0
-            .abandon();
+        let exec = &mut self.world.borrow_mut().resource_mut::<Exec<B>>().0;
+        if exec.landed() {
+            return true;
+        }
+        let abandoned = exec.abandon();
         if abandoned {
             log::warn!("hostgraph: abandoned cores stuck inside kernels; fresh cores started");
         }

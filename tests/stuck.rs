@@ -288,3 +288,27 @@ fn abandon_stuck_starts_fresh_cores_while_a_kernel_hangs() {
     assert!(rt.device_memory().quarantined().is_empty());
     small_round(&mut rt);
 }
+
+/// With nothing stuck, `abandon_stuck` has nothing to give up on: true on
+/// every backend, and the next run works. Before, the inline and
+/// virtual-time backends (which cannot abandon cores) said false, which
+/// the docs say means the next run will fail. Found by a hostile review.
+#[test]
+fn abandon_stuck_with_nothing_stuck_is_true_on_every_backend() {
+    fn check<B: hostgraph::Backend>(mut rt: Runtime<B>) {
+        rt.register_kernel(0, KernelFn::rust(noop));
+        assert!(rt.abandon_stuck(), "fresh");
+        rt.build(|g| g.add_task(0, hostgraph::CoreType::Aiv, &[]).map(drop))
+            .unwrap();
+        assert_eq!(rt.run().unwrap().tasks, 1);
+        assert!(rt.abandon_stuck(), "after a run");
+        assert_eq!(rt.run().unwrap().tasks, 1);
+        rt.finalize().unwrap();
+    }
+    let platform = hostgraph::Platform::A2A3;
+    check(Runtime::new(config()).unwrap());
+    check(Runtime::with_backend(config(), hostgraph::InlineSim::new(platform)).unwrap());
+    let model = hostgraph::cost::CostModel::new(hostgraph::cost::Cost::Constant(1_000));
+    let vt = hostgraph::VirtualTime::new(*platform.spec(), model, 1);
+    check(Runtime::with_backend(config(), vt).unwrap());
+}
