@@ -36,14 +36,16 @@ pub enum Error {
         /// The platform.
         platform: Platform,
     },
-    /// The virtual-time backend's cost model draws durations for the graph
-    /// that add up to more than virtual time counts (so clocks would wrap).
+    /// Under the virtual-time backend, the kernel durations drawn for the
+    /// graph, plus what the register and wake-up latencies could add to
+    /// them, come to more than virtual time counts (so clocks could wrap).
     #[error(
-        "the cost model's durations for this graph add up to {total_ns} ns, more than virtual \
-         time counts ({max_ns} ns); scale the model down"
+        "the graph's kernel durations and the protocol's latencies could add up to {total_ns} \
+         ns, more than virtual time counts ({max_ns} ns); scale the cost model or the \
+         latencies down"
     )]
     WorkTooLong {
-        /// What the drawn durations add up to.
+        /// What the durations, and at most the latencies, add up to.
         total_ns: u128,
         /// The most they may add up to.
         max_ns: u64,

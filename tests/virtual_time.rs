@@ -656,6 +656,7 @@ fn durations_past_what_virtual_time_counts_refuse_the_run() {
     let e = rt.run().unwrap_err();
     match &e {
         Error::WorkTooLong { total_ns, max_ns } => {
+            // The durations alone: three times the most there is room for.
             assert_eq!(*total_ns, 3 * u128::from(u64::MAX / 2), "{e}");
             assert_eq!(*max_ns, u64::MAX / 2, "{e}");
         }
@@ -668,4 +669,54 @@ fn durations_past_what_virtual_time_counts_refuse_the_run() {
         "refused before dispatch: the graph is kept"
     );
     rt.finalize().unwrap();
+}
+
+/// Latencies so large that the protocol's costs could carry a clock past
+/// what virtual time counts refuse the run at launch (`WorkTooLong`),
+/// keeping the graph, whichever latency it is. Before, a debug build
+/// panicked on the overflow inside the simulation, and a release build
+/// wrapped the clocks and reported a makespan of 24 µs for a chain of 21
+/// 1 µs tasks with `thread_wake_ns` at `u64::MAX`. Found by a hostile
+/// review.
+#[test]
+fn latencies_past_what_virtual_time_counts_refuse_the_run() {
+    let dag = Dag {
+        core: vec![CoreType::Aiv; 21],
+        edges: (0..20).map(|t| (t, t + 1)).collect(),
+    };
+    let fields: [fn(&mut Latencies); 5] = [
+        |l| l.read_ns = u64::MAX,
+        |l| l.write_ns = u64::MAX,
+        |l| l.poll_ns = u64::MAX,
+        |l| l.core_wake_ns = u64::MAX,
+        |l| l.thread_wake_ns = u64::MAX,
+    ];
+    for (i, set) in fields.into_iter().enumerate() {
+        let mut lat = LAT;
+        set(&mut lat);
+        let backend =
+            VirtualTime::new(a2a3(), CostModel::new(Cost::Constant(1_000)), 1).latencies(lat);
+        let config = RuntimeConfig {
+            block_dim: 1,
+            threads: 1,
+            ..Default::default()
+        };
+        let mut rt = Runtime::with_backend(config, backend).unwrap();
+        build(&mut rt, &dag, |_| Vec::new());
+        let e = rt.run().unwrap_err();
+        assert!(
+            matches!(e, Error::WorkTooLong { total_ns, max_ns } if total_ns > u128::from(max_ns)),
+            "field {i}: {e}"
+        );
+        assert_eq!(rt.task_count(), 21, "field {i}: the graph is kept");
+        assert!(rt.backend().report().is_none(), "field {i}");
+    }
+    // A second per register access is a slow chip, not one past counting.
+    let mut slow = LAT;
+    slow.read_ns = 1_000_000_000;
+    let backend =
+        VirtualTime::new(a2a3(), CostModel::new(Cost::Constant(1_000)), 1).latencies(slow);
+    let mut rt = Runtime::with_backend(RuntimeConfig::default(), backend).unwrap();
+    build(&mut rt, &dag, |_| Vec::new());
+    assert_eq!(rt.run().unwrap().tasks, 21);
 }

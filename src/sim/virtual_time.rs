@@ -36,9 +36,9 @@
 //! 1. **Clocks.** Virtual time is in nanoseconds (`u64`), from 0 when the
 //!    run's scheduler threads are hosted. Each scheduler thread has its own
 //!    clock; each core is free, or busy until its FIN becomes visible. A
-//!    graph whose drawn durations add up to more than `u64::MAX / 2` ns is
-//!    refused at launch ([`Error::WorkTooLong`]),
-//!    so no clock wraps.
+//!    graph whose drawn durations, plus the most the latencies could add
+//!    to them, come to more than `u64::MAX / 2` ns is refused at launch
+//!    ([`Error::WorkTooLong`]), so no clock wraps.
 //! 2. **Polls cost time.** A thread's poll at its time `t` costs
 //!    `poll_ns`, plus `read_ns` per COND read and `write_ns` per register
 //!    write it makes ([`Latencies`]); its clock then moves on by that cost.

@@ -164,11 +164,20 @@ impl Sim {
     /// Cores for `block_dim` blocks, numbered as [`sim_core`] says, running
     /// `graph` with the durations drawn for it.
     ///
-    /// Fails, launching nothing, if the drawn durations add up to more
-    /// than [`MAX_TOTAL_WORK_NS`] (the error says what they add up to).
+    /// Fails, launching nothing, if the drawn durations plus what the
+    /// protocol's latencies could add to them ([`Sim::protocol_bound`])
+    /// come to more than [`MAX_TOTAL_WORK_NS`] (the error says how much).
     pub(super) fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<(), u128> {
         self.draw(&graph)?;
         let n = block_dim * self.spec.cores_per_block();
+        let work = self
+            .draws
+            .as_ref()
+            .map_or(0, |d| u128::from(d.work[0]) + u128::from(d.work[1]));
+        let bound = work.saturating_add(self.protocol_bound(graph.len() as u64, u64::from(n)));
+        if bound > u128::from(MAX_TOTAL_WORK_NS) {
+            return Err(bound);
+        }
         self.cores.clear();
         self.cores
             .resize_with(self.spec.physical_cores() as usize, || SimCore::new(None));
@@ -182,6 +191,34 @@ impl Sim {
         }
         self.graph = Some(graph);
         Ok(())
+    }
+
+    /// The most the protocol's latencies can add to any clock in a run of
+    /// `tasks` tasks on `cores` cores. Rule 4 bounds the polls: a poll that
+    /// returns `Progress` dispatched or completed a task (at most two per
+    /// task); any other follows a wake, which a COND change makes (an ACK
+    /// or a FIN: at most two per task) or another thread's progress (at
+    /// most one per thread per such poll); and each thread polls once
+    /// first. A poll reads and writes each of its cores at most once.
+    fn protocol_bound(&self, tasks: u64, cores: u64) -> u128 {
+        let Latencies {
+            read_ns,
+            write_ns,
+            poll_ns,
+            core_wake_ns,
+            thread_wake_ns,
+        } = self.lat;
+        let (tasks, cores) = (u128::from(tasks), u128::from(cores));
+        let threads = u128::from(self.spec.max_scheduler_threads);
+        let polls = threads
+            .saturating_add(tasks.saturating_mul(4))
+            .saturating_add(threads.saturating_mul(tasks).saturating_mul(2));
+        let per_poll = u128::from(poll_ns)
+            .saturating_add(cores.saturating_mul(u128::from(read_ns) + u128::from(write_ns)))
+            .saturating_add(u128::from(thread_wake_ns));
+        polls
+            .saturating_mul(per_poll)
+            .saturating_add(tasks.saturating_mul(u128::from(core_wake_ns)))
     }
 
     /// Draws the durations of `graph`'s tasks, unless they were drawn for
