@@ -364,21 +364,34 @@ impl Profile {
     /// run ([`RunInfo`]), a named track per discovered core (one slice per
     /// kernel, named after the kernel or `func N`) and per scheduler thread
     /// (one instant per dispatch), and a counter per core type of the ready
-    /// tasks a dispatching thread could see ([`TaskRecord::ready`]).
+    /// tasks a dispatching thread could see ([`TaskRecord::ready`]). A
+    /// core's track id is its physical id; scheduler thread `t`'s is
+    /// 10,000 + `t`, or the first power of ten above every physical id
+    /// plus `t` on a chip with more cores.
     pub fn chrome_trace(&self) -> serde_json::Value {
-        const SCHED_TRACK: u64 = 10_000;
+        let usage = self.core_usage();
+        let top = usage
+            .iter()
+            .map(|u| u.physical_id)
+            .chain(self.tasks.iter().map(|r| r.physical_id))
+            .max()
+            .map_or(0, u64::from);
+        let mut sched_track: u64 = 10_000;
+        while sched_track <= top {
+            sched_track *= 10;
+        }
         let us = |ns: u64| ns as f64 / 1000.0;
         let mut events = Vec::with_capacity(2 * self.tasks.len() + 64);
         events.push(json!({"ph": "M", "name": "process_name", "pid": 1,
             "args": {"name": self.run.to_string()}}));
-        for u in self.core_usage() {
+        for u in usage {
             events.push(
                 json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": u.physical_id,
                 "args": {"name": format!("{} core {}", u.core_type, u.physical_id)}}),
             );
         }
         for t in self.scheduler_threads() {
-            events.push(json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": SCHED_TRACK + u64::from(t),
+            events.push(json!({"ph": "M", "name": "thread_name", "pid": 1, "tid": sched_track + u64::from(t),
                 "args": {"name": format!("AICPU scheduler {t}")}}));
         }
         let mut labels: BTreeMap<i32, String> = BTreeMap::new();
@@ -393,7 +406,7 @@ impl Profile {
             );
             events.push(
                 json!({"ph": "i", "s": "t", "name": format!("dispatch {}", r.task), "pid": 1,
-                "tid": SCHED_TRACK + u64::from(r.thread), "ts": us(r.dispatch_ns),
+                "tid": sched_track + u64::from(r.thread), "ts": us(r.dispatch_ns),
                 "args": {"task": r.task, "core": r.physical_id}}),
             );
         }

@@ -3,7 +3,7 @@
 //! a named track per discovered core and per scheduler thread, and slices
 //! named after their kernels; off means no records.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hostgraph::profile::RunInfo;
 use hostgraph::{CoreType, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig};
@@ -323,6 +323,57 @@ fn a_cost_model_from_a_profile_draws_the_measured_durations() {
             "func {f}: drew {drawn:?}, measured {measured:?}"
         );
         assert!(drawn.len() > 1, "func {f}: the spread, not one value");
+    }
+    rt.finalize().unwrap();
+}
+
+/// On a chip with more than 10,000 cores, the scheduler threads' tracks
+/// are numbered above every core's, so no track id is named twice and no
+/// kernel slice lands on a scheduler's track. Before, core 10,000 + t and
+/// scheduler t shared a track. Found by a hostile review.
+#[test]
+fn scheduler_tracks_stay_clear_of_cores_on_a_very_large_chip() {
+    use hostgraph::cost::{Cost, CostModel};
+    let spec = hostgraph::hostgraph_platform::PlatformSpec {
+        max_block_dim: 3_400,
+        ..*hostgraph::Platform::A2A3.spec()
+    };
+    let backend = hostgraph::VirtualTime::new(spec, CostModel::new(Cost::Constant(1_000)), 1);
+    let config = RuntimeConfig {
+        block_dim: 3_400,
+        threads: 4,
+        profiling: true,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(config, backend).unwrap();
+    rt.register_kernel(0, KernelFn::rust(|_| {}));
+    rt.build(|g| {
+        for _ in 0..7_000 {
+            g.add_task(0, CoreType::Aiv, &[])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let p = rt.run().unwrap().profile.unwrap();
+    assert!(p.tasks.iter().any(|r| r.physical_id >= 10_000));
+    let trace = p.chrome_trace();
+    let threads = events(&trace, "M", "thread_name");
+    let mut named: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for e in &threads {
+        let name = e["args"]["name"].as_str().unwrap().to_string();
+        named
+            .entry(e["tid"].as_u64().unwrap())
+            .or_default()
+            .push(name);
+    }
+    let twice: Vec<_> = named.iter().filter(|(_, n)| n.len() > 1).collect();
+    assert!(
+        twice.is_empty(),
+        "tracks named twice: {:?}",
+        &twice[..twice.len().min(3)]
+    );
+    for t in 0..4u64 {
+        assert_eq!(named[&(100_000 + t)], [format!("AICPU scheduler {t}")]);
     }
     rt.finalize().unwrap();
 }
