@@ -92,12 +92,20 @@ pub fn per_platform(what: &str, max: fn(&PlatformSpec) -> u32) -> String {
 /// Checks that the file `path` (given with `flag`, if it was) can be
 /// written: an existing file is opened for writing and left as it is; a
 /// missing one is created and removed again. Made before a run whose
-/// results go there.
+/// results go there. A FIFO no process reads yet is refused at once
+/// rather than waited on (the open does not block).
 pub fn check_output(flag: &'static str, path: Option<&Path>) -> Result<(), Invalid> {
     let Some(path) = path else {
         return Ok(());
     };
-    let writable = match OpenOptions::new().append(true).open(path) {
+    let mut existing = OpenOptions::new();
+    existing.append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        existing.custom_flags(libc::O_NONBLOCK);
+    }
+    let writable = match existing.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => OpenOptions::new()
             .write(true)
@@ -109,13 +117,40 @@ pub fn check_output(flag: &'static str, path: Option<&Path>) -> Result<(), Inval
     writable.map_err(|e| Invalid {
         flag,
         value: path.display().to_string(),
-        why: format!("cannot be written: {e}"),
+        why: match e.raw_os_error() {
+            #[cfg(unix)]
+            Some(libc::ENXIO) => "cannot be written: a FIFO no process reads".to_string(),
+            _ => format!("cannot be written: {e}"),
+        },
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A FIFO without a reader is refused at once, not waited on (before,
+    /// the check blocked until a reader came). Found by a hostile review.
+    #[cfg(unix)]
+    #[test]
+    fn check_output_refuses_a_fifo_nobody_reads_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.svg");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || tx.send(check_output("--svg", Some(&path))));
+        let r = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the check returned");
+        let e = r.unwrap_err();
+        assert_eq!(e.flag, "--svg");
+        assert!(e.why.contains("a FIFO no process reads"), "{e}");
+    }
 
     #[test]
     fn check_output_leaves_an_existing_file_as_it_is_and_creates_none() {
