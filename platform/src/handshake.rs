@@ -462,6 +462,10 @@ impl CoreSlot {
         }
         let cond = Cond::decode(word);
         match cond.state {
+            // Not a task: the idle or exit marker, or a word no core writes
+            // (a dead device reads all ones). It matches no slot, not even
+            // an empty one, whose value is the idle marker too.
+            _ if !is_task_id(cond.task) => {}
             // Step 8.
             CondState::Fin if cond.task == self.pending => {
                 if self.running != IDLE {
@@ -484,7 +488,6 @@ impl CoreSlot {
                 done.push(self.running);
                 self.running = IDLE;
             }
-            _ if !is_task_id(cond.task) => {}
             _ => {
                 return Err(ProtocolError::UnexpectedCond {
                     physical_id,
@@ -582,6 +585,25 @@ mod tests {
         ));
         // Markers are not errors.
         assert!(s.observe(9, fin(EXIT_SIGNAL)).unwrap().is_empty());
+    }
+
+    /// A word whose task is the idle marker (`0xFFFF_FFFF` as a dead
+    /// device reads, or ACK|IDLE) matches no slot: before, it matched an
+    /// empty one, so FIN|IDLE finished the "task" IDLE (an out-of-bounds
+    /// successor lookup: a panic) and ACK|IDLE counted the running task
+    /// finished (its successors ran early, and the run said Ok). Found by
+    /// a hostile review.
+    #[test]
+    fn the_idle_marker_matches_no_slot() {
+        let mut s = CoreSlot::default();
+        assert!(s.observe(0, 0xFFFF_FFFF).unwrap().is_empty());
+        assert!(s.observe(0, fin(IDLE)).unwrap().is_empty());
+        s.dispatched(5);
+        s.observe(0, ack(5)).unwrap();
+        assert!(s.observe(0, ack(IDLE)).unwrap().is_empty());
+        assert!(s.observe(0, 0xFFFF_FFFF).unwrap().is_empty());
+        assert_eq!((s.pending(), s.running()), (None, Some(5)));
+        assert_eq!(s.observe(0, fin(5)).unwrap().as_slice(), &[5]);
     }
 
     fn run_ok(_: u32) -> bool {
