@@ -2,6 +2,7 @@
 //! path or from bytes; every failure carries the loader's own reason
 //! (dlerror's text).
 
+use std::ffi::c_void;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -45,11 +46,24 @@ fn bare_name_hint(path: &Path) -> Option<String> {
 
 /// Loads the shared object at `path`. A bare file name (no `/`) is looked
 /// up by the dynamic loader on the library search path, as `dlopen` does;
-/// the error for one that is not found says so.
+/// the error for one that is not found says so. A path to something that
+/// is not a regular file (a FIFO, which the loader would wait on for a
+/// writer without end, a device, a directory) is refused first.
 ///
 /// # Safety
 /// Loading runs the object's initialisers; it must be a trusted object.
 pub(crate) unsafe fn open(what: &'static str, path: &Path) -> Result<Library> {
+    let has_dir = path.to_str().is_none_or(|p| p.contains('/'));
+    if has_dir
+        && let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(Error::Load {
+            what,
+            path: path.to_path_buf(),
+            message: format!("not a regular file ({:?})", meta.file_type()),
+        });
+    }
     // SAFETY: the caller vouches for the object (see above).
     unsafe { Library::new(path) }.map_err(|e| {
         let mut message = reason(&e);
@@ -90,21 +104,34 @@ pub(crate) unsafe fn open_bytes(what: &'static str, bytes: &[u8]) -> Result<(Lib
 }
 
 /// Resolves `symbol` in `lib` as a value of type `T` (a function pointer or
-/// a pointer to a static).
+/// a pointer to a static). A symbol whose address is null (an absolute
+/// symbol at 0: `dlsym` returns null without an error) is refused, never
+/// made into a function pointer or read through.
 ///
 /// # Safety
-/// `T` must be the symbol's real type.
+/// `T` must be the symbol's real type: a function pointer or a pointer to
+/// a static (pointer-sized).
 pub(crate) unsafe fn symbol<T: Copy>(
     what: &'static str,
     lib: &Library,
     path: &Path,
     symbol: &str,
 ) -> Result<T> {
-    // SAFETY: the caller guarantees `T` is the symbol's type.
-    let sym = unsafe { lib.get::<T>(symbol) }.map_err(|e| Error::Load {
+    const {
+        assert!(size_of::<T>() == size_of::<*mut c_void>());
+    }
+    let refused = |message: String| Error::Load {
         what,
         path: path.to_path_buf(),
-        message: format!("symbol {symbol:?}: {}", reason(&e)),
-    })?;
-    Ok(*sym)
+        message: format!("symbol {symbol:?}: {message}"),
+    };
+    // SAFETY: the address of any symbol may be read as a data pointer.
+    let address = *unsafe { lib.get::<*mut c_void>(symbol) }.map_err(|e| refused(reason(&e)))?;
+    if address.is_null() {
+        return Err(refused("resolves to a null address".into()));
+    }
+    // SAFETY: `T` is the symbol's real type, a pointer-sized pointer (the
+    // caller's promise, and the size is checked above), and `address` is
+    // the symbol's non-null address, which is such a pointer's value.
+    Ok(unsafe { std::mem::transmute_copy::<*mut c_void, T>(&address) })
 }

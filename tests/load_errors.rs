@@ -51,3 +51,57 @@ fn missing_symbol_says_undefined_symbol() {
         "{message}"
     );
 }
+
+/// A FIFO is not a shared object: the loader would wait on it for a writer
+/// without end (dlopen reads it), so it is refused first, naming what it
+/// is. Found by a hostile review.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_not_waited_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("libplugin.so");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = fifo.clone();
+    std::thread::spawn(move || {
+        // SAFETY: loading fails before any code could run.
+        let plugin = unsafe { Plugin::load(&path) }.map(drop);
+        // SAFETY: as above.
+        let kernel = unsafe { KernelFn::load(&path, "k") }.map(drop);
+        let _ = tx.send((plugin, kernel));
+    });
+    let (plugin, kernel) = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the loads returned");
+    for e in [plugin.unwrap_err(), kernel.unwrap_err()] {
+        let message = load_message(&e);
+        assert!(message.contains("not a regular file"), "{message}");
+        assert!(e.to_string().contains("libplugin.so"), "{e}");
+    }
+}
+
+/// A symbol at address 0 (dlsym gives null without an error) is a load
+/// error naming it: never a null function pointer (`KernelFn::load` made
+/// one) nor a read through null (`Plugin::load`'s version check crashed
+/// the process). Found by a hostile review.
+#[test]
+fn a_symbol_at_a_null_address_is_refused() {
+    // SAFETY: our own test object (no initialisers); nothing is called.
+    let e = unsafe { KernelFn::load(c_plugin("null_symbol"), "k") }.unwrap_err();
+    let message = load_message(&e);
+    assert!(
+        message.contains("\"k\": resolves to a null address"),
+        "{message}"
+    );
+    // SAFETY: as above.
+    let e = unsafe { Plugin::load(c_plugin("null_version")) }.unwrap_err();
+    let message = load_message(&e);
+    assert!(
+        message.contains("\"hostgraph_orch_abi_version\": resolves to a null address"),
+        "{message}"
+    );
+}
