@@ -15,13 +15,17 @@
 //!
 //! `cargo run --release --example paged_attention -- [--platform a2a3|a5] [--block-dim N] [--threads N] [--trace FILE] [--svg FILE] [--orch c|rust|reference] [--plugin PATH --entry SYMBOL [--abi native|reference]] [--dtype f16|bf16] [--batch N] [--heads N] [--kv-heads N] [--head-dim N] [--block-size N] [--max-context N] [--partial-blocks] [--context-lens L,..]`
 //!
+//! Sizes are bounded so that a mistyped one is refused by flag, not
+//! truncated or allocated: contexts and blocks are i32, and the shape may
+//! make at most 2^24 tasks and need at most 8 GiB of host and device memory
+//! (`Config::validate`).
+//!
 //! `--scale` runs the reference runtime's large size instead: batch 256,
 //! context 8,100, block 128, one head tile → 65,536 tasks (head dim 16,
 //! 2 heads, KV blocks shared from a pool of 512), and prints ns/task.
 
 use std::process::ExitCode;
 
-use clap::builder::{RangedU64ValueParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
 use hostgraph_examples::paged_attention::{
     self as pa, BlockPool, Config, Kernels, Precision, Problem, Round,
@@ -61,22 +65,22 @@ struct Cli {
     #[arg(long, value_enum, default_value = "f16")]
     dtype: Precision,
     /// Sequences (ragged context lengths up to --max-context).
-    #[arg(long, default_value_t = 4, value_parser = positive())]
+    #[arg(long, default_value_t = 4, value_parser = size(pa::MAX_TASKS / 4))]
     batch: usize,
     /// Query heads.
-    #[arg(long, default_value_t = 16, value_parser = positive())]
+    #[arg(long, default_value_t = 16, value_parser = size(u64::MAX))]
     heads: usize,
     /// Key/value heads.
-    #[arg(long, default_value_t = 1, value_parser = positive())]
+    #[arg(long, default_value_t = 1, value_parser = size(u64::MAX))]
     kv_heads: usize,
     /// Elements per head.
-    #[arg(long, default_value_t = 64, value_parser = positive())]
+    #[arg(long, default_value_t = 64, value_parser = size(u64::MAX))]
     head_dim: usize,
     /// Tokens per KV block.
-    #[arg(long, default_value_t = 32, value_parser = positive())]
+    #[arg(long, default_value_t = 32, value_parser = size(i32::MAX as u64))]
     block_size: usize,
     /// Longest generated context.
-    #[arg(long, default_value_t = 300, value_parser = positive())]
+    #[arg(long, default_value_t = 300, value_parser = size(i32::MAX as u64))]
     max_context: usize,
     /// Keep generated contexts that end inside a block (by default they
     /// are rounded up to whole blocks, as the reference's kernels need).
@@ -88,18 +92,22 @@ struct Cli {
     context_lens: Option<Vec<i32>>,
 }
 
-/// The value parser of sizes: 1 or more.
-fn positive() -> impl TypedValueParser<Value = usize> {
-    RangedU64ValueParser::<usize>::new().try_map(|n| match n {
-        0 => Err("must be at least 1"),
-        n => Ok(n),
-    })
+/// The value parser of sizes: 1 to `max` (each sequence makes at least
+/// 4 tasks; block and context lengths are i32; the rest is bounded by
+/// [`Config::validate`]'s task and byte limits).
+fn size(max: u64) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |text| match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) if n <= max => usize::try_from(n).map_err(|e| e.to_string()),
+        Ok(_) => Err(format!("must be at most {max}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl Checked for Cli {
     fn check(&self) -> Result<(), Invalid> {
         self.common.check()?;
-        self.config().validate().map_err(|e| {
+        self.config().and_then(|c| c.validate()).map_err(|e| {
             let (flag, value) = self.option_of(e.field);
             Invalid {
                 flag,
@@ -111,23 +119,39 @@ impl Checked for Cli {
 }
 
 impl Cli {
-    /// The option that sets `field` of the [`Config`], and its value.
+    /// The option that sets `field` of the [`Config`], and its value (for
+    /// the sizes together, `shape`, all of them).
     fn option_of(&self, field: &str) -> (&'static str, String) {
         match field {
             "heads" => ("--heads", self.heads.to_string()),
             "kv_heads" => ("--kv-heads", self.kv_heads.to_string()),
             "head_dim" => ("--head-dim", self.head_dim.to_string()),
             "block_size" => ("--block-size", self.block_size.to_string()),
-            _ => (
-                "--context-lens",
-                format!("{:?}", self.config().context_lens),
-            ),
+            "context_lens" => match &self.context_lens {
+                Some(lens) => ("--context-lens", format!("{lens:?}")),
+                None => ("--max-context", self.max_context.to_string()),
+            },
+            _ => ("the shape", self.shape()),
         }
     }
 
-    fn config(&self) -> Config {
+    /// The shape options as given.
+    fn shape(&self) -> String {
+        let contexts = match &self.context_lens {
+            Some(lens) => format!("--context-lens {lens:?}"),
+            None => format!("--max-context {}", self.max_context),
+        };
+        format!(
+            "--batch {} --heads {} --kv-heads {} --head-dim {} --block-size {} {contexts}",
+            self.batch, self.heads, self.kv_heads, self.head_dim, self.block_size
+        )
+    }
+
+    /// The problem the options describe; an error (naming the field) when
+    /// rounding the generated contexts up to whole blocks passes `i32`.
+    fn config(&self) -> Result<Config, pa::BadConfig> {
         if self.scale {
-            return Config::scaled(256, 8100, self.dtype);
+            return Ok(Config::scaled(256, 8100, self.dtype));
         }
         let config = Config {
             heads: self.heads,
@@ -140,11 +164,11 @@ impl Cli {
             seed: 0x5eed,
         };
         match &self.context_lens {
-            Some(lens) => Config {
+            Some(lens) => Ok(Config {
                 context_lens: lens.clone(),
                 ..config
-            },
-            None if self.partial_blocks => config,
+            }),
+            None if self.partial_blocks => Ok(config),
             None => config.whole_blocks(),
         }
     }
@@ -156,7 +180,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool, Box<dyn std::error::Error>> {
-    let config = cli.config();
+    let config = cli.config()?;
     let plugin = cli.own.or_own(|| {
         Ok(match cli.orch {
             Orch::C => plugins::load_c("paged_attention")?.into(),

@@ -125,7 +125,7 @@ fn a5_rust_plugin_matches_reference() {
 #[test]
 fn reference_runtime_plugin_matches_reference() {
     let plugin = load(Orch::Reference);
-    let problem = Problem::generate(Config::small(4, 50, Precision::F16).whole_blocks());
+    let problem = Problem::generate(Config::small(4, 50, Precision::F16).whole_blocks().unwrap());
     assert_eq!(problem.config.context_lens, [32, 16, 64, 16]);
     assert_eq!(problem.config.reference_limits(), None);
     for (platform, shapes) in [
@@ -143,7 +143,7 @@ fn reference_runtime_plugin_matches_reference() {
     let wide = Config {
         heads: 256,
         head_dim: 16,
-        ..Config::small(2, 32, Precision::F16).whole_blocks()
+        ..Config::small(2, 32, Precision::F16).whole_blocks().unwrap()
     };
     assert_eq!(wide.head_tiles(), 2);
     let mut rt = runtime(Platform::A5, 4, 3);
@@ -162,7 +162,7 @@ fn reference_runtime_plugin_matches_reference() {
 #[test]
 fn reference_runtime_plugin_refuses_what_its_words_cannot_express() {
     let plugin = load(Orch::Reference);
-    let base = Config::small(2, 32, Precision::F16).whole_blocks();
+    let base = Config::small(2, 32, Precision::F16).whole_blocks().unwrap();
     let cases = [
         Config {
             context_lens: vec![32, 17],
@@ -325,7 +325,7 @@ fn plugins_build_the_expected_graph() {
     assert_eq!(qk.len(), 8);
     assert_eq!(qk[6..], [Word::Value(kv_stride), Word::Value(f16)]);
 
-    let reference = Problem::generate(Config::small(3, 40, Precision::F16).whole_blocks());
+    let reference = Problem::generate(Config::small(3, 40, Precision::F16).whole_blocks().unwrap());
     let (graph, _) = built(Orch::Reference, &reference);
     let words: Vec<usize> = graph.iter().take(4).map(|t| t.args.len()).collect();
     assert_eq!(words, [6, 7, 6, 11], "the reference's words only");
@@ -335,6 +335,31 @@ fn plugins_build_the_expected_graph() {
         .collect();
     assert_expected_structure("reference-runtime plugin", &shape, &reference.config);
     assert_eq!(Stage::of(graph[3].func_id), Some(Stage::Update));
+}
+
+/// What `Config::device_bytes` counts (and `Config::validate` bounds the
+/// example's sizes by) is what the hostgraph plugins allocate, byte for
+/// byte, whatever the shape and block pool.
+#[test]
+fn device_bytes_are_what_the_plugins_allocate() {
+    for orch in [Orch::C, Orch::Rust] {
+        for config in shape_cases() {
+            for pool in [BlockPool::Distinct, BlockPool::Shared(3)] {
+                let problem = Problem::generate(Config {
+                    pool,
+                    ..config.clone()
+                });
+                let (_, live) = built(orch, &problem);
+                let allocated: u64 = live.iter().map(|&(_, n)| n).sum();
+                assert_eq!(
+                    allocated,
+                    problem.config.device_bytes(),
+                    "{orch:?} {:?}",
+                    problem.config
+                );
+            }
+        }
+    }
 }
 
 /// Builds `problem` with `context_lens` (if given) in place of its own
@@ -408,7 +433,9 @@ fn scale_check_small() {
     for orch in [Orch::C, Orch::Rust] {
         scale_case(orch, config.clone(), 1);
     }
-    let whole = Config::scaled(16, 1000, Precision::F16).whole_blocks();
+    let whole = Config::scaled(16, 1000, Precision::F16)
+        .whole_blocks()
+        .unwrap();
     assert_eq!((whole.context_lens[0], whole.task_count()), (1024, 512));
     scale_case(Orch::Reference, whole, 1);
 }

@@ -75,6 +75,13 @@ pub const FUNC_UPDATE: i32 = 3;
 pub const MAX_HEAD_TILE: usize = 128;
 /// Largest allowed `|out - reference|`.
 pub const TOLERANCE: f64 = 1e-2;
+/// Bytes of a query, key or value element (f16 or bf16).
+const ELEMENT_BYTES: u64 = 2;
+/// Most tasks a [`Config`] may make: 2^24, 256 times the scale case. More
+/// is a mistyped size, not a test of this example.
+pub const MAX_TASKS: u64 = 1 << 24;
+/// Most bytes a round of a [`Config`] may need ([`Config::bytes`]): 8 GiB.
+pub const MAX_BYTES: u64 = 8 << 30;
 
 /// The element type of query, keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -156,7 +163,8 @@ pub struct Config {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadConfig {
     /// The field at fault (`heads`, `kv_heads`, `head_dim`, `block_size`,
-    /// `context_lens` or `pool`).
+    /// `context_lens` or `pool`), or `shape` when the sizes together make
+    /// too many tasks or bytes.
     pub field: &'static str,
     /// What is wrong with it.
     pub why: String,
@@ -206,13 +214,31 @@ impl Config {
     }
 
     /// The same problem with every context rounded up to whole blocks, as
-    /// orchestrations that pass only the reference's kernel words need.
-    pub fn whole_blocks(mut self) -> Config {
+    /// orchestrations that pass only the reference's kernel words need;
+    /// an error (naming `context_lens`) if a rounded length passes
+    /// `i32::MAX`, or (naming `block_size`) for a block of 0.
+    pub fn whole_blocks(mut self) -> Result<Config, BadConfig> {
         let block = self.block_size;
-        for ctx in &mut self.context_lens {
-            *ctx = ((*ctx).max(1) as usize).div_ceil(block) as i32 * block as i32;
+        if block == 0 {
+            return Err(BadConfig {
+                field: "block_size",
+                why: "must not be zero".into(),
+            });
         }
-        self
+        for ctx in &mut self.context_lens {
+            let rounded = ((*ctx).max(1) as usize)
+                .div_ceil(block)
+                .checked_mul(block)
+                .and_then(|n| i32::try_from(n).ok());
+            *ctx = rounded.ok_or_else(|| BadConfig {
+                field: "context_lens",
+                why: format!(
+                    "context {ctx} rounded up to whole blocks of {block} passes {}",
+                    i32::MAX
+                ),
+            })?;
+        }
+        Ok(self)
     }
 
     /// Sequences.
@@ -255,15 +281,87 @@ impl Config {
         1.0 / (self.head_dim as f32).sqrt()
     }
 
-    /// Tasks the graph holds: `4 × Σ ceil(ctx / block_size) × head_tiles`.
+    /// KV blocks the sequences use: `Σ ceil(ctx_b / block_size)`
+    /// (saturating).
+    fn used_blocks(&self) -> u64 {
+        (0..self.batch())
+            .map(|b| self.blocks_of(b) as u64)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// Physical blocks in the caches (saturating): the used ones and three
+    /// more, in a distinct pool; the pool's size, in a shared one.
+    pub fn num_blocks(&self) -> u64 {
+        match self.pool {
+            BlockPool::Distinct => self.used_blocks().saturating_add(3),
+            BlockPool::Shared(pool) => pool as u64,
+        }
+    }
+
+    /// Tasks the graph holds: `4 × Σ ceil(ctx / block_size) × head_tiles`
+    /// (saturating).
     pub fn task_count(&self) -> usize {
-        let blocks: usize = (0..self.batch()).map(|b| self.blocks_of(b)).sum();
-        4 * blocks * self.head_tiles()
+        let tasks = product(&[4, self.used_blocks(), self.head_tiles() as u64]);
+        usize::try_from(tasks).unwrap_or(usize::MAX)
+    }
+
+    /// Bytes of the host tensors (saturating): query, key and value caches,
+    /// block table, context lengths and the f32 output.
+    pub fn host_bytes(&self) -> u64 {
+        let batch = self.batch() as u64;
+        let table = product(&[batch, self.max_blocks_per_seq() as u64, 4]);
+        sum(&[self.copied_bytes(), table, product(&[batch, 4])])
+    }
+
+    /// Bytes of device memory the hostgraph plugins allocate (saturating):
+    /// copies of the query, caches and output; per KV block and head tile
+    /// f32 scores, probabilities, two f32 softmax statistics per head and
+    /// f32 PV partials; per chain an f32 running maximum, sum and output
+    /// per head.
+    pub fn device_bytes(&self) -> u64 {
+        let (block, tile, tiles) = (
+            self.block_size as u64,
+            self.head_tile() as u64,
+            self.head_tiles() as u64,
+        );
+        let dim_and_stats = (self.head_dim as u64).saturating_add(2);
+        let per_slot = sum(&[
+            product(&[tile, block, 4 + ELEMENT_BYTES]),
+            product(&[tile, dim_and_stats, 4]),
+        ]);
+        let chains = product(&[self.batch() as u64, tiles, tile, dim_and_stats, 4]);
+        sum(&[
+            self.copied_bytes(),
+            product(&[self.used_blocks(), tiles, per_slot]),
+            chains,
+        ])
+    }
+
+    /// Bytes a round needs, host and device ([`MAX_BYTES`] bounds it).
+    pub fn bytes(&self) -> u64 {
+        self.host_bytes().saturating_add(self.device_bytes())
+    }
+
+    /// Bytes of the tensors the plugins copy to the device: query, key and
+    /// value caches, output.
+    fn copied_bytes(&self) -> u64 {
+        let (batch, heads, dim) = (self.batch() as u64, self.heads as u64, self.head_dim as u64);
+        let query = product(&[batch, heads, dim, ELEMENT_BYTES]);
+        let cache = product(&[
+            self.num_blocks(),
+            self.block_size as u64,
+            self.kv_heads as u64,
+            dim,
+            ELEMENT_BYTES,
+        ]);
+        let out = product(&[batch, heads, dim, 4]);
+        sum(&[query, cache, cache, out])
     }
 
     /// Checks the shape: positive sizes, KV heads dividing the heads, a
-    /// group that tiles evenly, every context length at least 1. The error
-    /// names the field.
+    /// group that tiles evenly, every context length at least 1, block ids
+    /// that fit the i32 block table, and at most [`MAX_TASKS`] tasks and
+    /// [`MAX_BYTES`] bytes. The error names the field.
     pub fn validate(&self) -> Result<(), BadConfig> {
         let bad = |field, why: String| Err(BadConfig { field, why });
         let sizes = [
@@ -297,6 +395,34 @@ impl Config {
         if let BlockPool::Shared(0) = self.pool {
             return bad("pool", "empty block pool".into());
         }
+        if self.num_blocks() > 1 << 31 {
+            return bad(
+                "shape",
+                format!(
+                    "{} KV blocks: the i32 block table numbers at most 2^31",
+                    self.num_blocks()
+                ),
+            );
+        }
+        let tasks = self.task_count() as u64;
+        if tasks > MAX_TASKS {
+            return bad(
+                "shape",
+                format!("makes {tasks} tasks, more than the example's {MAX_TASKS}"),
+            );
+        }
+        let bytes = self.bytes();
+        if bytes > MAX_BYTES {
+            return bad(
+                "shape",
+                format!(
+                    "needs {:.1} GiB (tensors, their device copies and scratch), more than the \
+                     example's {} GiB",
+                    bytes as f64 / f64::from(1 << 30),
+                    MAX_BYTES >> 30
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -328,7 +454,14 @@ impl Config {
 /// first four are two blocks (an exact multiple of the block when
 /// `max_context` allows), half a block (shorter than one block),
 /// `max_context` and a single token; the rest spread over the range.
+///
+/// # Panics
+/// If `max_context` passes `i32::MAX` (context lengths are i32).
 pub fn ragged_context_lens(batch: usize, block_size: usize, max_context: usize) -> Vec<i32> {
+    assert!(
+        i32::try_from(max_context).is_ok(),
+        "context length {max_context} passes i32::MAX"
+    );
     let max = max_context.max(1);
     let fixed = [
         (2 * block_size).min(max),
@@ -430,20 +563,29 @@ impl Problem {
     }
 }
 
+/// The product of `factors`, saturating at `u64::MAX`.
+fn product(factors: &[u64]) -> u64 {
+    factors.iter().fold(1, |a, &b| a.saturating_mul(b))
+}
+
+/// The sum of `terms`, saturating at `u64::MAX`.
+fn sum(terms: &[u64]) -> u64 {
+    terms.iter().fold(0, |a, &b| a.saturating_add(b))
+}
+
 /// The block table of `config` and the number of physical blocks.
 fn block_table(config: &Config, rng: &mut SplitMix64) -> (Vec<i32>, usize) {
     let max_blocks = config.max_blocks_per_seq();
-    let used: usize = (0..config.batch()).map(|b| config.blocks_of(b)).sum();
-    let (num_blocks, physical) = match config.pool {
+    let num_blocks = config.num_blocks() as usize;
+    let physical = match config.pool {
         BlockPool::Distinct => {
-            let num_blocks = used + 3;
             let mut perm: Vec<usize> = (0..num_blocks).collect();
             for i in (1..num_blocks).rev() {
                 perm.swap(i, rng.below(i + 1));
             }
-            (num_blocks, perm)
+            perm
         }
-        BlockPool::Shared(pool) => (pool, Vec::new()),
+        BlockPool::Shared(_) => Vec::new(),
     };
     let mut table = vec![-1i32; config.batch() * max_blocks];
     let mut distinct = physical.into_iter();
@@ -1212,7 +1354,10 @@ mod tests {
         );
         let mqa = Config { heads: 256, ..mqa };
         assert_eq!((mqa.head_tile(), mqa.head_tiles()), (128, 2));
-        assert_eq!(config.clone().whole_blocks().context_lens, [8, 4, 4]);
+        assert_eq!(
+            config.clone().whole_blocks().unwrap().context_lens,
+            [8, 4, 4]
+        );
         let limits = config.reference_limits().unwrap();
         assert!(
             limits.contains("2 KV heads")
@@ -1225,8 +1370,83 @@ mod tests {
             precision: Precision::F16,
             ..config
         }
-        .whole_blocks();
+        .whole_blocks()
+        .unwrap();
         assert_eq!(reference_like.reference_limits(), None);
+    }
+
+    #[test]
+    fn sizes_past_the_limits_or_past_i32_are_refused_by_field() {
+        let field = |c: &Config| c.validate().map_err(|e| e.field);
+        // Bytes: exactly what the tensors and the plugins' scratch take.
+        let c = tiny(vec![5, 4, 1]);
+        let (tile, dim, block) = (2, 8, 4);
+        let blocks = 2 + 1 + 1;
+        let host = 3 * 4 * 8 * 2 + 2 * (blocks + 3) * block * 2 * dim * 2 + 3 * 4 * 8 * 4;
+        let copied = host;
+        let table_and_lens = 3 * 2 * 4 + 3 * 4;
+        let per_slot = tile * block * 6 + tile * (2 + dim) * 4;
+        let scratch = blocks * 2 * per_slot + 3 * 2 * tile * (2 + dim) * 4;
+        assert_eq!(c.bytes(), (host + table_and_lens + copied + scratch) as u64);
+        assert_eq!(field(&c), Ok(()));
+        // Too many tasks; too many bytes (one more head-dim element per
+        // head at the limit's edge); sizes whose products overflow u64.
+        let tasks = Config {
+            block_size: 1,
+            context_lens: vec![1 << 22, 1],
+            ..c.clone()
+        };
+        assert_eq!(tasks.task_count() as u64, 4 * ((1 << 22) + 1) * 2);
+        assert_eq!(field(&tasks), Err("shape"));
+        let bytes = Config {
+            head_dim: 1 << 28,
+            ..c.clone()
+        };
+        assert!(bytes.bytes() > MAX_BYTES && bytes.task_count() < 100);
+        assert_eq!(field(&bytes), Err("shape"));
+        let huge = Config {
+            heads: usize::MAX / 2 + 1,
+            kv_heads: 1,
+            head_dim: usize::MAX,
+            ..c.clone()
+        };
+        // 4 tasks × 4 blocks × 2^56 tiles: exact; the bytes saturate.
+        assert_eq!((huge.bytes(), huge.task_count()), (u64::MAX, 1 << 60));
+        assert_eq!(field(&huge), Err("shape"));
+        let huge = Config {
+            heads: 128,
+            kv_heads: 1,
+            head_dim: usize::MAX,
+            ..c.clone()
+        };
+        assert_eq!(huge.bytes(), u64::MAX);
+        assert_eq!(field(&huge), Err("shape"));
+        // Block ids past the i32 block table.
+        let pool = Config {
+            pool: BlockPool::Shared((1 << 31) + 1),
+            ..c.clone()
+        };
+        assert_eq!(field(&pool), Err("shape"));
+        let e = pool.validate().unwrap_err();
+        assert!(e.why.contains("2147483649 KV blocks"), "{e}");
+        // Rounding a context up to whole blocks past i32::MAX.
+        let e = Config {
+            block_size: 1 << 30,
+            context_lens: vec![(1 << 30) + 1],
+            ..c.clone()
+        }
+        .whole_blocks()
+        .unwrap_err();
+        assert_eq!(e.field, "context_lens");
+        assert!(e.why.contains("context 1073741825"), "{e}");
+        let e = Config { block_size: 0, ..c }.whole_blocks().unwrap_err();
+        assert_eq!(e.field, "block_size");
+    }
+
+    #[test]
+    #[should_panic(expected = "passes i32::MAX")]
+    fn generated_contexts_past_i32_panic_instead_of_wrapping() {
+        ragged_context_lens(4, 16, i32::MAX as usize + 1);
     }
 
     #[test]

@@ -318,6 +318,52 @@ fn paged_attention_refuses_shapes_that_make_no_sense_by_flag() {
         &["--heads", "300"],
         &["'300'", "--heads", "tiles of 128"],
     );
+    // Sizes past what i32 contexts, the task limit or the byte limit
+    // allow: refused by flag (or, together, as the shape), never truncated,
+    // overflowed or allocated.
+    refused(
+        "paged_attention",
+        &["--max-context", "3000000000"],
+        &[
+            "'3000000000'",
+            "--max-context",
+            "must be at most 2147483647",
+        ],
+    );
+    refused(
+        "paged_attention",
+        &["--block-size", "2147483648"],
+        &["--block-size", "must be at most 2147483647"],
+    );
+    refused(
+        "paged_attention",
+        &["--batch", "100000000000"],
+        &["--batch", "must be at most 4194304"],
+    );
+    refused(
+        "paged_attention",
+        &["--block-size", "2000000000", "--max-context", "2100000000"],
+        &[
+            "'2100000000'",
+            "--max-context",
+            "rounded up to whole blocks",
+        ],
+    );
+    refused(
+        "paged_attention",
+        &["--heads", "4294967296"],
+        &["--heads 4294967296", "the shape", "tasks, more than"],
+    );
+    refused(
+        "paged_attention",
+        &["--head-dim", "1000000000000"],
+        &["--head-dim 1000000000000", "the shape", "GiB"],
+    );
+    refused(
+        "paged_attention",
+        &["--context-lens", "2147483647", "--block-size", "1000"],
+        &["--context-lens [2147483647]", "the shape", "GiB"],
+    );
     let out = run("paged_attention", &["--block-size", "0"]);
     assert!(
         !stderr(&out).contains("Config {"),
