@@ -4,6 +4,7 @@
 //! and its log shows the protocol: per core, the start-up's IDLE, the
 //! tasks, then the exit signal; every task written exactly once.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Duration;
@@ -33,10 +34,13 @@ impl RegisterAccess for RecordingRegs {
     }
 }
 
-/// The threaded simulator, with the scheduler's register traffic recorded.
+/// The threaded simulator, with the scheduler's register traffic recorded
+/// (and, to test the runtime's check, as few handshake blocks shown as
+/// `shown` says).
 struct Recording {
     sim: ThreadedSim,
     regs: RecordingRegs,
+    shown: AtomicUsize,
 }
 
 impl Recording {
@@ -46,7 +50,11 @@ impl Recording {
             inner: sim.registers().clone(),
             log: Default::default(),
         };
-        Recording { sim, regs }
+        Recording {
+            sim,
+            regs,
+            shown: AtomicUsize::new(usize::MAX),
+        }
     }
 
     fn take_log(&self) -> Vec<(u32, Reg, u32)> {
@@ -70,7 +78,8 @@ impl Backend for Recording {
     }
 
     fn handshakes(&self) -> &[HandshakeBlock] {
-        self.sim.handshakes()
+        let all = self.sim.handshakes();
+        &all[..all.len().min(self.shown.load(Ordering::Relaxed))]
     }
 
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> hostgraph::Result<()> {
@@ -136,4 +145,26 @@ fn a_recording_backend_runs_vector_example() {
             assert_eq!(tasks, [0, 1, 2, 3], "every task written exactly once");
         }
     }
+}
+
+/// A backend with fewer handshake blocks than the launch starts cores is
+/// refused with an error saying so (it once panicked slicing the blocks),
+/// and the runtime runs once it has enough.
+#[test]
+fn too_few_handshake_blocks_are_a_config_mismatch() {
+    let mut rt =
+        Runtime::with_backend(RuntimeConfig::default(), Recording::new(Platform::A2A3)).unwrap();
+    rt.backend().shown.store(5, Ordering::Relaxed);
+    let plugin = plugins::load_c("vector_example").unwrap();
+    let a = vec![1.0f32; vector::ELEMENTS];
+    let e = vector::run_round(&mut rt, &plugin, &a, &a).unwrap_err();
+    assert!(
+        matches!(&e, hostgraph::Error::ConfigMismatch { why, .. }
+            if why.contains("starts 9 cores") && why.contains("5 handshake blocks")),
+        "{e}"
+    );
+    rt.discard();
+    rt.backend().shown.store(usize::MAX, Ordering::Relaxed);
+    let (f, _) = vector::run_round(&mut rt, &plugin, &a, &a).unwrap();
+    assert_eq!(f, vector::reference(&a, &a));
 }

@@ -233,6 +233,49 @@ fn bad_physical_core_id_is_refused() {
     assert_next_run_works(&mut rt);
 }
 
+/// Two cores reporting the same physical id would both be dealt to
+/// scheduler threads: two slots writing one core's registers, each taking
+/// the other's FIN for its own task. Refused at start-up, naming both.
+#[test]
+fn two_cores_reporting_one_physical_id_are_refused() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    // Cores 0 and 1 are AIC with physical ids 0 and 1.
+    rt.backend().inject_fault(Some(SimFault::BadPhysicalId {
+        index: 1,
+        physical_id: 0,
+    }));
+    rt.build(|g| {
+        for _ in 0..40 {
+            g.add_task(0, CoreType::Aic, &[])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Protocol(ProtocolError::DuplicatePhysicalId {
+                first: 0,
+                index: 1,
+                physical_id: 0,
+            })
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("cores 0 and 1 both reported physical core id 0"),
+        "{e}"
+    );
+    assert_eq!(rt.task_count(), 40, "nothing dispatched: the graph is kept");
+    rt.backend().inject_fault(None);
+    assert_eq!(rt.run().unwrap().tasks, 40);
+    rt.finalize().unwrap();
+    assert_next_run_works(&mut rt);
+}
+
 /// A kernel that is only slow — it returns after the stall was declared,
 /// before the run is finished — is diagnosed as such (`HungKernel` with
 /// the task in `late`), not as a scheduler deadlock. Found by a hostile

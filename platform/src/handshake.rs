@@ -104,6 +104,16 @@ pub enum ProtocolError {
         /// The platform's physical core count.
         physical_cores: u32,
     },
+    /// Step 3: two cores reported the same physical id.
+    #[error("cores {first} and {index} both reported physical core id {physical_id}")]
+    DuplicatePhysicalId {
+        /// Handshake index of the first core to report it.
+        first: u32,
+        /// Handshake index of the second.
+        index: u32,
+        /// The id both reported.
+        physical_id: u32,
+    },
     /// Step 5: the core reported a type that is neither AIC nor AIV.
     #[error("core {index} reported core type {raw}, which is neither AIC (0) nor AIV (1)")]
     BadCoreType {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bevy_ecs::prelude::*;
 use hostgraph_orch_abi::CoreType;
 use hostgraph_platform::handshake::{exit_acknowledged, send_exit};
-use hostgraph_platform::{AicpuStartup, DiscoveredCore};
+use hostgraph_platform::{AicpuStartup, DiscoveredCore, ProtocolError};
 
 use crate::backend::Backend;
 use crate::backoff::Backoff;
@@ -67,12 +67,22 @@ impl OwnedCores {
 }
 
 /// Start-up steps 1-5 for the first `n` handshake blocks, all at once,
-/// bounded by `timeout`.
+/// bounded by `timeout`; every core must report a physical id of its own.
 pub(crate) fn discover<B: Backend>(
     exec: &mut B,
     n: usize,
     timeout: Duration,
 ) -> Result<Vec<DiscoveredCore>> {
+    let (spec, blocks) = (exec.spec(), exec.handshakes().len());
+    if blocks < n {
+        return Err(Error::ConfigMismatch {
+            config: spec.platform,
+            backend: spec.platform,
+            why: format!(
+                "the launch starts {n} cores but the backend has {blocks} handshake blocks"
+            ),
+        });
+    }
     let mut states: Vec<AicpuStartup> = exec.handshakes()[..n]
         .iter()
         .map(AicpuStartup::begin)
@@ -92,7 +102,8 @@ pub(crate) fn discover<B: Backend>(
                 AicpuStartup::Filed(core) => Some(core),
                 _ => None,
             };
-            return Ok(states.iter().filter_map(filed).collect());
+            let cores: Vec<DiscoveredCore> = states.iter().filter_map(filed).collect();
+            return refuse_shared_ids(&cores).map(|()| cores);
         }
         if bound.passed(moved) {
             let first = states
@@ -106,6 +117,22 @@ pub(crate) fn discover<B: Backend>(
                 first: first as u32,
             });
         }
+    }
+}
+
+/// Refuses two cores that reported one physical id: both would be dealt
+/// to scheduler threads, two slots writing one core's registers.
+fn refuse_shared_ids(cores: &[DiscoveredCore]) -> Result<()> {
+    let mut by_id: Vec<(u32, u32)> = cores.iter().map(|c| (c.physical_id, c.index)).collect();
+    by_id.sort_unstable();
+    match by_id.windows(2).find(|w| w[0].0 == w[1].0) {
+        Some(&[(physical_id, first), (_, index)]) => Err(ProtocolError::DuplicatePhysicalId {
+            first,
+            index,
+            physical_id,
+        }
+        .into()),
+        _ => Ok(()),
     }
 }
 
