@@ -11,7 +11,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use hostgraph::bevy_ecs::prelude::*;
 use hostgraph::bevy_ecs::schedule::ScheduleLabel;
 use hostgraph::graph::Task;
-use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunFinished, RunSchedule, TaskResult};
+use hostgraph::run::{
+    AicpuThread, Core, OwnedBy, Phase, RunFinished, RunSchedule, RunState, TaskResult,
+};
 use hostgraph::{
     CoreType, Error, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig,
 };
@@ -506,11 +508,14 @@ fn schedules_run_directly_start_each_run_afresh() {
     assert_eq!(rt.task_count(), 0);
 }
 
-/// Start run again before the last run's Finish: the new run fails at once
-/// and launches nothing; the run in flight keeps its state, so Finish
-/// still awaits its threads and lands the cores; then runs go on.
+/// Start run again before the last run's Finish: the new Start is refused
+/// at once (its own RunFinished error; nothing launched, nothing sealed),
+/// and the run in flight is left alone: Finish awaits its threads, lands
+/// the cores and reports its own success; its graph is kept for finalize.
+/// (The refused Start once failed the run in flight, releasing its graph
+/// unfinalized.)
 #[test]
-fn starting_while_a_run_is_in_flight_fails_and_finish_still_lands_it() {
+fn starting_while_a_run_is_in_flight_is_refused_and_the_run_goes_on() {
     let (mut world, results) = published_world();
     let build = |world: &mut World| {
         let mut rt = Runtime::<InlineSim, _>::attach(world).unwrap();
@@ -520,18 +525,21 @@ fn starting_while_a_run_is_in_flight_fails_and_finish_still_lands_it() {
     build(&mut world);
     world.run_schedule(RunSchedule::Start);
     world.run_schedule(RunSchedule::Start);
-    world.run_schedule(RunSchedule::Finish);
-    let e = results.lock().unwrap().pop().unwrap().unwrap_err();
+    let refused = results.lock().unwrap().pop().unwrap().unwrap_err();
     assert!(
-        matches!(&e, Error::BackendStuck(why) if why.contains("in flight")),
-        "{e:?}"
+        matches!(&refused, Error::BackendStuck(why) if why.contains("in flight") && why.contains("refused")),
+        "{refused:?}"
     );
-    // Its tasks were dispatched and the run failed: the graph is released.
-    let released = Runtime::<InlineSim, _>::attach(&mut world)
-        .unwrap()
-        .task_count()
-        == 0;
-    assert!(released);
+    assert!(world.resource::<RunState<InlineSim>>().failure().is_none());
+    world.run_schedule(RunSchedule::Finish);
+    let report = results.lock().unwrap().pop().unwrap().unwrap();
+    assert_eq!(report, 12);
+    assert!(results.lock().unwrap().is_empty(), "one event per Start");
+    {
+        let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+        assert_eq!(rt.task_count(), 12, "the graph is kept");
+        rt.finalize().unwrap();
+    }
     build(&mut world);
     let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
     assert_eq!(rt.run().unwrap().tasks, 12);

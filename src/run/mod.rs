@@ -16,7 +16,10 @@
 //!    [`Runtime`](crate::Runtime) or the user runs the schedules (a user
 //!    system that records a run's failure belongs in or after
 //!    [`Phase::Seal`]). Starting while the last run is in flight (its
-//!    Finish not run) fails the new run and keeps the old one's state.
+//!    Finish not run) is refused: every phase of that Start is skipped,
+//!    the refusal reported ([`Error::BackendStuck`](crate::Error::BackendStuck),
+//!    logged, and a [`RunFinished`] event when publishing), and the run in
+//!    flight left alone for its Finish.
 //! 1. [`Phase::Seal`]: validate the graph (every func_id has a kernel, no
 //!    cycle; tasks and lists agree) and seal it into the dense view the hot
 //!    loop reads; redone only when the graph or the kernels changed (bevy
@@ -132,10 +135,11 @@ impl std::fmt::Display for Phase {
     }
 }
 
-/// Whether the run has not failed so far: the run condition of every phase
-/// from launch to dispatch.
+/// Whether the run has not failed so far (and its Start was not refused,
+/// a run being in flight): the run condition of every phase from seal to
+/// dispatch.
 pub fn run_ok<B: Backend>(run: Res<RunState<B>>) -> bool {
-    run.ok()
+    run.ok() && !run.refused
 }
 
 /// Adds the run schedules, with hostgraph's phase systems for backend `B`,
@@ -158,7 +162,7 @@ pub fn add_schedules<B: Backend>(world: &mut World) {
     );
     start.add_systems((
         phases::begin::<B>.in_set(Begin),
-        phases::seal::<B>.in_set(Phase::Seal),
+        phases::seal::<B>.in_set(Phase::Seal).run_if(run_ok::<B>),
         phases::launch::<B>
             .in_set(Phase::Launch)
             .run_if(run_ok::<B>),

@@ -30,17 +30,32 @@ use crate::seal;
 /// The first system of [`RunSchedule::Start`](super::RunSchedule::Start),
 /// before [`Phase::Seal`]: a fresh [`RunState`], so nothing of the last
 /// run (its failure, whether it dispatched, its cores) carries into this
-/// one, however the schedules are run. If the last run is still in flight
-/// (launched, and its [`RunSchedule::Finish`](super::RunSchedule::Finish)
-/// not run), its state is kept, so that Finish can still bring it down,
-/// and this run fails at once: nothing of it is launched.
-pub(crate) fn begin<B: Backend>(mut run: ResMut<RunState<B>>) {
+/// one, however the schedules are run.
+///
+/// If the last run is still in flight (launched, and its
+/// [`RunSchedule::Finish`](super::RunSchedule::Finish) not run), this
+/// Start is refused and the run in flight left as it was, so that Finish
+/// brings it down with its own result: the refusal marks the state
+/// (every phase of this Start is skipped, [`run_ok`](super::run_ok) is
+/// false) and is reported as [`Error::BackendStuck`], logged and, when
+/// publishing, as a [`RunFinished`] event of its own.
+pub(crate) fn begin<B: Backend>(
+    mut run: ResMut<RunState<B>>,
+    cfg: Res<RuntimeConfig>,
+    mut commands: Commands,
+) {
     if run.launched || run.hosted {
-        return run.fail(Error::BackendStuck(
-            "RunSchedule::Start ran again while the last run is in flight; \
-             run RunSchedule::Finish to end it first"
+        run.refused = true;
+        let e = Error::BackendStuck(
+            "RunSchedule::Start ran again while the last run is in flight (refused; the run \
+             in flight goes on); run RunSchedule::Finish to end it first"
                 .into(),
-        ));
+        );
+        log::error!("hostgraph: {e}");
+        if cfg.publish {
+            commands.trigger(RunFinished { result: Err(e) });
+        }
+        return;
     }
     *run = RunState::default();
 }

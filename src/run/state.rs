@@ -92,6 +92,9 @@ pub struct RunState<B: Backend> {
     pub(crate) dispatched: bool,
     /// The run was cancelled (a dropped run handle).
     pub(crate) cancelled: bool,
+    /// A Start ran while this run was in flight and was refused: its
+    /// phases are skipped; this run goes on.
+    pub(crate) refused: bool,
     /// Cores the discovery phase filed, in launch order.
     pub(crate) cores: Vec<DiscoveredCore>,
     /// The seed phase's plan, taken by dispatch.
@@ -116,6 +119,7 @@ impl<B: Backend> Default for RunState<B> {
             hosted: false,
             dispatched: false,
             cancelled: false,
+            refused: false,
             cores: Vec::new(),
             plan: None,
             shared: None,
