@@ -17,7 +17,11 @@ pub enum MemError {
         /// Requested size.
         bytes: u64,
     },
-    /// A pointer that was freed before.
+    /// A pointer freed before in this round (since the last
+    /// [`free_all`](DeviceMemory::free_all) or
+    /// [`quarantine_live`](DeviceMemory::quarantine_live), which forget
+    /// what was freed: a stale pointer of an earlier round is
+    /// [`UnknownPointer`](Self::UnknownPointer)).
     #[error("double free of device pointer {ptr:#x}")]
     DoubleFree {
         /// The pointer.
@@ -260,6 +264,10 @@ mod tests {
         assert_eq!(m.free(p + 8), Err(MemError::UnknownPointer { ptr: p + 8 }));
         m.free(p).unwrap();
         assert_eq!(m.free(p), Err(MemError::DoubleFree { ptr: p }));
+        // A round's end forgets what it freed: a stale pointer of an
+        // earlier round is unknown, not a double free.
+        assert_eq!(m.free_all(), 0);
+        assert_eq!(m.free(p), Err(MemError::UnknownPointer { ptr: p }));
         assert_eq!(m.malloc(0), Err(MemError::ZeroSize("allocation")));
         let mut out = [0u8; 1];
         assert_eq!(
