@@ -209,7 +209,9 @@ pub trait Backend: Send + Sync + 'static {
     /// signal, and this waits (up to `timeout`) for whatever steps the
     /// cores to finish. With `abort` (after a failure), cores may not have
     /// exited: stop stepping them now and return promptly, listing the
-    /// cores still inside kernels.
+    /// cores still inside kernels. Jobs still hosted (a run whose jobs were
+    /// never driven to the end) are dropped: they hold their run's state
+    /// and its policy, and must not poll a later launch's cores.
     fn land(&mut self, abort: bool, timeout: Duration) -> Landing;
 
     /// Whether nothing of any earlier launch still runs (a stuck kernel

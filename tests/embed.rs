@@ -15,7 +15,8 @@ use hostgraph::run::{
     AicpuThread, Core, OwnedBy, Phase, RunFinished, RunSchedule, RunState, TaskResult,
 };
 use hostgraph::{
-    CoreType, Error, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig,
+    Backend, CoreType, Error, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig,
+    VirtualTime,
 };
 
 fn noop(_: &[u64]) {}
@@ -623,5 +624,49 @@ fn a_panic_in_the_finish_schedule_still_triggers_run_finished() {
     rt.build(|g| layered(g, 2, 3).map(|_| ())).unwrap();
     assert_eq!(rt.run().unwrap().tasks, 6);
     assert_eq!(*seen.lock().unwrap(), vec![Ok(6)]);
+    rt.finalize().unwrap();
+}
+
+/// A hostile embedding throws the run state of a run in flight away (a
+/// fresh `RunState` inserted after Start) and starts again: the scheduler
+/// jobs of the forgotten run still hold the policy, so the new run cannot
+/// prepare it: a typed error naming the policy (it was a panic inside the
+/// seed phase). Landing that launch drops the forgotten jobs (on both
+/// single-threaded backends they stayed hosted, and every later run failed
+/// the same way), so the runtime runs again.
+#[test]
+fn a_run_state_thrown_away_in_flight_is_an_error_not_a_panic() {
+    thrown_away(InlineSim::new(Platform::A2A3));
+    thrown_away(VirtualTime::new(
+        *Platform::A2A3.spec(),
+        Default::default(),
+        1,
+    ));
+}
+
+fn thrown_away<B: Backend>(backend: B) {
+    let mut world = World::new();
+    Runtime::install(&mut world, RuntimeConfig::default(), backend).unwrap();
+    {
+        let mut rt = Runtime::<B, _>::attach(&mut world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| layered(g, 3, 4).map(drop)).unwrap();
+    }
+    world.run_schedule(RunSchedule::Start);
+    world.insert_resource(RunState::<B>::default());
+    world.run_schedule(RunSchedule::Start);
+    let failure = world.resource::<RunState<B>>().failure().cloned();
+    assert!(
+        matches!(&failure, Some(Error::BackendStuck(why)) if why.contains("round-robin") && why.contains("earlier run")),
+        "{failure:?}"
+    );
+    world.run_schedule(RunSchedule::Finish);
+    let mut rt = Runtime::<B, _>::attach(&mut world).unwrap();
+    assert_eq!(
+        rt.task_count(),
+        12,
+        "failed before dispatch: the graph is kept"
+    );
+    assert_eq!(rt.run().unwrap().tasks, 12);
     rt.finalize().unwrap();
 }

@@ -205,7 +205,9 @@ pub(crate) fn seed<B: Backend>(
     let Some(graph) = sealed.0.clone() else {
         return run.fail(Error::NoGraph);
     };
-    policy.get_mut().prepare(&graph);
+    if let Err(e) = policy.get_mut().prepare(&graph) {
+        return run.fail(e);
+    }
     let (policy, name) = (policy.get(), policy.name());
     let n = cfg.threads as usize;
     let mut lists: Vec<Vec<Core>> = vec![Vec::new(); n];

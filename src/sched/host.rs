@@ -16,6 +16,7 @@ use super::policy::Policy;
 use super::shared::{RunShared, RunStatus, Seeds};
 use super::thread::{OwnedCore, SchedulerThread};
 use crate::backend::Backend;
+use crate::error::{Error, Result};
 use crate::seal::Sealed;
 
 /// One scheduler thread of a run's plan: its cores (in the order it feeds
@@ -41,7 +42,9 @@ pub(crate) trait DynPolicy<B: Backend>: Send + Sync {
     fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize>;
     fn local_capacity(&self, owned: usize) -> usize;
     fn seed(&self, core_type: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>>;
-    fn prepare(&mut self, graph: &Sealed);
+    /// The policy's [`Policy::prepare`]; refused while scheduler threads
+    /// of an earlier run (never awaited) still hold the policy.
+    fn prepare(&mut self, graph: &Sealed) -> Result<()>;
     /// Builds the threads `plan` describes and hands those that own cores
     /// to `exec`; returns the run's shared state.
     fn host(
@@ -72,10 +75,16 @@ impl<B: Backend, P: Policy> DynPolicy<B> for Erased<P> {
         self.0.seed(core_type, ready, capacity)
     }
 
-    fn prepare(&mut self, graph: &Sealed) {
-        Arc::get_mut(&mut self.0)
-            .expect("no thread of an earlier run holds the policy")
-            .prepare(graph)
+    fn prepare(&mut self, graph: &Sealed) -> Result<()> {
+        let Some(policy) = Arc::get_mut(&mut self.0) else {
+            return Err(Error::BackendStuck(format!(
+                "policy {:?} is still held by scheduler threads of an earlier run that was \
+                 never finished (its RunSchedule::Finish did not run)",
+                self.0.name()
+            )));
+        };
+        policy.prepare(graph);
+        Ok(())
     }
 
     fn host(

@@ -248,7 +248,11 @@ impl Backend for InlineSim {
         Hosting::Running
     }
 
+    /// Ends the launch: its cores, and any scheduler jobs still hosted
+    /// (a run whose Finish never awaited them; they hold its state and its
+    /// policy, and must not poll the next launch's cores).
     fn land(&mut self, _abort: bool, _timeout: Duration) -> Landing {
+        *self.hosted.get_mut().unwrap_or_else(|p| p.into_inner()) = None;
         self.cores.by_id.clear();
         self.cores.graph = None;
         Landing::Landed
