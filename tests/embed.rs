@@ -670,3 +670,51 @@ fn thrown_away<B: Backend>(backend: B) {
     assert_eq!(rt.run().unwrap().tasks, 12);
     rt.finalize().unwrap();
 }
+
+/// The same on the threaded simulator: its runners still step the
+/// forgotten launch, so the next launch is refused (saying how to get out)
+/// and `abandon_stuck` starts fresh cores. The forgotten jobs keep the old
+/// cores' registers (they never touch the new ones) and the policy until
+/// they stop at their stall bound: until then a run is refused with the
+/// typed error, after it runs.
+#[test]
+fn a_run_state_thrown_away_in_flight_on_threads_recovers_with_abandon_stuck() {
+    type Sim = hostgraph::ThreadedSim;
+    let mut world = World::new();
+    let config = RuntimeConfig {
+        stall_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    Runtime::install(
+        &mut world,
+        config,
+        Sim::new(Platform::A2A3, Default::default()),
+    )
+    .unwrap();
+    {
+        let mut rt = Runtime::<Sim, _>::attach(&mut world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| layered(g, 3, 4).map(drop)).unwrap();
+    }
+    world.run_schedule(RunSchedule::Start);
+    world.insert_resource(RunState::<Sim>::default());
+    let mut rt = Runtime::<Sim, _>::attach(&mut world).unwrap();
+    let e = rt.run().unwrap_err();
+    assert!(
+        matches!(&e, Error::BackendStuck(why) if why.contains("abandon_stuck")),
+        "{e}"
+    );
+    assert!(rt.abandon_stuck());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        match rt.run() {
+            Err(Error::BackendStuck(why)) if why.contains("stall bound") => {
+                assert!(std::time::Instant::now() < deadline, "{why}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(report.tasks, 12);
+    rt.finalize().unwrap();
+}

@@ -79,7 +79,8 @@ impl<B: Backend, P: Policy> DynPolicy<B> for Erased<P> {
         let Some(policy) = Arc::get_mut(&mut self.0) else {
             return Err(Error::BackendStuck(format!(
                 "policy {:?} is still held by scheduler threads of an earlier run that was \
-                 never finished (its RunSchedule::Finish did not run)",
+                 never finished (its RunSchedule::Finish did not run); they stop at their \
+                 stall bound",
                 self.0.name()
             )));
         };

@@ -46,6 +46,11 @@ impl Shared {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
         let mut st = self.lock();
         st.running -= 1;
+        self.wake_if_done(&mut st);
+    }
+
+    /// Wakes the waiters once no job is queued or running.
+    fn wake_if_done(&self, st: &mut State) {
         if st.running == 0 && st.queued.is_empty() {
             self.done.notify_all();
             if let Some(w) = st.waker.take() {
@@ -105,6 +110,19 @@ impl WorkerPool {
             task
         };
         self.shared.run(task);
+    }
+
+    /// Drops the jobs no thread has taken (a run whose jobs were never
+    /// driven): they never run.
+    pub fn drop_queued(&self) {
+        let queued = {
+            let mut st = self.shared.lock();
+            st.released = 0;
+            std::mem::take(&mut st.queued)
+        };
+        // Dropped unlocked: a job's drop hands its state to its run.
+        drop(queued);
+        self.shared.wake_if_done(&mut self.shared.lock());
     }
 
     /// Whether every submitted job has returned; if not, `waker` (when
@@ -221,6 +239,21 @@ mod tests {
         pool.release(0);
         pool.wait();
         assert_eq!(met.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn queued_jobs_dropped_never_run_and_the_pool_goes_on() {
+        let mut pool = WorkerPool::default();
+        let hits = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+        pool.submit(counting(&hits, 3));
+        pool.drop_queued();
+        assert!(pool.finished(None));
+        pool.wait();
+        pool.submit(counting(&hits, 2));
+        pool.release(0);
+        pool.wait();
+        let got: Vec<usize> = hits.iter().map(|h| h.load(Ordering::Relaxed)).collect();
+        assert_eq!(got, vec![1, 1, 0]);
     }
 
     #[test]

@@ -571,6 +571,8 @@ impl Backend for ThreadedSim {
     }
 
     fn land(&mut self, abort: bool, timeout: Duration) -> Landing {
+        // Jobs never driven never run (jobs that run stop with the launch).
+        self.pool.drop_queued();
         let deadline = Instant::now().checked_add(timeout);
         if abort {
             self.chip.force();
@@ -626,6 +628,9 @@ impl Backend for ThreadedSim {
         if self.chip.active.load(Ordering::Acquire) == 0 {
             return true;
         }
+        // Jobs of the abandoned launch never driven must not run on the
+        // fresh cores' workers.
+        self.pool.drop_queued();
         let fault = self.chip.lock().fault;
         let fresh = Arc::new(Chip::new(self.chip.spec, self.chip.runners.len()));
         fresh.lock().fault = fault;
