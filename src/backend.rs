@@ -183,7 +183,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Starts `block_dim` blocks of cores that run the tasks of `graph`
     /// ([`Sealed::execute`]). Fails with
     /// [`Error::BackendStuck`](crate::Error::BackendStuck) while a kernel of
-    /// an earlier launch has not returned.
+    /// an earlier launch has not returned. A launch that fails should leave
+    /// nothing running; the runtime lands it with `abort` all the same.
     fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> Result<()>;
 
     /// Lets launched cores make progress while the scheduler waits on them

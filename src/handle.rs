@@ -21,10 +21,12 @@ use crate::runtime::{Runtime, RuntimeWorld};
 ///   backend when its threads are done (no async runtime needed).
 /// - [`cancel`](Self::cancel), or dropping the handle before it finished,
 ///   stops the run: the scheduler threads stop at their next poll, the
-///   cores finish the kernels they are in and are shut down, and the
-///   backend lands. The graph is kept (run it again, or discard it), unless
-///   a kernel never returned (then the graph is released and its memory
-///   held back, as after a failed run).
+///   cores finish the kernels they are in (given at most the stall bound)
+///   and are shut down, and the backend lands. The graph is kept (run it
+///   again, or discard it), unless a kernel did not return within that
+///   bound (then the graph is released and its memory held back, as after
+///   a failed run). A run that had failed before the cancel keeps its
+///   error and is brought down as a failed run, at once.
 /// - A handle that is forgotten (`std::mem::forget`) leaves the run going
 ///   until the runtime is next asked to build, run, discard, finalize,
 ///   release memory or wait for stuck kernels, or is dropped: each of

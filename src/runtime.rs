@@ -670,9 +670,10 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     }
 
     /// Cancels a started run: its scheduler threads stop at their next poll.
+    /// (The dispatch phase marks the run cancelled when the stop it finds
+    /// is this one: a run that had failed already stays failed.)
     pub(crate) fn cancel_run(&mut self) {
-        let mut run = self.world.borrow_mut().resource_mut::<RunState<B>>();
-        run.cancelled = true;
+        let run = self.world.borrow_mut().resource_mut::<RunState<B>>();
         if let Some(sh) = &run.shared {
             sh.fail(Failure::Cancelled);
         }
@@ -911,9 +912,10 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
 impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
     /// Releases held-back memory if the stuck kernels have returned. An
     /// owned world first has a run still in flight (its handle forgotten)
-    /// cancelled and finished, and is then dropped: the backend detaches
-    /// cores still inside kernels (never waiting for them), and memory
-    /// they may write is leaked rather than freed under them. (A runtime
+    /// cancelled and finished (its cores given at most the stall bound to
+    /// finish the kernels they are in), and is then dropped: the backend
+    /// detaches cores still inside kernels (never waiting for them), and
+    /// memory they may write is leaked rather than freed under them. (A runtime
     /// attached to a user's world leaves the world's run alone: the world
     /// outlives it, and the next call that needs the run ended ends it; a
     /// world dropped with its run in flight leaks the device memory the

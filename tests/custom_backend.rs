@@ -168,3 +168,90 @@ fn too_few_handshake_blocks_are_a_config_mismatch() {
     let (f, _) = vector::run_round(&mut rt, &plugin, &a, &a).unwrap();
     assert_eq!(f, vector::reference(&a, &a));
 }
+
+mod partial_launch {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::Waker;
+    use std::time::Duration;
+
+    use hostgraph::backend::{Hosting, Landing, SchedulerJob, Wait};
+    use hostgraph::hostgraph_platform::{DeviceMemory, HandshakeBlock, PlatformSpec};
+    use hostgraph::sim::ThreadedRegisters;
+    use hostgraph::{
+        Backend, CoreType, Error, KernelFn, Platform, Runtime, RuntimeConfig, Sealed, ThreadedSim,
+    };
+
+    /// The threaded simulator, whose launch fails once after starting the
+    /// cores (a device whose launch call errs after the kernel started).
+    struct FailsAfterLaunch {
+        sim: ThreadedSim,
+        armed: AtomicBool,
+    }
+
+    impl Backend for FailsAfterLaunch {
+        type Regs = ThreadedRegisters;
+        fn spec(&self) -> &PlatformSpec {
+            self.sim.spec()
+        }
+        fn new_device_memory(&self) -> Box<dyn DeviceMemory + Sync> {
+            self.sim.new_device_memory()
+        }
+        fn registers(&self) -> &ThreadedRegisters {
+            self.sim.registers()
+        }
+        fn handshakes(&self) -> &[HandshakeBlock] {
+            self.sim.handshakes()
+        }
+        fn launch(&mut self, block_dim: u32, graph: Arc<Sealed>) -> hostgraph::Result<()> {
+            self.sim.launch(block_dim, graph)?;
+            if self.armed.swap(false, Ordering::Relaxed) {
+                return Err(Error::BackendStuck(
+                    "launch failed after starting cores".into(),
+                ));
+            }
+            Ok(())
+        }
+        fn pump(&mut self) -> bool {
+            self.sim.pump()
+        }
+        fn host<J: SchedulerJob>(&mut self, jobs: Vec<J>) {
+            self.sim.host(jobs)
+        }
+        fn drive(&mut self, wait: Wait, waker: Option<&Waker>) -> Hosting {
+            self.sim.drive(wait, waker)
+        }
+        fn land(&mut self, abort: bool, timeout: Duration) -> Landing {
+            self.sim.land(abort, timeout)
+        }
+        fn landed(&mut self) -> bool {
+            self.sim.landed()
+        }
+    }
+
+    fn noop(_: &[u64]) {}
+
+    /// A launch that returns Err after starting cores is landed: the next
+    /// run works. (The run state records `launched` only on Ok, so shutdown
+    /// skipped it, and every later run was refused until `abandon_stuck`.
+    /// Found by a hostile review.)
+    #[test]
+    fn a_failed_launch_is_landed_and_the_next_run_works() {
+        let backend = FailsAfterLaunch {
+            sim: ThreadedSim::new(Platform::A2A3, Default::default()),
+            armed: AtomicBool::new(true),
+        };
+        let mut rt = Runtime::with_backend(RuntimeConfig::default(), backend).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+            .unwrap();
+        let e = rt.run().unwrap_err();
+        assert!(
+            matches!(&e, Error::BackendStuck(w) if w.contains("after starting")),
+            "{e}"
+        );
+        // The graph was kept (failure before dispatch); run it again.
+        let r = rt.run();
+        assert!(r.is_ok(), "the run after a failed launch: {r:?}");
+    }
+}

@@ -14,9 +14,11 @@ use hostgraph::graph::Task;
 use hostgraph::run::{
     AicpuThread, Core, OwnedBy, Phase, RunFinished, RunSchedule, RunState, TaskResult,
 };
+use hostgraph::sched::CoreView;
+use hostgraph::sched::queue::{Fifo, SharedFifo};
 use hostgraph::{
-    Backend, CoreType, Error, GraphBuilder, InlineSim, KernelFn, Platform, Runtime, RuntimeConfig,
-    VirtualTime,
+    Backend, CoreType, DiscoveredCore, Error, GraphBuilder, InlineSim, KernelFn, Platform, Policy,
+    RoundRobin, Runtime, RuntimeConfig, VirtualTime,
 };
 
 fn noop(_: &[u64]) {}
@@ -720,4 +722,146 @@ fn a_run_state_thrown_away_in_flight_on_threads_recovers_with_abandon_stuck() {
     };
     assert_eq!(report.tasks, 12);
     rt.finalize().unwrap();
+}
+
+/// Round-robin, but `choose_core` panics (an in-loop hook).
+struct PanicInChooseCore;
+
+impl Policy for PanicInChooseCore {
+    type Local = Fifo;
+    type Shared = SharedFifo;
+    type Thread = ();
+    const CHOOSES_CORE: bool = true;
+
+    fn name(&self) -> &'static str {
+        "panic-in-choose-core"
+    }
+    fn thread(&self, _index: usize, _cores: &[CoreView]) {}
+    fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
+        RoundRobin.assign_cores(cores, threads)
+    }
+    fn seed(&self, ty: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>> {
+        RoundRobin.seed(ty, ready, capacity)
+    }
+    fn choose_core(&self, _t: &mut (), _task: u32, _free: &[CoreView]) -> usize {
+        panic!("choose_core failed on purpose")
+    }
+}
+
+/// On the inline simulator a panic in an in-loop policy hook, polled by a
+/// non-blocking start, is the run's `Panicked` error, as on the other
+/// backends and in a blocking run. (It escaped `Runtime::start`: the
+/// inline backend did not catch its jobs' panics. Found by a hostile
+/// review.)
+#[test]
+fn a_policy_panic_in_the_loop_does_not_escape_start_on_inline() {
+    let mut rt =
+        Runtime::with_backend(RuntimeConfig::default(), InlineSim::new(Platform::A2A3)).unwrap();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    rt.build(|g| {
+        for _ in 0..8 {
+            g.add_task(0, CoreType::Aiv, &[])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    rt.set_policy(PanicInChooseCore);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match rt.start() {
+        Ok(h) => h.wait().map(|r| r.tasks),
+        Err(e) => Err(e),
+    }));
+    let r = r.expect("the policy's panic escaped Runtime::start");
+    assert!(matches!(r, Err(Error::Panicked { .. })), "{r:?}");
+}
+
+/// `RunSchedule::Finish` run a second time after a run that finished well
+/// (an embedding driving the schedules by hand) does nothing: no run to
+/// finish. (It reported a bogus `Incomplete` and released the built
+/// graph: tasks despawned, device memory freed without finalize's
+/// copy-back. Found by a hostile review.)
+#[test]
+fn finish_run_twice_does_not_release_the_graph() {
+    let mut world = World::new();
+    Runtime::install(
+        &mut world,
+        RuntimeConfig::default(),
+        InlineSim::new(Platform::A2A3),
+    )
+    .unwrap();
+    let mut out = [0u8; 8];
+    {
+        let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| {
+            // SAFETY: `out` outlives finalize below.
+            let dev = unsafe { g.output(&mut out)? };
+            g.copy_to_device(dev, &[7u8; 8])?;
+            g.add_task(0, CoreType::Aiv, &[dev]).map(drop)
+        })
+        .unwrap();
+    }
+    let events: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let sink = events.clone();
+    world.add_observer(move |e: On<hostgraph::run::RunFinished>| {
+        sink.lock()
+            .unwrap()
+            .push(format!("{:?}", e.result.as_ref().map(|r| r.tasks)));
+    });
+    world.resource_mut::<RuntimeConfig>().publish = true;
+    world.run_schedule(RunSchedule::Start);
+    world.run_schedule(RunSchedule::Finish);
+    // Again (no Start in between): there is no run to finish.
+    world.run_schedule(RunSchedule::Finish);
+    assert_eq!(*events.lock().unwrap(), ["Ok(1)"], "one run, one event");
+    let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+    assert_eq!(rt.task_count(), 1, "a second Finish released the graph");
+    assert_eq!(rt.device_memory().live().len(), 1, "its memory was freed");
+    rt.finalize().unwrap();
+    assert_eq!(out, [7u8; 8], "finalize copied nothing back");
+}
+
+/// Reconfiguring between Start and Finish does not change the run's
+/// report: it describes the configuration the run was launched with (it
+/// described the new one: 1 thread, the per-thread counters cut. Found by
+/// a hostile review.)
+#[test]
+fn a_reconfigure_between_start_and_finish_leaves_the_report_alone() {
+    let mut world = World::new();
+    let config = RuntimeConfig {
+        publish: true,
+        ..Default::default()
+    };
+    Runtime::install(&mut world, config, InlineSim::new(Platform::A2A3)).unwrap();
+    let seen: Arc<Mutex<Vec<(usize, usize, u64)>>> = Default::default();
+    let sink = seen.clone();
+    world.add_observer(move |e: On<RunFinished>| {
+        let r = e.result.as_ref().unwrap();
+        let completed = r.per_thread.iter().map(|t| t.completed).sum();
+        sink.lock()
+            .unwrap()
+            .push((r.threads, r.per_thread.len(), completed));
+    });
+    {
+        let mut rt = Runtime::<InlineSim, _>::attach(&mut world).unwrap();
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| {
+            for _ in 0..30 {
+                g.add_task(0, CoreType::Aiv, &[])?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    world.run_schedule(RunSchedule::Start);
+    Runtime::<InlineSim, _>::attach(&mut world)
+        .unwrap()
+        .reconfigure(1, 1)
+        .unwrap();
+    world.run_schedule(RunSchedule::Finish);
+    let (threads, per_thread, completed) = seen.lock().unwrap()[0];
+    assert_eq!(
+        (threads, per_thread, completed),
+        (3, 3, 30),
+        "the Ok report of a 3-thread run"
+    );
 }

@@ -10,6 +10,7 @@
 //! the test instead of hanging it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use hostgraph::{
@@ -316,4 +317,98 @@ fn abandon_stuck_with_nothing_stuck_is_true_on_every_backend() {
     let model = hostgraph::cost::CostModel::new(hostgraph::cost::Cost::Constant(1_000));
     let vt = hostgraph::VirtualTime::new(*platform.spec(), model, 1);
     check(Runtime::with_backend(config(), vt).unwrap());
+}
+
+/// A run handle dropped after its run stalled on a hung kernel does not
+/// wait for the kernel: the run had failed, and is brought down as failed.
+/// (The drop's cancel made shutdown take the orderly exit handshake,
+/// bounded by `startup_timeout`: with `Duration::MAX`, forever. Found by a
+/// hostile review.)
+#[test]
+fn dropping_the_handle_of_a_stalled_run_does_not_wait_for_the_hung_kernel() {
+    static OPEN: AtomicBool = AtomicBool::new(false);
+    static INSIDE: AtomicBool = AtomicBool::new(false);
+    fn held(_: &[u64]) {
+        INSIDE.store(true, Ordering::SeqCst);
+        while !OPEN.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let mut rt = Runtime::new(RuntimeConfig {
+            stall_timeout: Duration::from_millis(200),
+            startup_timeout: Duration::MAX,
+            ..Default::default()
+        })
+        .unwrap();
+        rt.register_kernel(1, KernelFn::rust(held));
+        rt.build(|g| g.add_task(1, CoreType::Aiv, &[]).map(drop))
+            .unwrap();
+        let handle = rt.start().unwrap();
+        while !INSIDE.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Well past the stall bound: the threads have stopped, the run failed.
+        std::thread::sleep(Duration::from_secs(2));
+        drop(handle);
+        tx.send(OPEN.load(Ordering::SeqCst)).unwrap();
+        drop(rt);
+    });
+    let returned_while_held = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(opened) => !opened,
+        Err(_) => false,
+    };
+    OPEN.store(true, Ordering::SeqCst);
+    let _ = rx.recv();
+    worker.join().unwrap();
+    assert!(
+        returned_while_held,
+        "dropping the stalled run's handle waited for the hung kernel to return"
+    );
+}
+
+/// Dropping a runtime whose forgotten run is inside a hung kernel returns
+/// within the stall bound (the cancelled run's cores get that long to
+/// finish their kernels), not only once the kernel does. (It waited on
+/// the exit handshake bounded by `startup_timeout`: with `Duration::MAX`,
+/// forever. Found by a hostile review.)
+#[test]
+fn dropping_a_runtime_with_a_forgotten_run_in_a_hung_kernel_returns() {
+    static OPEN: AtomicBool = AtomicBool::new(false);
+    static INSIDE: AtomicBool = AtomicBool::new(false);
+    fn held(_: &[u64]) {
+        INSIDE.store(true, Ordering::SeqCst);
+        while !OPEN.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let mut rt = Runtime::new(RuntimeConfig {
+            startup_timeout: Duration::MAX,
+            ..Default::default()
+        })
+        .unwrap();
+        rt.register_kernel(1, KernelFn::rust(held));
+        rt.build(|g| g.add_task(1, CoreType::Aiv, &[]).map(drop))
+            .unwrap();
+        std::mem::forget(rt.start().unwrap());
+        while !INSIDE.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(rt);
+        tx.send(OPEN.load(Ordering::SeqCst)).unwrap();
+    });
+    let returned_while_held = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(opened) => !opened,
+        Err(_) => false,
+    };
+    OPEN.store(true, Ordering::SeqCst);
+    let _ = rx.recv();
+    worker.join().unwrap();
+    assert!(
+        returned_while_held,
+        "dropping the runtime waited for the hung kernel to return"
+    );
 }

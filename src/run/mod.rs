@@ -142,6 +142,13 @@ pub fn run_ok<B: Backend>(run: Res<RunState<B>>) -> bool {
     run.ok() && !run.refused
 }
 
+/// Whether a run's Start has run and its Finish not yet published: the
+/// run condition of the Finish phases (a Finish run twice, or with no
+/// Start, does nothing).
+pub fn run_unfinished<B: Backend>(run: Res<RunState<B>>) -> bool {
+    run.unfinished
+}
+
 /// Adds the run schedules, with hostgraph's phase systems for backend `B`,
 /// to `world`'s [`Schedules`] (creating it if needed). The world must also
 /// hold hostgraph's resources: [`Runtime`](crate::Runtime) installs both;
@@ -180,9 +187,15 @@ pub fn add_schedules<B: Backend>(world: &mut World) {
     let mut finish = Schedule::new(RunSchedule::Finish);
     finish.configure_sets((Phase::Dispatch, Phase::Shutdown, Phase::Publish).chain());
     finish.add_systems((
-        phases::await_threads::<B>.in_set(Phase::Dispatch),
-        phases::shutdown::<B>.in_set(Phase::Shutdown),
-        phases::publish::<B>.in_set(Phase::Publish),
+        phases::await_threads::<B>
+            .in_set(Phase::Dispatch)
+            .run_if(run_unfinished::<B>),
+        phases::shutdown::<B>
+            .in_set(Phase::Shutdown)
+            .run_if(run_unfinished::<B>),
+        phases::publish::<B>
+            .in_set(Phase::Publish)
+            .run_if(run_unfinished::<B>),
     ));
     world.init_resource::<Schedules>();
     let mut schedules = world.resource_mut::<Schedules>();

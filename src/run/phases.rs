@@ -58,6 +58,7 @@ pub(crate) fn begin<B: Backend>(
         return;
     }
     *run = RunState::default();
+    run.unfinished = true;
 }
 
 /// [`Phase::Seal`]: validates and seals the graph, unless the graph (its
@@ -127,12 +128,19 @@ pub(crate) fn launch<B: Backend>(
     }
     graph.reset(cfg.profiling, cfg.publish);
     run.times.launch = Some(Instant::now());
+    run.config = Some(*cfg);
     match exec.0.launch(cfg.block_dim, graph) {
         Ok(()) => {
             run.launched = true;
             mem.1 = true;
         }
-        Err(e) => run.fail(e),
+        Err(e) => {
+            // A backend that started cores before failing must not leave
+            // them stepping: land it (a no-op when nothing runs; a runner
+            // stuck in an earlier launch's kernel stays as it was).
+            let _ = exec.0.land(true, cfg.startup_timeout);
+            run.fail(e)
+        }
     }
 }
 
@@ -382,9 +390,17 @@ pub(crate) fn shutdown<B: Backend>(
     }
     run.phase = Some(Phase::Shutdown);
     let cores = std::mem::take(&mut run.cores);
+    // A run that went well, or was cancelled with nothing else wrong,
+    // lets the cores finish the kernels they are in: bounded by the
+    // start-up bound, and for a cancelled run by the stall bound too (a
+    // kernel longer than that counts as hung; its memory is held back).
     let orderly = run.ok() || run.cancelled;
+    let bound = match run.cancelled {
+        true => cfg.startup_timeout.min(cfg.stall_timeout),
+        false => cfg.startup_timeout,
+    };
     let landing = if orderly {
-        let unacked = cores::exit(&mut exec.0, &cores, &[], cfg.startup_timeout);
+        let unacked = cores::exit(&mut exec.0, &cores, &[], bound);
         if unacked.is_empty() {
             exec.0.land(false, cfg.startup_timeout)
         } else {
@@ -425,11 +441,14 @@ pub(crate) fn shutdown<B: Backend>(
 /// nothing, or awaited by one that kept no outcomes) is
 /// [`Error::Incomplete`], naming the counts.
 pub(crate) fn publish<B: Backend>(world: &mut World) {
-    let cfg = *world.resource::<RuntimeConfig>();
     let platform = world.resource::<Exec<B>>().0.spec().platform;
     let sealed = world.resource::<SealedGraph>().0.clone();
+    let now = *world.resource::<RuntimeConfig>();
     let mut run = world.resource_mut::<RunState<B>>();
     run.phase = Some(Phase::Publish);
+    run.unfinished = false;
+    // The report describes the configuration the run was launched with.
+    let cfg = run.config.unwrap_or(now);
     let result = match (run.failure.take(), &sealed) {
         (Some(e), _) => Err(e),
         (None, None) => Err(Error::NoGraph),

@@ -95,6 +95,13 @@ pub struct RunState<B: Backend> {
     /// A Start ran while this run was in flight and was refused: its
     /// phases are skipped; this run goes on.
     pub(crate) refused: bool,
+    /// The run's Start ran and its Finish has not yet published: the
+    /// Finish phases run only then (a Finish with no run to finish does
+    /// nothing).
+    pub(crate) unfinished: bool,
+    /// The configuration the run was launched with (its report describes
+    /// it, whatever is reconfigured before Finish).
+    pub(crate) config: Option<crate::runtime::RuntimeConfig>,
     /// Cores the discovery phase filed, in launch order.
     pub(crate) cores: Vec<DiscoveredCore>,
     /// The seed phase's plan, taken by dispatch.
@@ -120,6 +127,8 @@ impl<B: Backend> Default for RunState<B> {
             dispatched: false,
             cancelled: false,
             refused: false,
+            unfinished: false,
+            config: None,
             cores: Vec::new(),
             plan: None,
             shared: None,

@@ -3,6 +3,7 @@
 //! code as the threaded backend, with no cross-thread traffic, so dispatch
 //! overhead can be measured on its own, deterministically in order.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
@@ -18,6 +19,7 @@ use super::sim_core;
 use crate::backend::{Backend, Hosting, Landing, Poll, SchedulerJob, Wait};
 use crate::backoff::Backoff;
 use crate::error::Result;
+use crate::panics::panic_message;
 use crate::seal::Sealed;
 
 /// Sim registers plus a doorbell: a bit per core set whenever its
@@ -142,17 +144,42 @@ impl InlineSim {
     }
 }
 
-/// The inline loop over `jobs`: every job polled, then the rung cores
-/// stepped; `polls` passes at most. True once every job has returned.
-fn pass<J: SchedulerJob>(
+/// [`pass`], with a panic in it (a policy hook's, or scheduler code's)
+/// given to the job that was polling as its abort ([`Backend::host`]'s
+/// promise), which stops the run: true, every job dropped.
+fn guarded_pass<J: SchedulerJob>(
     jobs: &mut Vec<J>,
     cores: &mut Cores,
     backoff: &mut Backoff,
     polls: usize,
 ) -> bool {
+    let mut polling = 0;
+    let passed = catch_unwind(AssertUnwindSafe(|| {
+        pass(jobs, cores, backoff, polls, &mut polling)
+    }));
+    passed.unwrap_or_else(|p| {
+        if let Some(j) = jobs.get_mut(polling) {
+            j.abort(panic_message(p.as_ref()));
+        }
+        jobs.clear();
+        true
+    })
+}
+
+/// The inline loop over `jobs`: every job polled (its index in
+/// `polling` meanwhile), then the rung cores stepped; `polls` passes at
+/// most. True once every job has returned.
+fn pass<J: SchedulerJob>(
+    jobs: &mut Vec<J>,
+    cores: &mut Cores,
+    backoff: &mut Backoff,
+    polls: usize,
+    polling: &mut usize,
+) -> bool {
     for _ in 0..polls {
         let (mut busy, mut moved) = (false, false);
-        for j in jobs.iter_mut() {
+        for (i, j) in jobs.iter_mut().enumerate() {
+            *polling = i;
             match j.poll() {
                 Poll::Stopped => {
                     jobs.clear();
@@ -227,7 +254,7 @@ impl Backend for InlineSim {
                 Wait::Block => usize::MAX,
                 Wait::Nonblocking => SLICE,
             };
-            jobs.is_empty() || pass(&mut jobs, cores, &mut backoff, polls)
+            jobs.is_empty() || guarded_pass(&mut jobs, cores, &mut backoff, polls)
         });
         *self.hosted.get_mut().unwrap_or_else(|p| p.into_inner()) = Some(hosted);
     }
