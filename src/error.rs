@@ -105,6 +105,17 @@ pub enum Error {
     /// A core type that is neither AIC (0) nor AIV (1).
     #[error("core type {0} is neither AIC (0) nor AIV (1)")]
     BadCoreType(i32),
+    /// An orchestration plugin called through its runtime handle from a
+    /// thread other than its entry's, or through a handle kept after an
+    /// entry returned: the calls were refused, and the build fails.
+    #[error(
+        "{refused} call(s) through a runtime handle refused: made from another thread than the \
+         entry's, or after the entry returned (a handle is valid only in its entry call)"
+    )]
+    StaleHandle {
+        /// Calls refused while the entry ran.
+        refused: usize,
+    },
     /// A task id would reach the reserved marker range.
     #[error("graph is full: task ids stop below {0:#x}")]
     TooManyTasks(u32),

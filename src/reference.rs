@@ -179,7 +179,7 @@ unsafe fn call_entry(
     // SAFETY: `host` and `args` outlive the call; the handle starts with
     // the reference's `OrchestrationRuntime` header; the caller vouches for
     // `entry`.
-    unsafe { entry(host.handle(), args) }
+    host.call(|rt| unsafe { entry(rt, args) })
 }
 
 /// The reference entries: the pointers are the plugin's (see

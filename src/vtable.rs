@@ -7,14 +7,27 @@
 //! relies on the builder to latch the first failure, so a bad edge fails
 //! the build even if the plugin ignores the status.
 
+use std::cell::Cell;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostgraph_orch_abi::{
     ABI_VERSION, OPS_TABLE_SIZE, OrchArgs, OrchestrationEntryFn, OrchestrationRuntime,
     OrchestrationRuntimeOps,
 };
 
+use crate::error::Error;
 use crate::graph::GraphBuilder;
+
+thread_local! {
+    /// The handle of the entry call in progress on this thread, if any: the
+    /// only handle whose calls reach a builder.
+    static LIVE: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Calls refused because their handle was not live on the calling thread
+/// (process-wide: a build fails if the count moved during its entry call).
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
 
 /// The opaque runtime a plugin receives: the ABI's handle (`Base`, a struct
 /// holding only the ops pointer) first, then the builder the calls go to.
@@ -35,8 +48,36 @@ impl<Base> HostRuntime<Base> {
 
     /// The pointer to hand to the plugin: derived from the whole struct, so
     /// the table functions may reach `builder` through it.
-    pub(crate) fn handle(&mut self) -> *mut Base {
+    fn handle(&mut self) -> *mut Base {
         (&raw mut *self).cast()
+    }
+
+    /// Calls `entry` with this handle, live (its calls reach the builder)
+    /// on this thread until `entry` returns; a call through it from another
+    /// thread meanwhile, or through any handle after its entry returned,
+    /// is refused ([`with_builder`]), and one refused while `entry` runs
+    /// fails the build.
+    pub(crate) fn call(&mut self, entry: impl FnOnce(*mut Base) -> i32) -> i32 {
+        struct Restore(*mut c_void);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                LIVE.set(self.0);
+            }
+        }
+        let handle = self.handle();
+        let refused = REFUSED.load(Ordering::Relaxed);
+        let code = {
+            let _restore = Restore(LIVE.replace(handle.cast()));
+            entry(handle)
+        };
+        let refused = REFUSED.load(Ordering::Relaxed).wrapping_sub(refused);
+        if refused > 0 {
+            // SAFETY: the entry has returned: `builder` is the exclusive
+            // borrow `new` took, and nothing else holds it.
+            let builder = unsafe { &mut *self.builder.cast::<GraphBuilder<'_>>() };
+            let _ = builder.latch::<()>(Err(Error::StaleHandle { refused }));
+        }
+        code
     }
 }
 
@@ -47,9 +88,10 @@ impl<Base> HostRuntime<Base> {
 /// the plugin ignores the status (or the call has none, as
 /// `print_runtime`).
 ///
-/// `rt` must be null or a handle made by [`HostRuntime::handle`] for a
-/// `HostRuntime<Base>` that is alive, as it is for the length of the entry
-/// call that received it.
+/// A handle that is not the one live on the calling thread (a call from a
+/// thread the plugin started, or through a handle it kept after its entry
+/// returned) also gives `on_err`, and is counted: the build in progress
+/// fails with [`Error::StaleHandle`].
 pub(crate) fn with_builder<Base, T>(
     rt: *mut Base,
     on_err: T,
@@ -58,10 +100,15 @@ pub(crate) fn with_builder<Base, T>(
     if rt.is_null() {
         return on_err;
     }
-    // SAFETY: a non-null `rt` handed to a plugin is always the handle of a
-    // live `HostRuntime<Base>` (`#[repr(C)]`, `base` first), made from the
-    // whole struct, whose `builder` is an exclusive borrow for the length
-    // of the entry call.
+    if LIVE.get() != rt.cast() {
+        REFUSED.fetch_add(1, Ordering::Relaxed);
+        return on_err;
+    }
+    // SAFETY: `rt` is the handle live on this thread: made by
+    // `HostRuntime::call` from a `HostRuntime<Base>` (`#[repr(C)]`, `base`
+    // first) that is alive until its entry returns, from the whole struct,
+    // and whose `builder` is an exclusive borrow for that long; this thread
+    // is inside that entry.
     let builder = unsafe {
         &mut *(*rt.cast::<HostRuntime<Base>>())
             .builder
@@ -252,7 +299,7 @@ pub(crate) unsafe fn call_entry(
     let mut host = HostRuntime::new(OrchestrationRuntime { ops: &OPS }, builder);
     // SAFETY: `host` outlives the call and its handle starts with the ABI
     // header; the caller vouches for `entry` and `args`.
-    unsafe { entry(host.handle(), args) }
+    host.call(|rt| unsafe { entry(rt, args) })
 }
 
 /// The native entries: the pointers are the plugin's (see `orchestration_api.h`).

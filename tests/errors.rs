@@ -1014,3 +1014,55 @@ fn default_lists_describe_an_empty_graph() {
     rt.discard();
     assert_clean_and_usable(&mut rt);
 }
+
+/// A plugin's runtime handle is valid only in its entry call, on the
+/// entry's thread. A call through a handle kept after the entry returned
+/// is refused (it used to reach a dead stack frame: a write to whatever
+/// ran there since, or a crash), and a call from a thread the plugin
+/// started is refused and fails the build, even though the plugin ignores
+/// the status. Found by a hostile review.
+#[test]
+fn calls_through_a_kept_handle_or_from_another_thread_are_refused() {
+    let null_argument = hostgraph_orch_abi::OrchStatus::NullArgument.code();
+    let path = c_plugin("keeps_handle");
+    // SAFETY: the test plugin's initialisers do nothing.
+    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    // SAFETY: both exported functions take no arguments and return int32_t.
+    let poke: libloading::Symbol<unsafe extern "C" fn() -> i32> =
+        unsafe { lib.get(b"poke_later\0") }.unwrap();
+    // SAFETY: as above.
+    let thread_status: libloading::Symbol<unsafe extern "C" fn() -> i32> =
+        unsafe { lib.get(b"thread_status\0") }.unwrap();
+
+    let mut rt = runtime();
+    build_plugin(&mut rt, "keeps_handle", &OwnedArgs::new()).unwrap();
+    assert_eq!(rt.task_count(), 1);
+    /// Overwrites the stack the entry call used.
+    #[inline(never)]
+    fn clobber_stack() {
+        let mut junk = [0x41u8; 1 << 16];
+        std::hint::black_box(&mut junk);
+    }
+    clobber_stack();
+    // SAFETY: `poke_later` calls through the kept handle only.
+    assert_eq!(unsafe { poke() }, null_argument, "a kept handle");
+    assert_eq!(rt.task_count(), 1, "nothing reached the graph");
+    rt.discard();
+
+    // SAFETY: `entry_threaded` has the entry signature.
+    let plugin = unsafe { Plugin::load_entry(&path, "entry_threaded") }.unwrap();
+    // SAFETY: it records no tensor pair.
+    let e = unsafe { rt.build_with_plugin(&plugin, &OwnedArgs::new()) }.unwrap_err();
+    assert!(matches!(e, Error::StaleHandle { refused: 1 }), "{e}");
+    assert_eq!(
+        // SAFETY: `thread_status` reads a static.
+        unsafe { thread_status() },
+        null_argument,
+        "the thread's call"
+    );
+    assert_eq!(rt.task_count(), 0, "the failed build left nothing");
+    rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+        .unwrap();
+    assert_eq!(rt.run().unwrap().tasks, 1);
+    rt.finalize().unwrap();
+}

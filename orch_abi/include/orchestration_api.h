@@ -42,6 +42,12 @@
  *    buffer back to `host_ptr` when the run is finalized, so `host_ptr` must
  *    stay valid until then.
  *  - The pointers inside OrchArgs are only valid during the entry call.
+ *  - The runtime handle `rt` is only valid during the entry call, and only
+ *    on the thread that called the entry: a call through it after the entry
+ *    returned, or from another thread, is refused (ORCH_ERR_NULL_ARGUMENT),
+ *    and one refused while the entry runs fails the build.
+ *  - A C++ plugin must not let an exception escape the entry (catch it and
+ *    return non-zero): the runtime cannot catch it, and the process aborts.
  *  - Kernels: a task's kernel (registered by the host for its func_id) is
  *    called with exactly the argument words given to add_task -- the same
  *    `num_args` 64-bit words, in order, as `const uint64_t *args` -- once,

@@ -36,7 +36,11 @@
  * hands a one-line summary of the graph so far to the host's log, as a
  * record of level info with target "hostgraph::print_runtime" (Rust's `log`
  * crate); the host decides whether and where it appears (the hostgraph
- * examples: RUST_LOG=info).
+ * examples: RUST_LOG=info). The runtime pointer is valid only during the
+ * entry call and on its thread: a call through it afterwards, or from
+ * another thread, is refused (and one made while the entry runs fails the
+ * build). An exception must not escape the entry (catch it and return
+ * non-zero): the runtime cannot catch it, and the process aborts.
  *
  * The header also defines the weak, default-visibility marker
  * `hostgraph_orch_reference_api`, so that hostgraph can tell an
