@@ -36,7 +36,7 @@ use hostgraph::sched::BuiltIn;
 use hostgraph::{InlineSim, Platform, Runtime, RuntimeConfig};
 use hostgraph_examples::bench::{Machine, Results, Row, Sim, measure_row};
 use hostgraph_examples::cli::{
-    self, Checked, Invalid, check_config, check_output, per_platform, platform_parser,
+    self, Checked, Invalid, check_config, check_outputs, per_platform, platform_parser,
     policy_parser, write_trace,
 };
 use hostgraph_examples::synthetic::Shape;
@@ -182,7 +182,9 @@ struct Cli {
     /// Tasks per graph (binary-tree and wavefront round up to a full tree
     /// or square grid). Default per shape: 100,000 independent, a chain of
     /// 100,000, 100 layers × 1,000, binary tree of depth 17 (131,071),
-    /// wavefront 300 × 300.
+    /// wavefront 300 × 300. At most 33,554,432 (2^25: a graph of ~110
+    /// bytes per task sealed, and its staging while built, must fit a
+    /// machine's memory).
     #[arg(long, value_parser = task_count)]
     tasks: Option<usize>,
     /// Measured runs of each built graph (after the first, sealing run);
@@ -227,21 +229,25 @@ impl Checked for Cli {
             });
         }
         // The tree and the grid round the count up: the graph built must fit.
-        let limit = hostgraph::hostgraph_orch_abi::RESERVED_TASK_ID as usize;
         if let Some(n) = self.tasks
-            && let Some(shape) = self.shapes().into_iter().find(|s| s.task_count(n) >= limit)
+            && let Some(shape) = self
+                .shapes()
+                .into_iter()
+                .find(|s| s.task_count(n) > MAX_TASKS)
         {
             return Err(Invalid {
                 flag: "--tasks",
                 value: n.to_string(),
                 why: format!(
-                    "{shape} rounds it up to {} tasks; a graph holds fewer than {limit}",
+                    "{shape} rounds it up to {} tasks; the bench builds at most {MAX_TASKS}",
                     shape.task_count(n)
                 ),
             });
         }
-        check_output("--trace", self.trace.as_deref())?;
-        check_output("--svg", self.svg.as_deref())
+        check_outputs(&[
+            ("--trace", self.trace.as_deref()),
+            ("--svg", self.svg.as_deref()),
+        ])
     }
 }
 
@@ -277,13 +283,17 @@ impl Cli {
     }
 }
 
-/// `--tasks`: a count below the task ids the ABI reserves (a graph cannot
-/// hold more), refused before anything is allocated for it.
+/// The most tasks a bench graph may have: 2^25, memory for ~110 bytes per
+/// task sealed and its staging while built (the task ids the ABI reserves
+/// are far above).
+const MAX_TASKS: usize = 1 << 25;
+
+/// `--tasks`: at most [`MAX_TASKS`], refused before anything is allocated
+/// for it.
 fn task_count(s: &str) -> Result<usize, String> {
     let n: usize = s.parse().map_err(|e| format!("{e}"))?;
-    let limit = hostgraph::hostgraph_orch_abi::RESERVED_TASK_ID as usize;
-    if n >= limit {
-        return Err(format!("a graph holds fewer than {limit} tasks"));
+    if n > MAX_TASKS {
+        return Err(format!("the bench builds at most {MAX_TASKS} tasks"));
     }
     Ok(n)
 }

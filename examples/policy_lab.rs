@@ -21,7 +21,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use hostgraph::sched::BuiltIn;
 use hostgraph::sim::Latencies;
 use hostgraph_examples::chart::{self, Bar};
-use hostgraph_examples::cli::{self, Checked, Invalid, check_output, policy_parser};
+use hostgraph_examples::cli::{self, Checked, Invalid, check_outputs, policy_parser};
 use hostgraph_examples::lab::{self, Case, Chip, Graph, Size, reality};
 use serde_json::json;
 
@@ -68,9 +68,11 @@ struct Cli {
 
 impl Checked for Cli {
     fn check(&self) -> Result<(), Invalid> {
-        check_output("--svg", self.svg.as_deref())?;
-        check_output("--gantt", self.gantt.as_deref())?;
-        check_output("--json", self.json.as_deref())
+        check_outputs(&[
+            ("--svg", self.svg.as_deref()),
+            ("--gantt", self.gantt.as_deref()),
+            ("--json", self.json.as_deref()),
+        ])
     }
 }
 

@@ -23,7 +23,7 @@ use hostgraph::cost::CostModel;
 use hostgraph::sched::BuiltIn;
 use hostgraph::{Error, Platform, Profile, RunReport, Runtime, RuntimeConfig};
 
-pub use check::{Checked, Invalid, check_config, check_output, parse, per_platform};
+pub use check::{Checked, Invalid, check_config, check_outputs, parse, per_platform};
 
 use crate::plugins::{Abi, AnyPlugin, Orchestration};
 
@@ -148,8 +148,10 @@ impl Common {
     /// platform's range, `--trace` and `--svg` writable.
     pub fn check(&self) -> Result<(), Invalid> {
         check_config(self.platform, self.block_dim, self.threads)?;
-        check_output("--trace", self.trace.as_deref())?;
-        check_output("--svg", self.svg.as_deref())
+        check_outputs(&[
+            ("--trace", self.trace.as_deref()),
+            ("--svg", self.svg.as_deref()),
+        ])
     }
 
     /// A runtime on the threaded simulator as these options describe, with

@@ -208,19 +208,19 @@ fn a_bad_enum_value_names_the_flag_and_the_accepted_values() {
     }
 }
 
-/// A task count no graph can hold is refused before the bench allocates
-/// for it (before, `--tasks 18446744073709551615` ran out of memory).
+/// A task count past what the bench builds (2^25) is refused before it
+/// allocates for it: before, `--tasks 18446744073709551615` ran out of
+/// memory, and `--tasks 2000000000` (below the ABI's reserved ids) aborted
+/// on a failed allocation (a hostile review).
 #[test]
-fn bench_refuses_more_tasks_than_a_graph_holds() {
-    refused(
-        "bench",
-        &["--tasks", "18446744073709551615", "--rounds", "1"],
-        &[
-            "'18446744073709551615'",
-            "--tasks",
-            "fewer than 2147483632 tasks",
-        ],
-    );
+fn bench_refuses_more_tasks_than_it_builds() {
+    for n in ["18446744073709551615", "2000000000", "33554433"] {
+        refused(
+            "bench",
+            &["--tasks", n, "--rounds", "1"],
+            &[&format!("'{n}'"), "--tasks", "at most 33554432 tasks"],
+        );
+    }
 }
 
 /// A task count that a shape rounds up past what a graph holds, and more
@@ -236,14 +236,14 @@ fn bench_refuses_rounded_task_counts_and_runners_past_the_cores() {
             "--shape",
             "binary-tree",
             "--tasks",
-            "1200000000",
+            "33554432",
             "--rounds",
             "1",
         ],
         &[
-            "'1200000000'",
+            "'33554432'",
             "--tasks",
-            "binary-tree rounds it up to 2147483647 tasks",
+            "binary-tree rounds it up to 67108863 tasks; the bench builds at most 33554432",
         ],
     );
     refused(
@@ -558,4 +558,62 @@ fn policy_lab_prints_its_table_and_writes_the_chart_the_gantt_and_json() {
     roxmltree::Document::parse(&gantt).expect("the gantt is XML");
     // The default run: bgemm, its kernels by name.
     assert!(gantt.contains("gemm_tile") && gantt.contains("tile_add"));
+}
+
+/// Two output flags naming one file (the same path, spelled two ways, or
+/// through a link) are refused by the later flag: the first output written
+/// was silently overwritten by the second. Found by a hostile review.
+#[test]
+fn two_outputs_naming_one_file_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = dir.path().join("out.file");
+    let one = one.to_str().expect("utf-8 path");
+    let dotted = dir.path().join(".").join("out.file");
+    let dotted = dotted.to_str().expect("utf-8 path");
+    refused(
+        "vector_example",
+        &["--trace", one, "--svg", dotted],
+        &["--svg", dotted, "names the same file as --trace"],
+    );
+    refused(
+        "policy_lab",
+        &["--quick", "--svg", one, "--gantt", one],
+        &["--gantt", one, "names the same file as --svg"],
+    );
+    std::fs::write(one, "kept").unwrap();
+    #[cfg(unix)]
+    {
+        let link = dir.path().join("link.file");
+        std::os::unix::fs::symlink(one, &link).expect("symlink");
+        let link = link.to_str().expect("utf-8 path");
+        refused(
+            "bench",
+            &[
+                "--tasks", "10", "--rounds", "1", "--trace", one, "--svg", link,
+            ],
+            &["--svg", link, "names the same file as --trace"],
+        );
+    }
+    assert_eq!(std::fs::read_to_string(one).unwrap(), "kept", "untouched");
+}
+
+/// An output through a symbolic link to a file not made yet is written
+/// through the link (it was refused: "File exists", from an exclusive
+/// create that does not follow the link). Found by a hostile review.
+#[cfg(unix)]
+#[test]
+fn an_output_through_a_link_to_a_file_not_yet_made_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let target = dir.path().join("target.svg");
+    let link = dir.path().join("link.svg");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+    let out = run("vector_example", &["--svg", link.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success(),
+        "status {}:\n{}",
+        out.status,
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&target).expect("the chart, through the link");
+    assert!(text.contains("<svg"), "not an SVG");
 }

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use clap::error::ErrorKind as ClapErrorKind;
@@ -89,15 +89,78 @@ pub fn per_platform(what: &str, max: fn(&PlatformSpec) -> u32) -> String {
     format!("{what}: {}", ranges.join(", "))
 }
 
-/// Checks that the file `path` (given with `flag`, if it was) can be
-/// written: an existing file is opened for writing and left as it is; a
-/// missing one is created and removed again. Made before a run whose
-/// results go there. A FIFO no process reads yet is refused at once
-/// rather than waited on (the open does not block).
-pub fn check_output(flag: &'static str, path: Option<&Path>) -> Result<(), Invalid> {
-    let Some(path) = path else {
-        return Ok(());
+/// Checks the output files given (`(flag, path)`, a path if the flag was
+/// given): each must be writable ([`check_output`]), and no two may name
+/// the same file (the first one written would be lost: by the same path
+/// spelled two ways, or through a link). The error names the later flag.
+pub fn check_outputs(outputs: &[(&'static str, Option<&Path>)]) -> Result<(), Invalid> {
+    let given: Vec<(&'static str, &Path)> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| Some((flag, path?)))
+        .collect();
+    for &(flag, path) in &given {
+        check_output(flag, path)?;
+    }
+    for (i, &(flag, path)) in given.iter().enumerate() {
+        let same = given[..i]
+            .iter()
+            .find(|&&(_, earlier)| same_file(earlier, path));
+        if let Some(&(first, _)) = same {
+            return Err(Invalid {
+                flag,
+                value: path.display().to_string(),
+                why: format!("names the same file as {first}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `a` and `b` name one file: the same file, if it exists; else
+/// the same name in the same directory, links followed.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        return (ma.dev(), ma.ino()) == (mb.dev(), mb.ino());
+    }
+    let place = |p: &Path| -> Option<PathBuf> {
+        let p = through_links(p).ok()?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+            _ => std::env::current_dir().ok()?,
+        };
+        Some(dir.join(p.file_name()?))
     };
+    matches!((place(a), place(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// `path`, or what the chain of symbolic links at `path` points to (a
+/// file that may not exist yet).
+fn through_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Checks that the file `path` (given with `flag`) can be written: an
+/// existing file is opened for writing and left as it is; a missing one
+/// (or the missing file a symbolic link points to) is created and removed
+/// again. Made before a run whose results go there. A FIFO no process
+/// reads yet is refused at once rather than waited on (the open does not
+/// block).
+fn check_output(flag: &'static str, path: &Path) -> Result<(), Invalid> {
     let mut existing = OpenOptions::new();
     existing.append(true);
     #[cfg(unix)]
@@ -107,11 +170,13 @@ pub fn check_output(flag: &'static str, path: Option<&Path>) -> Result<(), Inval
     }
     let writable = match existing.open(path) {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == ErrorKind::NotFound => OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .and_then(|_| std::fs::remove_file(path)),
+        Err(e) if e.kind() == ErrorKind::NotFound => through_links(path).and_then(|file| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+                .and_then(|_| std::fs::remove_file(&file))
+        }),
         Err(e) => Err(e),
     };
     writable.map_err(|e| Invalid {
@@ -143,7 +208,7 @@ mod tests {
         assert!(made.success());
         let (tx, rx) = std::sync::mpsc::channel();
         let path = fifo.clone();
-        std::thread::spawn(move || tx.send(check_output("--svg", Some(&path))));
+        std::thread::spawn(move || tx.send(check_output("--svg", &path)));
         let r = rx
             .recv_timeout(std::time::Duration::from_secs(10))
             .expect("the check returned");
@@ -157,10 +222,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let existing = dir.path().join("kept.json");
         std::fs::write(&existing, "earlier run").unwrap();
-        check_output("--trace", Some(&existing)).unwrap();
+        check_output("--trace", &existing).unwrap();
         assert_eq!(std::fs::read_to_string(&existing).unwrap(), "earlier run");
         let new = dir.path().join("new.svg");
-        check_output("--svg", Some(&new)).unwrap();
+        check_output("--svg", &new).unwrap();
         assert!(!new.exists(), "the check left {} behind", new.display());
     }
 
@@ -168,12 +233,12 @@ mod tests {
     fn check_output_names_the_flag_and_the_path() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing/out.svg");
-        let e = check_output("--svg", Some(&missing)).unwrap_err();
+        let e = check_output("--svg", &missing).unwrap_err();
         assert_eq!(
             (e.flag, e.value.as_str()),
             ("--svg", missing.to_str().unwrap())
         );
-        let e = check_output("--trace", Some(dir.path())).unwrap_err();
+        let e = check_output("--trace", dir.path()).unwrap_err();
         assert_eq!(e.flag, "--trace");
         assert!(e.to_string().starts_with(&format!(
             "invalid value '{}' for '--trace': cannot be written",
