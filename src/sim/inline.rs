@@ -3,6 +3,7 @@
 //! code as the threaded backend, with no cross-thread traffic, so dispatch
 //! overhead can be measured on its own, deterministically in order.
 
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,12 +154,12 @@ fn guarded_pass<J: SchedulerJob>(
     backoff: &mut Backoff,
     polls: usize,
 ) -> bool {
-    let mut polling = 0;
+    let polling = Cell::new(0);
     let passed = catch_unwind(AssertUnwindSafe(|| {
-        pass(jobs, cores, backoff, polls, &mut polling)
+        pass(jobs, cores, backoff, polls, &polling)
     }));
     passed.unwrap_or_else(|p| {
-        if let Some(j) = jobs.get_mut(polling) {
+        if let Some(j) = jobs.get_mut(polling.get()) {
             j.abort(panic_message(p.as_ref()));
         }
         jobs.clear();
@@ -166,21 +167,33 @@ fn guarded_pass<J: SchedulerJob>(
     })
 }
 
-/// The inline loop over `jobs`: every job polled (its index in
-/// `polling` meanwhile), then the rung cores stepped; `polls` passes at
-/// most. True once every job has returned.
+/// Sets the index of the job being polled into `polling` if the poll
+/// unwinds (forgotten otherwise: the happy path stores nothing).
+struct Polling<'a>(usize, &'a Cell<usize>);
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        self.1.set(self.0);
+    }
+}
+
+/// The inline loop over `jobs`: every job polled (a poll that panics
+/// leaves its index in `polling`), then the rung cores stepped; `polls`
+/// passes at most. True once every job has returned.
 fn pass<J: SchedulerJob>(
     jobs: &mut Vec<J>,
     cores: &mut Cores,
     backoff: &mut Backoff,
     polls: usize,
-    polling: &mut usize,
+    polling: &Cell<usize>,
 ) -> bool {
     for _ in 0..polls {
         let (mut busy, mut moved) = (false, false);
         for (i, j) in jobs.iter_mut().enumerate() {
-            *polling = i;
-            match j.poll() {
+            let unwinding = Polling(i, polling);
+            let poll = j.poll();
+            std::mem::forget(unwinding);
+            match poll {
                 Poll::Stopped => {
                     jobs.clear();
                     return true;
