@@ -399,9 +399,17 @@ impl Profile {
             let name = labels
                 .entry(r.func_id)
                 .or_insert_with(|| self.kernel_label(r.func_id));
+            // The slice ends at the end's own rounding, never past it (a
+            // separately rounded duration could reach into the next slice
+            // of the core at very long times).
+            let (ts, end) = (us(r.start_ns), us(r.end_ns.max(r.start_ns)));
+            let mut dur = end - ts;
+            while ts + dur > end {
+                dur = dur.next_down();
+            }
             events.push(
                 json!({"ph": "X", "name": name, "pid": 1, "tid": r.physical_id,
-                "ts": us(r.start_ns), "dur": us(r.end_ns.saturating_sub(r.start_ns)),
+                "ts": ts, "dur": dur,
                 "args": {"task": r.task, "func_id": r.func_id, "dispatch_us": us(r.dispatch_ns)}}),
             );
             events.push(

@@ -377,3 +377,53 @@ fn scheduler_tracks_stay_clear_of_cores_on_a_very_large_chip() {
     }
     rt.finalize().unwrap();
 }
+
+/// Back-to-back slices of one core never overlap in the trace, even at
+/// virtual times where microseconds as f64 round (~2^53 ns): the slice
+/// ends at its end's rounding. (The duration was rounded on its own and
+/// could reach past the next slice's start. Found by a hostile review.)
+#[test]
+fn back_to_back_slices_of_long_kernels_do_not_overlap_in_the_trace() {
+    use hostgraph::VirtualTime;
+    use hostgraph::cost::{Cost, CostModel};
+    const D0: u64 = 42_451_386_064_568_862;
+    let model = CostModel::new(Cost::per_task(|a| a[0]));
+    let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0);
+    let config = RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        profiling: true,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(config, backend).unwrap();
+    rt.register_kernel(0, KernelFn::rust(|_| {}));
+    rt.build(|g| {
+        g.add_task(0, CoreType::Aic, &[D0])?;
+        g.add_task(0, CoreType::Aic, &[1_000])?;
+        Ok(())
+    })
+    .unwrap();
+    let profile = rt.run().unwrap().profile.unwrap();
+    let (a, b) = (profile.tasks[0], profile.tasks[1]);
+    assert_eq!(
+        (a.physical_id, a.end_ns),
+        (b.physical_id, b.start_ns),
+        "pipelined on one core"
+    );
+    let v: Value =
+        serde_json::from_str(&serde_json::to_string(&profile.chrome_trace()).unwrap()).unwrap();
+    let slice = |task: u64| {
+        let e = v["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["ph"] == "X" && e["args"]["task"] == task)
+            .unwrap();
+        (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap())
+    };
+    let ((ts0, dur0), (ts1, _)) = (slice(0), slice(1));
+    assert!(
+        ts0 + dur0 <= ts1,
+        "task 0 [{ts0} + {dur0}] overlaps task 1 [{ts1}]"
+    );
+}

@@ -720,3 +720,47 @@ fn latencies_past_what_virtual_time_counts_refuse_the_run() {
     build(&mut rt, &dag, |_| Vec::new());
     assert_eq!(rt.run().unwrap().tasks, 21);
 }
+
+/// Rule 3 when a core's FIN becomes visible before the task written to it
+/// meanwhile: the core is free by then, so the task starts when its write
+/// becomes visible plus `core_wake_ns`. Two independent AIC tasks on one
+/// AIC core (a2a3, block dim 1), one thread, `core_wake_ns` K = 1,000; T0
+/// lasts d0, T1 100; P = 30, R = 100, W = 20. Poll 1 at 0 writes T0
+/// (visible 50; the core is free: starts 50 + K = 1,050). Its ACK wakes
+/// the thread, whose poll at 1,050 reads it and writes T1 into the pending
+/// slot, visible at 1,050 + P + R + W = 1,200. T0's FIN is at 1,050 + d0.
+/// (The wake-up was skipped when the FIN came first: a T0 100 ns longer
+/// made the run 1 µs shorter. Found by a hostile review.)
+#[test]
+fn a_write_visible_after_the_fin_pays_the_core_wake_up() {
+    fn makespan(d0: u64) -> u64 {
+        let lat = Latencies {
+            core_wake_ns: 1_000,
+            ..Latencies::A2A3
+        };
+        let model = CostModel::new(Cost::per_task(|a| a[0]));
+        let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0).latencies(lat);
+        let config = RuntimeConfig {
+            block_dim: 1,
+            threads: 1,
+            ..Default::default()
+        };
+        let mut rt = Runtime::with_backend(config, backend).unwrap();
+        rt.register_kernel(0, KernelFn::rust(|_| {}));
+        rt.build(|g| {
+            g.add_task(0, CoreType::Aic, &[d0])?;
+            g.add_task(0, CoreType::Aic, &[100])?;
+            Ok(())
+        })
+        .unwrap();
+        rt.run().unwrap();
+        rt.backend().report().unwrap().makespan_ns
+    }
+    // The makespan counts from the first dispatch, at 30. FIN before the
+    // write (1,050 or 1,150 < 1,200): T1 starts at 1,200 + K and ends 100
+    // later.
+    assert_eq!(makespan(0), 2_300 - 30);
+    assert_eq!(makespan(100), 2_270, "a longer T0, the same makespan");
+    // FIN after the write (1,250 > 1,200): pipelined, T1 starts at the FIN.
+    assert_eq!(makespan(200), 1_250 + 100 - 30);
+}

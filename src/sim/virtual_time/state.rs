@@ -485,7 +485,8 @@ impl Sim {
     }
 
     /// Rule 3: core `p`'s FIN becomes visible now; a task written to it
-    /// meanwhile starts now, or when its write becomes visible.
+    /// meanwhile starts now if its write is visible, else when it becomes
+    /// visible plus `core_wake_ns` (the core is free, and asleep, by then).
     pub(super) fn fin(&mut self, p: u32) {
         let now = self.now;
         let core = &mut self.cores[p as usize];
@@ -499,8 +500,15 @@ impl Sim {
         }
         let (owner, next_at) = (core.owner, core.next_at);
         self.wake(owner, now);
+        let wake = self.lat.core_wake_ns;
         if next_at != NEVER {
-            self.step(p, next_at.max(now));
+            if next_at <= now || wake == 0 {
+                self.step(p, next_at.max(now));
+            } else {
+                let at = next_at + wake;
+                self.cores[p as usize].next_at = at;
+                self.events.push(at, What::Start(p));
+            }
         }
     }
 
