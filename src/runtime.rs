@@ -511,6 +511,8 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// Builds a graph with Rust code. On error nothing of the build remains
     /// (tasks removed, device memory freed) and the error is returned; an
     /// error latched by any builder call fails the build even if `f` ignored it.
+    /// If `f` panics, nothing of the build remains either, and the panic
+    /// goes on to the caller.
     pub fn build<F>(&mut self, f: F) -> Result<()>
     where
         F: FnOnce(&mut GraphBuilder<'_>) -> Result<()>,
@@ -519,11 +521,20 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
         let world = self.world.borrow_mut();
         let sizes = world.resource::<GraphStatus>().last_build;
         let mut b = GraphBuilder::new(world, sizes);
-        let r = f(&mut b);
-        let r = b.latched.take().map_or(r, Err);
-        let sizes = b.finish(r.is_ok());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut b)));
+        let r = r.map(|r| b.latched.take().map_or(r, Err));
+        let sizes = b.finish(matches!(r, Ok(Ok(()))));
         world.resource_mut::<GraphStatus>().last_build = sizes;
-        self.end_build(r)
+        match r {
+            Ok(r) => self.end_build(r),
+            Err(panic) => {
+                // Its device memory and tensor pairs are already in the
+                // world: a later finalize would copy into a host buffer
+                // the unwind may free.
+                self.clear(false);
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 
     /// Builds a graph by calling an orchestration plugin's entry with `args`.

@@ -865,3 +865,63 @@ fn a_reconfigure_between_start_and_finish_leaves_the_report_alone() {
         "the Ok report of a 3-thread run"
     );
 }
+
+/// A task id edited after the graph was sealed (by a system between seal
+/// and launch) changes neither the run nor its success: the sealed graph
+/// runs, and publishing gives results to the entities whose ids the
+/// graph has (none to the edited one). It panicked in publish indexing the
+/// run's records by the new id: a run that completed failed, and its graph
+/// was released. Found by a hostile review.
+#[test]
+fn a_task_id_edited_after_seal_does_not_break_publish() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    static ARMED: AtomicBool = AtomicBool::new(true);
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    fn edit_once(mut tasks: Query<&mut Task>) {
+        if ARMED.swap(false, Ordering::Relaxed) {
+            for mut t in &mut tasks {
+                if t.id == hostgraph::TaskId(1) {
+                    t.id = hostgraph::TaskId(99);
+                }
+            }
+        }
+    }
+    let cfg = RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        publish: true,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(cfg, InlineSim::new(Platform::A2A3)).unwrap();
+    rt.register_kernel(
+        0,
+        KernelFn::rust(|_| {
+            RAN.fetch_add(1, Ordering::Relaxed);
+        }),
+    );
+    rt.build(|g| {
+        let a = g.add_task(0, CoreType::Aiv, &[])?;
+        let b = g.add_task(0, CoreType::Aiv, &[])?;
+        g.add_successor(a, b)
+    })
+    .unwrap();
+    rt.world_mut().resource_mut::<Schedules>().add_systems(
+        RunSchedule::Start,
+        edit_once.after(Phase::Seal).before(Phase::Launch),
+    );
+    let r = rt.run();
+    assert_eq!(RAN.load(Ordering::Relaxed), 2, "the sealed graph ran");
+    assert_eq!(r.unwrap().tasks, 2);
+    let world = rt.world_mut();
+    let mut ids: Vec<(u32, bool)> = world
+        .query::<(&Task, Option<&TaskResult>)>()
+        .iter(world)
+        .map(|(t, r)| (t.id.0, r.is_some()))
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [(0, true), (99, false)]);
+    // The next run reseals the edited graph and refuses it.
+    let e = rt.run().unwrap_err();
+    assert!(matches!(e, Error::GraphMismatch { .. }), "{e}");
+    rt.discard();
+}

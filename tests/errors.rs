@@ -1066,3 +1066,41 @@ fn calls_through_a_kept_handle_or_from_another_thread_are_refused() {
     assert_eq!(rt.run().unwrap().tasks, 1);
     rt.finalize().unwrap();
 }
+
+/// A build closure that panics leaves nothing behind, as one that fails
+/// does, and the panic reaches the caller: its device memory was kept and
+/// its tensor pair stayed recorded, so the next round's finalize copied
+/// into the panicked build's host buffer (in real use, one the unwind had
+/// freed). Found by a hostile review.
+#[test]
+fn a_panicking_build_leaves_nothing_behind() {
+    let mut rt = runtime();
+    // Kept alive for the whole test so that a stale copy-back is observable.
+    let mut first = vec![0u8; 64];
+    let first_ptr = first.as_mut_ptr();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = rt.build(|g| {
+            let dev = g.device_malloc(64)?;
+            g.copy_to_device(dev, &[0xEE; 64])?;
+            // SAFETY: `first` outlives the runtime.
+            unsafe { g.record_tensor_pair(first_ptr, dev, 64)? };
+            panic!("planned panic in a build closure");
+        });
+    }));
+    assert!(r.is_err(), "the panic reached the caller");
+    assert!(rt.device_memory().live().is_empty(), "its memory was freed");
+    assert_eq!(rt.task_count(), 0);
+    let mut second = [0u8; 8];
+    rt.build(|g| {
+        // SAFETY: `second` outlives finalize.
+        let dev = unsafe { g.output(&mut second)? };
+        g.add_task(0, CoreType::Aiv, &[dev]).map(drop)
+    })
+    .unwrap();
+    rt.run().unwrap();
+    assert_eq!(rt.finalize().unwrap().copied, 1, "this round's pair only");
+    assert!(
+        first.iter().all(|&b| b == 0),
+        "nothing written back into it"
+    );
+}

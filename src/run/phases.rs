@@ -522,14 +522,28 @@ fn incomplete(outcomes: &[ThreadOutcome], tasks: usize) -> Option<Error> {
 
 /// Inserts every task's [`TaskResult`] from the run's records (and its
 /// times from the report's profile, when profiled).
+///
+/// Results go to the entities that hold each task id now; an entity whose
+/// id the run's graph does not have (its component edited after the graph
+/// was sealed) gets none.
 fn write_results(world: &mut World, graph: &crate::seal::Sealed, report: &RunReport) {
     let Some(rec) = graph.recorder() else {
         return;
     };
+    let outside: Vec<Entity> = world
+        .query_filtered::<(Entity, &Task), With<TaskResult>>()
+        .iter(world)
+        .filter(|(_, t)| t.id.index() >= graph.len())
+        .map(|(e, _)| e)
+        .collect();
+    for e in outside {
+        world.entity_mut(e).remove::<TaskResult>();
+    }
     let records = report.profile.as_ref().map(|p| &p.tasks);
     let results: Vec<(Entity, TaskResult)> = world
         .query::<(Entity, &Task)>()
         .iter(world)
+        .filter(|(_, t)| t.id.index() < graph.len())
         .map(|(e, t)| {
             let (physical_id, thread, order) = rec.placement(t.id.0);
             let times = records.map(|r| {
