@@ -501,11 +501,19 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
 
     /// Tasks in the built graph.
     pub fn task_count(&self) -> usize {
-        self.world_ref().resource::<TaskCount>().0
+        self.world_ref()
+            .get_resource::<TaskCount>()
+            .map_or(0, |c| c.0)
     }
 
+    /// Whether a graph is built; with the status removed from the world,
+    /// whether any task is (so `discard` still clears it).
     fn graph_built(&self) -> bool {
-        self.world_ref().resource::<GraphStatus>().built
+        let world = self.world_ref();
+        match world.get_resource::<GraphStatus>() {
+            Some(s) => s.built,
+            None => self.task_count() > 0,
+        }
     }
 
     /// Builds a graph with Rust code. On error nothing of the build remains
@@ -743,7 +751,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
                     message: "the run ended without a result".into(),
                 });
                 if stuck || run.dispatched {
-                    clear_graph(world, stuck);
+                    clear_graph::<B>(world, stuck);
                 }
                 // Publish never ran: tell observers here, as it would have.
                 if !published && world.resource::<RuntimeConfig>().publish {
@@ -831,7 +839,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
 
     fn clear(&mut self, quarantine: bool) -> usize {
         let world = self.world.borrow_mut();
-        let n = clear_graph(world, quarantine);
+        let n = clear_graph::<B>(world, quarantine);
         if W::OWNED {
             world.clear_trackers();
         }

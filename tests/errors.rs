@@ -1104,3 +1104,34 @@ fn a_panicking_build_leaves_nothing_behind() {
         "nothing written back into it"
     );
 }
+
+/// Hostgraph's resources removed from the world through `world_mut` (the
+/// docs say not to): a run fails with a typed error, and `discard` puts
+/// the runtime back in order. Removing the sealed view made `discard`
+/// panic half way, and every later build was refused ("a graph of 0
+/// tasks is already built"). Found by a hostile review.
+#[test]
+fn a_removed_graph_resource_is_recovered_by_discard() {
+    use hostgraph::graph::{GraphStatus, TaskCount};
+    use hostgraph::run::SealedGraph;
+    for which in ["sealed", "count", "status"] {
+        let mut rt = runtime();
+        rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+            .unwrap();
+        let world = rt.world_mut();
+        match which {
+            "sealed" => drop(world.remove_resource::<SealedGraph>()),
+            "count" => drop(world.remove_resource::<TaskCount>()),
+            _ => drop(world.remove_resource::<GraphStatus>()),
+        }
+        let run = rt.run();
+        if which == "sealed" {
+            assert!(run.is_err(), "{which}: {run:?}");
+        }
+        rt.discard();
+        rt.build(|g| g.add_task(0, CoreType::Aiv, &[]).map(drop))
+            .unwrap_or_else(|e| panic!("{which}: {e}"));
+        assert_eq!(rt.run().unwrap().tasks, 1, "{which}");
+        rt.finalize().unwrap();
+    }
+}

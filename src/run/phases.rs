@@ -502,7 +502,7 @@ pub(crate) fn publish<B: Backend>(world: &mut World) {
         });
     }
     if release {
-        clear_graph(world, stuck);
+        clear_graph::<B>(world, stuck);
     }
     world.resource_mut::<RunState<B>>().result = Some(result);
 }
@@ -581,7 +581,10 @@ pub(crate) fn remove_results(world: &mut World) {
 /// Removes the graph: its task and tensor-pair entities, its lists and
 /// sealed view; frees its device memory, or with `quarantine` holds it back
 /// (a kernel may still write it). Returns the allocations freed or held.
-pub(crate) fn clear_graph(world: &mut World, quarantine: bool) -> usize {
+pub(crate) fn clear_graph<B: Backend>(world: &mut World, quarantine: bool) -> usize {
+    if let Some(mut policy) = world.get_resource_mut::<ActivePolicy<B>>() {
+        policy.get_mut().forget();
+    }
     let entities: Vec<Entity> = world
         .query_filtered::<Entity, Or<(With<Task>, With<TensorPair>)>>()
         .iter(world)
@@ -591,10 +594,19 @@ pub(crate) fn clear_graph(world: &mut World, quarantine: bool) -> usize {
     for e in entities.into_iter().rev() {
         world.despawn(e);
     }
-    world.resource_mut::<TaskCount>().0 = 0;
+    // Inserted afresh: a user who removed one of them gets it back, and
+    // the runtime with it (the status keeps what the last build staged).
+    world.insert_resource(TaskCount(0));
     world.insert_resource(TaskLists::default());
-    world.resource_mut::<SealedGraph>().0 = None;
-    world.resource_mut::<GraphStatus>().built = false;
+    world.insert_resource(SealedGraph::default());
+    let last_build = world
+        .get_resource::<GraphStatus>()
+        .map(|s| s.last_build)
+        .unwrap_or_default();
+    world.insert_resource(GraphStatus {
+        built: false,
+        last_build,
+    });
     let mut mem = world.resource_mut::<DeviceMem>();
     if quarantine {
         mem.0.quarantine_live()

@@ -45,6 +45,9 @@ pub(crate) trait DynPolicy<B: Backend>: Send + Sync {
     /// The policy's [`Policy::prepare`]; refused while scheduler threads
     /// of an earlier run (never awaited) still hold the policy.
     fn prepare(&mut self, graph: &Sealed) -> Result<()>;
+    /// The policy's [`Policy::forget`], unless threads of a forgotten run
+    /// still hold it (they drop it when they stop).
+    fn forget(&mut self);
     /// Builds the threads `plan` describes and hands those that own cores
     /// to `exec`; returns the run's shared state.
     fn host(
@@ -86,6 +89,12 @@ impl<B: Backend, P: Policy> DynPolicy<B> for Erased<P> {
         };
         policy.prepare(graph);
         Ok(())
+    }
+
+    fn forget(&mut self) {
+        if let Some(policy) = Arc::get_mut(&mut self.0) {
+            policy.forget();
+        }
     }
 
     fn host(

@@ -107,6 +107,11 @@ pub trait Policy: Send + Sync + 'static {
     /// estimates): once per run.
     fn prepare(&mut self, _graph: &Sealed) {}
 
+    /// Drops what [`prepare`](Self::prepare) kept about a graph that is
+    /// gone (discarded, finalized, or released after a failed run), so a
+    /// large graph's per-task tables do not outlive it.
+    fn forget(&mut self) {}
+
     /// The hooks' state for scheduler thread `index`, which owns `cores`.
     fn thread(&self, index: usize, cores: &[CoreView]) -> Self::Thread;
 

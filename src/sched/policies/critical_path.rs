@@ -109,6 +109,10 @@ impl Policy for CriticalPath {
         };
     }
 
+    fn forget(&mut self) {
+        self.bottom = Vec::new();
+    }
+
     fn thread(&self, _index: usize, _cores: &[CoreView]) {}
 
     #[inline]

@@ -76,6 +76,10 @@ impl Policy for Heft {
             .collect();
     }
 
+    fn forget(&mut self) {
+        *self = Heft::new(std::mem::take(&mut self.costs));
+    }
+
     fn thread(&self, _index: usize, cores: &[CoreView]) -> FreeAt {
         FreeAt(vec![0; cores.len()])
     }
