@@ -90,9 +90,11 @@ pub fn per_platform(what: &str, max: fn(&PlatformSpec) -> u32) -> String {
 }
 
 /// Checks the output files given (`(flag, path)`, a path if the flag was
-/// given): each must be writable (an existing file left as it is, a missing one created and removed again; a FIFO nobody reads refused at once), and no two may name
-/// the same file (the first one written would be lost: by the same path
-/// spelled two ways, or through a link). The error names the later flag.
+/// given): each must be writable (an existing file is left as it is, a
+/// missing one created and removed again, a FIFO nobody reads refused at
+/// once), and no two may name the same file (the first one written would
+/// be lost: by the same path spelled two ways, or through a link). The
+/// error names the later flag.
 pub fn check_outputs(outputs: &[(&'static str, Option<&Path>)]) -> Result<(), Invalid> {
     let given: Vec<(&'static str, &Path)> = outputs
         .iter()
