@@ -934,8 +934,8 @@ impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
     /// cancelled and finished (its cores given at most the stall bound to
     /// finish the kernels they are in), and is then dropped: the backend
     /// detaches cores still inside kernels (never waiting for them), and
-    /// memory they may write is leaked rather than freed under them. (A runtime
-    /// attached to a user's world leaves the world's run alone: the world
+    /// memory they may write is leaked rather than freed under them. (A
+    /// runtime attached to a user's world leaves the world's run alone: the world
     /// outlives it, and the next call that needs the run ended ends it; a
     /// world dropped with its run in flight leaks the device memory the
     /// run may still touch rather than free it, see

@@ -395,9 +395,10 @@ pub(crate) fn shutdown<B: Backend>(
     // start-up bound, and for a cancelled run by the stall bound too (a
     // kernel longer than that counts as hung; its memory is held back).
     let orderly = run.ok() || run.cancelled;
-    let bound = match run.cancelled {
-        true => cfg.startup_timeout.min(cfg.stall_timeout),
-        false => cfg.startup_timeout,
+    let bound = if run.cancelled {
+        cfg.startup_timeout.min(cfg.stall_timeout)
+    } else {
+        cfg.startup_timeout
     };
     let landing = if orderly {
         let unacked = cores::exit(&mut exec.0, &cores, &[], bound);
