@@ -399,11 +399,11 @@ impl Profile {
             let name = labels
                 .entry(r.func_id)
                 .or_insert_with(|| self.kernel_label(r.func_id));
-            // The slice ends at the end's own rounding, never past it (a
-            // separately rounded duration could reach into the next slice
-            // of the core at very long times).
+            // The slice ends at the end's own rounding at the latest: a
+            // separately rounded duration could reach into the core's next
+            // slice at very long times (then it is cut to fit).
             let (ts, end) = (us(r.start_ns), us(r.end_ns.max(r.start_ns)));
-            let mut dur = end - ts;
+            let mut dur = us(r.end_ns.saturating_sub(r.start_ns));
             while ts + dur > end {
                 dur = dur.next_down();
             }
