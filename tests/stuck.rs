@@ -19,6 +19,7 @@ use hostgraph::{
 
 /// A kernel that waits for its gate to open.
 struct Gate {
+    entered: AtomicBool,
     open: AtomicBool,
     returned: AtomicBool,
 }
@@ -26,6 +27,7 @@ struct Gate {
 impl Gate {
     const fn new() -> Self {
         Gate {
+            entered: AtomicBool::new(false),
             open: AtomicBool::new(false),
             returned: AtomicBool::new(false),
         }
@@ -33,6 +35,7 @@ impl Gate {
 
     /// Holds the calling kernel until the gate opens (a minute at most).
     fn hold(&self) {
+        self.entered.store(true, Ordering::Release);
         for _ in 0..60_000 {
             if self.open.load(Ordering::Acquire) {
                 break;
@@ -43,6 +46,32 @@ impl Gate {
 
     fn open(&self) {
         self.open.store(true, Ordering::Release);
+    }
+
+    /// Waits (bounded) until a kernel is held.
+    fn wait_entered(&self) {
+        for _ in 0..60_000 {
+            if self.entered.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("no kernel entered the gate");
+    }
+
+    /// Runs `f` on a thread of its own while this gate holds a kernel;
+    /// whether `f` returned before the gate was opened (it is opened after
+    /// 30 s whatever happened, and `f` then awaited).
+    fn returns_while_held(&'static self, f: impl FnOnce() + Send + 'static) -> bool {
+        let (tx, rx) = mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            f();
+            tx.send(self.open.load(Ordering::Acquire)).unwrap();
+        });
+        let held = matches!(rx.recv_timeout(Duration::from_secs(30)), Ok(false));
+        self.open();
+        worker.join().unwrap();
+        held
     }
 
     fn returned(&self) -> bool {
@@ -326,16 +355,11 @@ fn abandon_stuck_with_nothing_stuck_is_true_on_every_backend() {
 /// hostile review.)
 #[test]
 fn dropping_the_handle_of_a_stalled_run_does_not_wait_for_the_hung_kernel() {
-    static OPEN: AtomicBool = AtomicBool::new(false);
-    static INSIDE: AtomicBool = AtomicBool::new(false);
+    static GATE: Gate = Gate::new();
     fn held(_: &[u64]) {
-        INSIDE.store(true, Ordering::SeqCst);
-        while !OPEN.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        GATE.hold();
     }
-    let (tx, rx) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
+    let returned = GATE.returns_while_held(|| {
         let mut rt = Runtime::new(RuntimeConfig {
             stall_timeout: Duration::from_millis(200),
             startup_timeout: Duration::MAX,
@@ -346,24 +370,13 @@ fn dropping_the_handle_of_a_stalled_run_does_not_wait_for_the_hung_kernel() {
         rt.build(|g| g.add_task(1, CoreType::Aiv, &[]).map(drop))
             .unwrap();
         let handle = rt.start().unwrap();
-        while !INSIDE.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        GATE.wait_entered();
         // Well past the stall bound: the threads have stopped, the run failed.
         std::thread::sleep(Duration::from_secs(2));
         drop(handle);
-        tx.send(OPEN.load(Ordering::SeqCst)).unwrap();
-        drop(rt);
     });
-    let returned_while_held = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(opened) => !opened,
-        Err(_) => false,
-    };
-    OPEN.store(true, Ordering::SeqCst);
-    let _ = rx.recv();
-    worker.join().unwrap();
     assert!(
-        returned_while_held,
+        returned,
         "dropping the stalled run's handle waited for the hung kernel to return"
     );
 }
@@ -375,16 +388,11 @@ fn dropping_the_handle_of_a_stalled_run_does_not_wait_for_the_hung_kernel() {
 /// forever. Found by a hostile review.)
 #[test]
 fn dropping_a_runtime_with_a_forgotten_run_in_a_hung_kernel_returns() {
-    static OPEN: AtomicBool = AtomicBool::new(false);
-    static INSIDE: AtomicBool = AtomicBool::new(false);
+    static GATE: Gate = Gate::new();
     fn held(_: &[u64]) {
-        INSIDE.store(true, Ordering::SeqCst);
-        while !OPEN.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        GATE.hold();
     }
-    let (tx, rx) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
+    let returned = GATE.returns_while_held(|| {
         let mut rt = Runtime::new(RuntimeConfig {
             startup_timeout: Duration::MAX,
             ..Default::default()
@@ -394,21 +402,11 @@ fn dropping_a_runtime_with_a_forgotten_run_in_a_hung_kernel_returns() {
         rt.build(|g| g.add_task(1, CoreType::Aiv, &[]).map(drop))
             .unwrap();
         std::mem::forget(rt.start().unwrap());
-        while !INSIDE.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        GATE.wait_entered();
         drop(rt);
-        tx.send(OPEN.load(Ordering::SeqCst)).unwrap();
     });
-    let returned_while_held = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(opened) => !opened,
-        Err(_) => false,
-    };
-    OPEN.store(true, Ordering::SeqCst);
-    let _ = rx.recv();
-    worker.join().unwrap();
     assert!(
-        returned_while_held,
+        returned,
         "dropping the runtime waited for the hung kernel to return"
     );
 }
