@@ -491,8 +491,15 @@ impl<'w> GraphBuilder<'w> {
 
     /// Frees device memory from [`device_malloc`](Self::device_malloc).
     /// A buffer that a tensor pair was recorded in is refused
-    /// ([`Error::FreeOfRecorded`]): finalize copies it back.
+    /// ([`Error::FreeOfRecorded`]): finalize copies it back. Freeing the
+    /// null address (0, which no allocation has) does nothing, as C's
+    /// `free(NULL)` does: cleanup code ported from the reference runtime,
+    /// whose simulator frees with `free`, may free a buffer it never
+    /// allocated.
     pub fn device_free(&mut self, dev: u64) -> Result<()> {
+        if dev == 0 {
+            return Ok(());
+        }
         let r = match self.recorded_in(dev) {
             Some(pair) => Err(Error::FreeOfRecorded {
                 dev,

@@ -541,6 +541,27 @@ fn plugin_memory_and_argument_misuse_through_the_abi() {
     }
 }
 
+/// Freeing the null address does nothing, as C's `free(NULL)` does: the
+/// build goes on, through the Rust API and the C ABI alike.
+#[test]
+fn freeing_null_does_nothing() {
+    let mut rt = runtime();
+    rt.build(|g| {
+        let p = g.device_malloc(64)?;
+        g.device_free(0)?;
+        g.device_free(p)?;
+        g.add_task(0, CoreType::Aiv, &[]).map(|_| ())
+    })
+    .unwrap();
+    assert_eq!(rt.task_count(), 1);
+    assert_eq!(rt.discard(), 0, "no allocation left");
+    let mut args = OwnedArgs::new();
+    args.push_scalar(8);
+    build_plugin(&mut rt, "memory_abuse", &args).unwrap();
+    assert_eq!(rt.task_count(), 1);
+    assert!(rt.device_memory().live().is_empty());
+}
+
 #[test]
 fn freeing_a_recorded_buffer_is_refused() {
     let mut rt = runtime();

@@ -250,7 +250,8 @@ static inline void *device_malloc(OrchestrationRuntime *rt, uint64_t nbytes) {
   return rt->ops->device_malloc(rt, nbytes);
 }
 
-/* Frees device memory from device_malloc; returns an OrchStatus. */
+/* Frees device memory from device_malloc; returns an OrchStatus. Freeing NULL
+ * does nothing (returns ORCH_OK), as free(NULL) does. */
 static inline int32_t device_free(OrchestrationRuntime *rt, void *dev_ptr) {
   if (!orch_abi_ok(rt)) return (int32_t)ORCH_ERR_ABI_MISMATCH;
   return rt->ops->device_free(rt, dev_ptr);

@@ -119,7 +119,8 @@ pub struct OrchestrationRuntimeOps {
     /// runtime latches the reason).
     pub device_malloc:
         unsafe extern "C" fn(rt: *mut OrchestrationRuntime, nbytes: u64) -> *mut c_void,
-    /// `device_free(rt, dev_ptr)`: release memory from `device_malloc`.
+    /// `device_free(rt, dev_ptr)`: release memory from `device_malloc`
+    /// (null: nothing to do).
     pub device_free:
         unsafe extern "C" fn(rt: *mut OrchestrationRuntime, dev_ptr: *mut c_void) -> i32,
     /// `copy_to_device(rt, dev_ptr, host_ptr, nbytes)`: synchronous copy of

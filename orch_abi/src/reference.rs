@@ -225,7 +225,7 @@ pub struct ReferenceRuntimeOps {
     /// `device_malloc(runtime, size)`: null on failure.
     pub device_malloc:
         unsafe extern "C" fn(runtime: *mut ReferenceRuntime, size: usize) -> *mut c_void,
-    /// `device_free(runtime, ptr)`.
+    /// `device_free(runtime, ptr)` (null: nothing to do).
     pub device_free: unsafe extern "C" fn(runtime: *mut ReferenceRuntime, ptr: *mut c_void),
     /// `copy_to_device(runtime, dev_ptr, host_ptr, size)`: 0 on success.
     pub copy_to_device: unsafe extern "C" fn(

@@ -1,7 +1,9 @@
 /* Selected by the scalar argument: 1 = double free, 2 = free of an unknown
  * pointer, 3 = copy past the end of an allocation, 4 = tensor pair with a
  * null host pointer, 5 = zero-size tensor pair, 6 = bad core type,
- * 7 = too many argument words. Ignores every status and returns 0. */
+ * 7 = too many argument words: ignores every status and returns 0. 8 = a free
+ * of NULL, which is no error: returns its status, and adds one task if it
+ * was ORCH_OK. */
 #include <stdlib.h>
 
 #include "orchestration_api.h"
@@ -36,6 +38,10 @@ int entry(OrchestrationRuntime *rt, const OrchArgs *args) {
             (void)add_task(rt, many, ORCH_MAX_TASK_ARGS + 1, 0, CORE_TYPE_AIV);
             free(many);
             break;
+        case 8:
+            if (device_free(rt, NULL) != ORCH_OK) return device_free(rt, NULL);
+            (void)device_free(rt, dev);
+            return add_task(rt, NULL, 0, 0, CORE_TYPE_AIV) < 0 ? -1 : 0;
         default:
             break;
     }
