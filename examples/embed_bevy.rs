@@ -7,6 +7,7 @@
 //!
 //! `cargo run --release --example embed_bevy`
 
+use clap::Parser;
 // bevy's derives name `bevy_ecs`: this brings hostgraph's re-export into
 // scope, so hostgraph is the only dependency needed.
 use hostgraph::bevy_ecs;
@@ -15,6 +16,14 @@ use hostgraph::bevy_ecs::schedule::ScheduleLabel;
 use hostgraph::graph::Task;
 use hostgraph::run::{AicpuThread, Core, OwnedBy, Phase, RunFinished, RunSchedule, TaskResult};
 use hostgraph::{CoreType, KernelFn, Platform, Runtime, RuntimeConfig, ThreadedSim};
+
+/// No options: `--help` says what the program shows, and anything else is
+/// refused rather than ignored.
+#[derive(Parser)]
+#[command(
+    about = "hostgraph embedded in a user's bevy world: its own schedule, resources, systems, results as components, completion as an event, and a run started without blocking"
+)]
+struct Cli {}
 
 /// The user's frame schedule.
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
@@ -138,6 +147,7 @@ fn show_assignment(cores: Query<(&Core, &OwnedBy)>, threads: Query<&AicpuThread>
 }
 
 fn main() {
+    Cli::parse();
     let mut world = World::new();
     world.init_resource::<Host>();
     let config = RuntimeConfig {

@@ -54,7 +54,7 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     gantt: Option<PathBuf>,
     /// The run --gantt draws, as GRAPH/CHIP/POLICY (its first seed).
-    #[arg(long, value_name = "GRAPH/CHIP/POLICY", default_value = "bgemm/b3t3/critical-path", value_parser = parse_run)]
+    #[arg(long, value_name = "GRAPH/CHIP/POLICY", default_value = "bgemm/b3t3/critical-path", value_parser = parse_run, requires = "gantt")]
     gantt_run: (Graph, Chip, BuiltIn),
     /// Write every case's runs to FILE as JSON.
     #[arg(long, value_name = "FILE")]

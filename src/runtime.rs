@@ -831,7 +831,8 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
     /// Drops the built graph without copying anything back; frees its
     /// device memory. Kernels stay registered. The graph is every entity
     /// with a [`Task`](crate::graph::Task) component: in a world of your
-    /// own, an entity you gave one is despawned with the rest.
+    /// own, an entity you gave one is despawned with the rest. Returns how
+    /// many device allocations it freed.
     pub fn discard(&mut self) -> usize {
         self.settle();
         self.clear(false)

@@ -495,6 +495,17 @@ fn policy_lab_refuses_an_unknown_graph_chip_policy_or_run_by_flag() {
         &["--gantt-run", "GRAPH/CHIP/POLICY"],
     );
     refused("policy_lab", &["--seeds", "0"], &["--seeds", "0"]);
+    // The run to draw without a chart to draw it in.
+    refused(
+        "policy_lab",
+        &["--gantt-run", "bgemm/b3t3/heft"],
+        &["--gantt-run", "--gantt <FILE>"],
+    );
+}
+
+#[test]
+fn embed_bevy_refuses_arguments_it_does_not_take() {
+    refused("embed_bevy", &["--threads", "4"], &["--threads"]);
 }
 
 #[test]
