@@ -128,7 +128,7 @@ mod tests {
     fn orders_as_a_heap_of_time_and_sequence() {
         let mut rng = fastrand::Rng::with_seed(7);
         for round in 0..50 {
-            let mut radix = Events::default();
+            let mut events = Events::default();
             let mut heap = BinaryHeap::new();
             let mut now = 0u64;
             for _ in 0..2_000 {
@@ -142,18 +142,18 @@ mod tests {
                         };
                     let n = rng.u32(..MAX_INDEX as u32);
                     let what = [What::Poll(n), What::Fin(n), What::Start(n)][rng.usize(..3)];
-                    let seq = radix.push(at, what);
+                    let seq = events.push(at, what);
                     heap.push(Reverse((at, seq, what.encode())));
                 } else {
                     let Reverse((at, seq, what)) = heap.pop().unwrap();
-                    assert_eq!(radix.pop(), Some((at, seq, What::decode(what))));
+                    assert_eq!(events.pop(), Some((at, seq, What::decode(what))));
                     now = at;
                 }
             }
             while let Some(Reverse((at, seq, what))) = heap.pop() {
-                assert_eq!(radix.pop(), Some((at, seq, What::decode(what))));
+                assert_eq!(events.pop(), Some((at, seq, What::decode(what))));
             }
-            assert_eq!(radix.pop(), None);
+            assert_eq!(events.pop(), None);
         }
     }
 }
