@@ -77,16 +77,17 @@
 //!
 //! # Where to plug in
 //!
-//! - A dispatch policy: implement [`Policy`] (placement before launch and
-//!   hooks inside the hot loop: priority, placement of a ready task, the
+//! - A dispatch policy: implement [`Policy`] (placement once the cores
+//!   are discovered, and hooks inside the hot loop: priority, placement of a ready task, the
 //!   core that takes it, stealing) and [`Runtime::set_policy`]; or pick a
 //!   built-in ([`sched::BuiltIn`]: round-robin, work-stealing,
 //!   critical-path, locality, HEFT) with [`Runtime::set_builtin_policy`].
 //!   Compare them in [`VirtualTime`], where every policy meets the same
 //!   drawn durations and a run is the same on any machine (the examples'
 //!   `policy_lab` does so over graphs × chips).
-//! - A backend: implement [`Backend`] (register access,
-//!   handshake blocks, launch, land, hosting the scheduler threads) and
+//! - A backend: implement [`Backend`] (its chip's spec, device memory,
+//!   register access, handshake blocks, launch, hosting and driving the
+//!   scheduler threads, land) and
 //!   [`Runtime::with_backend`].
 //! - A phase: replace a phase system in its [`run::Phase`] set of the
 //!   [`run::RunSchedule`]s ([`Runtime::world_mut`]).

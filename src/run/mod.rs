@@ -54,9 +54,10 @@
 //!    otherwise, e.g. after a replaced dispatch phase that hosted
 //!    nothing); per-task results as [`TaskResult`]
 //!    components and a [`RunFinished`] event when
-//!    [`RuntimeConfig::publish`](crate::RuntimeConfig::publish) is on; after a failure past launch, the graph
-//!    is released (its device memory held back while a kernel may still
-//!    write it).
+//!    [`RuntimeConfig::publish`](crate::RuntimeConfig::publish) is on; after a failure once a task was
+//!    written to a core (unless the run was cancelled and every kernel
+//!    returned), or with a kernel stuck, the graph is released (its device
+//!    memory held back while a kernel may still write it).
 //!
 //! A phase that fails records the run's error in [`RunState`]; the phases
 //! after it up to shutdown are skipped. Every phase system can be replaced

@@ -39,7 +39,9 @@ use crate::seal::Sealed;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SimOptions {
     /// Runner threads stepping the simulated cores, at most one per core;
-    /// 0 = one per CPU (at most one per core).
+    /// 0 = one per CPU (at most one per core) for [`ThreadedSim::new`],
+    /// while [`Runtime::new`](crate::Runtime::new) turns 0 into one per CPU
+    /// not taken by a scheduler thread (at least one).
     pub runners: usize,
 }
 
