@@ -461,6 +461,13 @@ impl CoreSlot {
         self.pending = task;
     }
 
+    /// Whether `word` is the COND word last acted on: observing it again
+    /// would change nothing and finish nothing.
+    #[inline]
+    pub fn is_current(&self, word: u32) -> bool {
+        word == self.last_word
+    }
+
     /// Steps 8-10: acts on a COND word read from the core and returns the
     /// tasks it shows finished. A word equal to the last one acted on is
     /// ignored, so polling an unchanged register is free.

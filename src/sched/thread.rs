@@ -195,27 +195,30 @@ impl<P: Policy> SchedulerThread<P> {
             let c = busy[i] as usize;
             let word = sh.regs.read(cores[c].physical_id, Reg::Cond);
             let core = &mut cores[c];
-            let done = match core.slot.observe(core.physical_id, word) {
-                Ok(d) => d,
-                Err(e) => {
-                    sh.fail(Failure::Error(e.into()));
-                    return Poll::Stopped;
-                }
-            };
-            let from = CoreView {
-                index: c,
-                physical_id: core.physical_id,
-                core_type: core.core_type,
-                idle: core.slot.is_idle(),
-            };
-            for &t in done.as_slice() {
-                for &TaskId(s) in sh.graph.successors(t) {
-                    if sh.release(s) {
-                        dry &= !(1 << q.push_ready(s, from));
+            // An unchanged COND finishes nothing: only the feeding below.
+            if !core.slot.is_current(word) {
+                let done = match core.slot.observe(core.physical_id, word) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        sh.fail(Failure::Error(e.into()));
+                        return Poll::Stopped;
+                    }
+                };
+                let from = CoreView {
+                    index: c,
+                    physical_id: core.physical_id,
+                    core_type: core.core_type,
+                    idle: core.slot.is_idle(),
+                };
+                for &t in done.as_slice() {
+                    for &TaskId(s) in sh.graph.successors(t) {
+                        if sh.release(s) {
+                            dry &= !(1 << q.push_ready(s, from));
+                        }
                     }
                 }
+                finished += done.as_slice().len();
             }
-            finished += done.as_slice().len();
             let core = &mut cores[c];
             let ty = core.core_type as usize;
             // A task reserved for this core is its next, whatever else is
