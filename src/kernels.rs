@@ -179,7 +179,7 @@ impl KernelFn {
             }),
             Entry::Rust(f) => std::panic::catch_unwind(|| f(args)),
         };
-        caught.map_err(|p| panic_message(p.as_ref()))
+        caught.map_err(panic_message)
     }
 }
 

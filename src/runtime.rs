@@ -727,7 +727,7 @@ impl<B: Backend, W: RuntimeWorld> Runtime<B, W> {
             .map_or_else(|| format!("{label:?}"), |p| p.to_string());
         run.fail(Error::Panicked {
             phase,
-            message: panic_message(payload.as_ref()),
+            message: panic_message(payload),
         });
         false
     }

@@ -119,7 +119,7 @@ pub(crate) fn with_builder<Base, T>(
         Err(p) => {
             let panicked = crate::error::Error::Panicked {
                 phase: "build (an ops table call)".into(),
-                message: crate::panics::panic_message(p.as_ref()),
+                message: crate::panics::panic_message(p),
             };
             let _ = builder.latch::<()>(Err(panicked));
             on_err

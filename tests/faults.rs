@@ -95,6 +95,55 @@ fn panicking_kernel_names_task_and_func_id() {
     }
 }
 
+/// A panic payload whose `Drop` panics in turn.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("the payload's drop panicked too");
+        }
+    }
+}
+
+/// A kernel that panics with a payload whose drop panics is a kernel fault
+/// like any other, on either simulator: the second panic is not let out of
+/// the simulator's runner (which died holding its core: a hung-kernel
+/// stall, then `BackendStuck` for good) or out of `run` (inline).
+#[test]
+fn a_panic_whose_payload_panics_when_dropped_is_a_kernel_fault() {
+    fn bad(_: &[u64]) {
+        std::panic::panic_any(PanicsWhenDropped);
+    }
+    fn check<B: hostgraph::Backend>(rt: &mut Runtime<B>) {
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.register_kernel(3, KernelFn::rust(bad));
+        rt.build(|g| {
+            g.add_task(0, CoreType::Aiv, &[])?;
+            g.add_task(3, CoreType::Aiv, &[]).map(drop)
+        })
+        .unwrap();
+        let e = rt.run().unwrap_err();
+        assert!(
+            matches!(e, Error::KernelFault { task: TaskId(1), func_id: 3, ref message, .. }
+                if message.contains("non-string payload")),
+            "{e}"
+        );
+    }
+    let mut rt = Runtime::new(RuntimeConfig {
+        stall_timeout: Duration::from_secs(2),
+        ..Default::default()
+    })
+    .unwrap();
+    check(&mut rt);
+    assert!(rt.wait_for_stuck(Duration::ZERO), "no kernel is stuck");
+    assert_next_run_works(&mut rt);
+    let config = RuntimeConfig::default();
+    let mut inline =
+        Runtime::with_backend(config, hostgraph::InlineSim::new(config.platform)).unwrap();
+    check(&mut inline);
+}
+
 #[test]
 fn c_unwind_kernel_panic_is_contained() {
     extern "C-unwind" fn bad(_args: *const u64) {

@@ -160,7 +160,7 @@ fn guarded_pass<J: SchedulerJob>(
     }));
     passed.unwrap_or_else(|p| {
         if let Some(j) = jobs.get_mut(polling.get()) {
-            j.abort(panic_message(p.as_ref()));
+            j.abort(panic_message(p));
         }
         jobs.clear();
         true

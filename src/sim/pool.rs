@@ -43,7 +43,9 @@ impl Shared {
     fn run(&self, task: Task) {
         // A job catches its own panics (the backend wraps it); one that
         // escapes anyway must not leave `running` counted.
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task));
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
+            crate::panics::drop_payload(p);
+        }
         let mut st = self.lock();
         st.running -= 1;
         self.wake_if_done(&mut st);

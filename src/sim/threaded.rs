@@ -542,7 +542,7 @@ impl Backend for ThreadedSim {
                 Box::new(move || {
                     let run = std::panic::AssertUnwindSafe(|| run_job(&mut job, &wiring.threads));
                     if let Err(p) = std::panic::catch_unwind(run) {
-                        job.abort(panic_message(p.as_ref()));
+                        job.abort(panic_message(p));
                         ring_all(&wiring.threads);
                     }
                 }) as Task

@@ -402,7 +402,7 @@ impl Sim {
         let result = catch_unwind(AssertUnwindSafe(|| job.poll()));
         let (reads, writes) = self.regs.end_poll();
         let result = result.unwrap_or_else(|p| {
-            job.abort(panic_message(p.as_ref()));
+            job.abort(panic_message(p));
             Poll::Stopped
         });
         // Rule 2: the poll's cost, in the order of its accesses.
