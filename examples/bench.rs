@@ -429,7 +429,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
             let profile = report.profile.as_ref().expect("the traced run is profiled");
             profile
                 .write_chrome_trace(path)
-                .map_err(|e| format!("writing trace {}: {e}", path.display()))?;
+                .map_err(|e| e.to_string())?;
             eprintln!("bench: traced {what}: {}", path.display());
         } else {
             println!();

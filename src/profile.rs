@@ -401,11 +401,17 @@ impl Profile {
                 .or_insert_with(|| self.kernel_label(r.func_id));
             // The slice ends at the end's own rounding at the latest: a
             // separately rounded duration could reach into the core's next
-            // slice at very long times (then it is cut to fit).
+            // slice at very long times (then it is cut to fit: `end - ts`
+            // is exact when `ts >= end / 2` (Sterbenz), so the sum is `end`;
+            // else `dur` is over half of `end`, and a step or two of its
+            // own ulp brings the sum back within `end`).
             let (ts, end) = (us(r.start_ns), us(r.end_ns.max(r.start_ns)));
             let mut dur = us(r.end_ns.saturating_sub(r.start_ns));
-            while ts + dur > end {
-                dur = dur.next_down();
+            if ts + dur > end {
+                dur = end - ts;
+                while ts + dur > end {
+                    dur = dur.next_down();
+                }
             }
             events.push(
                 json!({"ph": "X", "name": name, "pid": 1, "tid": r.physical_id,
@@ -430,10 +436,17 @@ impl Profile {
         json!({"traceEvents": events, "displayTimeUnit": "ns"})
     }
 
-    /// Writes [`chrome_trace`](Self::chrome_trace) to `path`.
+    /// Writes [`chrome_trace`](Self::chrome_trace) to `path`. An error
+    /// keeps its kind and names the path (`writing trace PATH: why`).
     pub fn write_chrome_trace(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-        serde_json::to_writer(&mut f, &self.chrome_trace())?;
-        f.flush()
+        let path = path.as_ref();
+        let write = || -> std::io::Result<()> {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+            serde_json::to_writer(&mut f, &self.chrome_trace())?;
+            f.flush()
+        };
+        write().map_err(|e| {
+            std::io::Error::new(e.kind(), format!("writing trace {}: {e}", path.display()))
+        })
     }
 }

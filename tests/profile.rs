@@ -106,7 +106,15 @@ fn check_profile<E: hostgraph::backend::Backend>(mut rt: Runtime<E>, label: &str
     p.write_chrome_trace(&path).unwrap();
     let back: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(back, json);
-    std::fs::remove_file(path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // A trace that cannot be written names where it was going.
+    let nowhere = path.join("no-such-dir").join("trace.json");
+    let e = p.write_chrome_trace(&nowhere).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    assert!(
+        e.to_string().contains(&nowhere.display().to_string()),
+        "{e}"
+    );
     assert!(p.summary().contains("91 tasks"));
     rt.set_profiling(false);
     assert!(rt.run().unwrap().profile.is_none());
@@ -426,4 +434,60 @@ fn back_to_back_slices_of_long_kernels_do_not_overlap_in_the_trace() {
         ts0 + dur0 <= ts1,
         "task 0 [{ts0} + {dur0}] overlaps task 1 [{ts1}]"
     );
+}
+
+/// Short kernels late in a long run: a slice's duration is cut to fit its
+/// end's rounding in a step or two (it was lowered one ulp of the short
+/// duration at a time, until it fit within one ulp of the late start:
+/// some 10^12 steps here, hours). Bounded by a watchdog, not timed: the
+/// trace takes microseconds.
+#[test]
+fn short_slices_late_in_a_long_run_are_cut_to_fit_at_once() {
+    use hostgraph::VirtualTime;
+    use hostgraph::cost::{Cost, CostModel};
+    let model = CostModel::new(Cost::per_task(|a| a[0]));
+    let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0);
+    let config = RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        profiling: true,
+        ..Default::default()
+    };
+    let mut rt = Runtime::with_backend(config, backend).unwrap();
+    rt.register_kernel(0, KernelFn::rust(|_| {}));
+    rt.build(|g| {
+        let mut prev = g.add_task(0, CoreType::Aiv, &[10_000_000_000_000])?;
+        for i in 0..50u64 {
+            let t = g.add_task(0, CoreType::Aiv, &[1 + i % 7])?;
+            g.add_successor(prev, t)?;
+            prev = t;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let profile = rt.run().unwrap().profile.unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let records = profile.tasks.clone();
+    std::thread::spawn(move || tx.send(profile.chrome_trace()));
+    let trace = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the trace was not written within a minute");
+    let v: Value = serde_json::from_str(&serde_json::to_string(&trace).unwrap()).unwrap();
+    let slices: Vec<&Value> = v["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .collect();
+    assert_eq!(slices.len(), 51);
+    for e in slices {
+        let r = records[e["args"]["task"].as_u64().unwrap() as usize];
+        let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+        let end = r.end_ns as f64 / 1e3;
+        assert!(
+            dur >= 0.0 && ts + dur <= end,
+            "task {}: {ts} + {dur} past {end}",
+            r.task
+        );
+    }
 }

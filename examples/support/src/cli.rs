@@ -209,9 +209,7 @@ fn in_writing(what: &str, path: &Path, e: std::io::Error) -> std::io::Error {
 
 /// Writes `profile` to `path` as Chrome trace JSON and prints the path.
 fn trace_to(profile: &Profile, path: &Path) -> std::io::Result<()> {
-    profile
-        .write_chrome_trace(path)
-        .map_err(|e| in_writing("trace", path, e))?;
+    profile.write_chrome_trace(path)?;
     println!(
         "  trace: {} ({} tasks; open in ui.perfetto.dev or chrome://tracing)",
         path.display(),
