@@ -2,6 +2,7 @@
 //! argument words and successors as lists they index, and the
 //! [`GraphBuilder`] that the Rust API and the orchestration ABI both drive.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -243,6 +244,9 @@ pub struct GraphBuilder<'w> {
     pub(crate) world: &'w mut World,
     pub(crate) latched: Option<Error>,
     pairs: u32,
+    /// Device address → index of the first tensor pair recorded there, so
+    /// a free finds the pairs inside its allocation without a scan.
+    recorded: BTreeMap<u64, u32>,
     staged: Staged,
 }
 
@@ -254,6 +258,7 @@ impl<'w> GraphBuilder<'w> {
             world,
             latched: None,
             pairs: 0,
+            recorded: BTreeMap::new(),
             staged: Staged {
                 tasks: Vec::with_capacity(sizes.tasks),
                 starts: Vec::with_capacity(sizes.tasks + 1),
@@ -473,6 +478,7 @@ impl<'w> GraphBuilder<'w> {
                 bytes,
                 index: self.pairs,
             });
+            self.recorded.entry(dev).or_insert(self.pairs);
             self.pairs += 1;
         }
         self.latch(r)
@@ -501,10 +507,10 @@ impl<'w> GraphBuilder<'w> {
             return Ok(());
         }
         let r = match self.recorded_in(dev) {
-            Some(pair) => Err(Error::FreeOfRecorded {
+            Some((pair, pair_dev)) => Err(Error::FreeOfRecorded {
                 dev,
-                pair: pair.index as usize,
-                pair_dev: pair.dev,
+                pair: pair as usize,
+                pair_dev,
             }),
             None => self
                 .world
@@ -517,16 +523,18 @@ impl<'w> GraphBuilder<'w> {
     }
 
     /// The first tensor pair recorded inside the live allocation that
-    /// starts at `dev`, if any.
-    fn recorded_in(&mut self, dev: u64) -> Option<TensorPair> {
-        let live = self.world.resource::<DeviceMem>().0.live();
-        let &(start, bytes) = live.iter().find(|&&(p, _)| p == dev)?;
-        self.world
-            .query::<&TensorPair>()
-            .iter(self.world)
-            .filter(|p| p.dev >= start && p.dev < start + bytes)
-            .min_by_key(|p| p.index)
-            .copied()
+    /// starts at `dev`, if any: its index and device address. Costs a
+    /// lookup and the pairs inside that allocation, so freeing many
+    /// buffers stays linear.
+    fn recorded_in(&self, dev: u64) -> Option<(u32, u64)> {
+        if self.recorded.is_empty() {
+            return None;
+        }
+        let bytes = self.world.resource::<DeviceMem>().0.allocation(dev)?;
+        self.recorded
+            .range(dev..dev.saturating_add(bytes))
+            .map(|(&pair_dev, &index)| (index, pair_dev))
+            .min()
     }
 
     /// Copies `host` into device memory at `dev` (inside one allocation).

@@ -58,6 +58,14 @@ pub trait DeviceMemory: Send {
     fn check_range(&self, ptr: u64, bytes: u64) -> Result<(), MemError>;
     /// Live allocations as `(ptr, bytes)`, lowest address first.
     fn live(&self) -> Vec<(u64, u64)>;
+    /// The size of the live allocation that starts at `ptr`, if any. The
+    /// default searches [`live`](Self::live); an implementation that keeps
+    /// its allocations by address should look it up instead (a free asks).
+    fn allocation(&self, ptr: u64) -> Option<u64> {
+        self.live()
+            .into_iter()
+            .find_map(|(p, bytes)| (p == ptr).then_some(bytes))
+    }
     /// Frees every live allocation; returns how many there were.
     fn free_all(&mut self) -> usize;
     /// Moves every live allocation into quarantine, for memory that a core
@@ -180,6 +188,10 @@ impl DeviceMemory for SimDeviceMemory {
 
     fn live(&self) -> Vec<(u64, u64)> {
         self.live.iter().map(|(&p, &b)| (p, b)).collect()
+    }
+
+    fn allocation(&self, ptr: u64) -> Option<u64> {
+        self.live.get(&ptr).copied()
     }
 
     fn free_all(&mut self) -> usize {
@@ -316,6 +328,19 @@ mod tests {
         m.copy_from_device(&mut out, p).unwrap();
         assert_eq!(&out[..4095], &bytes[..4095]);
         m.free(p).unwrap();
+    }
+
+    /// `allocation` finds an allocation by its start only, while it lives.
+    #[test]
+    fn allocation_is_looked_up_by_its_start() {
+        let mut mem = SimDeviceMemory::new();
+        let a = mem.malloc(100).unwrap();
+        let b = mem.malloc(7).unwrap();
+        assert_eq!((mem.allocation(a), mem.allocation(b)), (Some(100), Some(7)));
+        assert_eq!(mem.allocation(a + 8), None, "not a start");
+        mem.free(a).unwrap();
+        assert_eq!((mem.allocation(a), mem.allocation(b)), (None, Some(7)));
+        mem.free_all();
     }
 
     #[test]
