@@ -253,6 +253,36 @@ fn silent_core_times_out_start_up() {
     assert_next_run_works(&mut rt);
 }
 
+/// A start-up bound of 0 or 1 ms fails start-up at once, and the run
+/// still keeps its graph and frees nothing early or late: landing gave
+/// runners that had not yet left (none inside a kernel) only that bound,
+/// then counted them stuck — the graph released, its memory held back.
+#[test]
+fn a_start_up_bound_of_zero_keeps_the_graph() {
+    for i in 0..20 {
+        let mut rt = Runtime::new(RuntimeConfig {
+            startup_timeout: Duration::from_millis(i % 2),
+            ..Default::default()
+        })
+        .unwrap();
+        rt.backend().inject_fault(Some(SimFault::SilentCore(4)));
+        rt.register_kernel(0, KernelFn::rust(noop));
+        rt.build(|g| {
+            g.device_malloc(64)?;
+            g.add_task(0, CoreType::Aiv, &[]).map(drop)
+        })
+        .unwrap();
+        let e = rt.run().unwrap_err();
+        assert!(matches!(e, Error::StartupTimeout { .. }), "run {i}: {e}");
+        assert_eq!(rt.task_count(), 1, "run {i}: the graph was released");
+        assert!(
+            rt.device_memory().quarantined().is_empty() && rt.device_memory().live().len() == 1,
+            "run {i}: memory held back although no kernel ran"
+        );
+        assert_eq!(rt.discard(), 1, "run {i}: the allocation is freed");
+    }
+}
+
 #[test]
 fn bad_physical_core_id_is_refused() {
     let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();

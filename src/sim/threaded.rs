@@ -73,6 +73,14 @@ const NO_KERNEL: u64 = u64::MAX;
 /// No runner or scheduler thread: a core nobody sleeps on.
 const NOBODY: u8 = u8::MAX;
 
+/// How long runners that are not inside a kernel get to leave a launch
+/// forced to end. They leave as soon as the host runs them (they are
+/// rung), so this waits only for runners not yet scheduled — on a loaded
+/// or instrumented machine more than a moment. Not the caller's timeout:
+/// a start-up bound of 0 would count such a runner stuck, and have the
+/// run's graph released and its memory held back although no kernel ran.
+const LEAVING: Duration = Duration::from_secs(10);
+
 /// Who sleeps on which core's registers, and their bells.
 struct Wiring {
     /// By physical id: the runner stepping the core (set at launch).
@@ -432,7 +440,9 @@ impl ThreadedSim {
     }
 
     /// Waits until every runner has left the launch or is inside a kernel,
-    /// at most until `deadline`; then reports the launch landed or stuck.
+    /// at most until `deadline`; then reports the launch landed or stuck
+    /// (a runner still stepping past the deadline counts as stuck, with no
+    /// task named: it may yet enter a kernel).
     fn settle(&self, deadline: Instant) -> Landing {
         while !self.chip.settled() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_micros(50));
@@ -578,12 +588,7 @@ impl Backend for ThreadedSim {
         let deadline = Instant::now().checked_add(timeout);
         if abort {
             self.chip.force();
-            // Runners between tasks leave as soon as they run (they are
-            // rung); one inside a kernel settles at once. So this waits only
-            // for runners the host has not scheduled yet — on a loaded or
-            // instrumented machine that can take more than a moment.
-            let far = Instant::now() + Duration::from_secs(3600);
-            return self.settle(deadline.unwrap_or(far));
+            return self.settle(Instant::now() + LEAVING);
         }
         let mut l = self.chip.lock();
         while self.chip.active.load(Ordering::Acquire) > 0 {
@@ -594,7 +599,7 @@ impl Backend for ThreadedSim {
                     _ => {
                         drop(l);
                         self.chip.force();
-                        return self.settle(Instant::now() + Duration::from_millis(100));
+                        return self.settle(Instant::now() + LEAVING);
                     }
                 },
             };
