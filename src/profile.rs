@@ -330,9 +330,11 @@ impl Profile {
         )
     }
 
-    /// Scheduler overhead per task: time not spent in kernels over the
-    /// window on the cores that ran tasks, divided by the number of tasks.
-    pub fn overhead_per_task(&self) -> Duration {
+    /// Idle time per task: the time the cores that ran tasks spent outside
+    /// kernels over the window, divided by the number of tasks. It counts
+    /// waiting for work as well as the scheduler's own delay, and grows
+    /// with the number of cores: not a scheduler cost on its own.
+    pub fn idle_per_task(&self) -> Duration {
         let idle: Duration = self
             .core_usage()
             .iter()
@@ -349,14 +351,14 @@ impl Profile {
         let busy: Duration = usage.iter().map(|u| u.busy).sum();
         let total = self.window * usage.len().max(1) as u32;
         format!(
-            "profile: {} tasks on {} of {} cores over {:?}; cores busy {:.1}%; dispatch->start {:?} mean; overhead {:?}/task",
+            "profile: {} tasks on {} of {} cores over {:?}; cores busy {:.1}%; dispatch->start {:?} mean; cores idle {:?}/task",
             self.tasks.len(),
             usage.len(),
             all.len(),
             self.window,
             100.0 * busy.as_secs_f64() / total.as_secs_f64().max(f64::MIN_POSITIVE),
             self.mean_dispatch_latency(),
-            self.overhead_per_task(),
+            self.idle_per_task(),
         )
     }
 

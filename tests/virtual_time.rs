@@ -204,6 +204,9 @@ fn a_chain_takes_its_durations_plus_one_protocol_step_per_edge() {
             (P + W) + n * (P + R) + (n - 1) * (P + R + W) + (P + R),
             "{what}"
         );
+        // The last poll reads the last FIN, when it is visible and the
+        // idle poll before it has ended.
+        assert_eq!(t.end_ns, last_fin.max(s + P + R) + P + R, "{what}");
         rt.finalize().unwrap();
     }
 }
@@ -355,6 +358,13 @@ fn the_makespan_is_never_below_the_lower_bound() {
                 assert!(
                     report.ratio() >= 1.0 && report.utilisation() <= 1.0,
                     "{what}"
+                );
+                // Each thread's polls lie within its own span.
+                assert!(
+                    report.threads.iter().all(|t| t.sched_ns <= t.end_ns)
+                        && report.sched_busy() <= 1.0,
+                    "{what}: {:?}",
+                    report.threads
                 );
                 let tasks: u64 = report.cores.iter().map(|c| c.tasks).sum();
                 assert_eq!(tasks, dag.len() as u64, "{what}");

@@ -362,11 +362,10 @@ impl Case {
         r.sched_ns() as f64 / r.tasks as f64
     }
 
-    /// How busy the median run's scheduler threads were: their time over
-    /// threads × makespan, in percent.
+    /// How busy the median run's scheduler threads were, in percent
+    /// ([`VirtualReport::sched_busy`](hostgraph::sim::VirtualReport::sched_busy)).
     pub fn sched_busy(&self) -> f64 {
-        let r = self.median();
-        100.0 * r.sched_ns() as f64 / (r.threads.len() as f64 * r.makespan_ns as f64)
+        100.0 * self.median().sched_busy()
     }
 }
 

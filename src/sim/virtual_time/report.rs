@@ -64,6 +64,8 @@ pub struct ThreadTime {
     pub writes: u64,
     /// What those polls cost: the thread's scheduler time.
     pub sched_ns: u64,
+    /// When its last poll ended (its polls all lie between 0 and this).
+    pub end_ns: u64,
 }
 
 impl VirtualReport {
@@ -84,5 +86,15 @@ impl VirtualReport {
     /// Scheduler time of all threads together.
     pub fn sched_ns(&self) -> u64 {
         self.threads.iter().map(|t| t.sched_ns).sum()
+    }
+
+    /// Share of the scheduler threads' time spent polling, each over its
+    /// own span from the run's start to the end of its last poll (0 to 1;
+    /// NaN without threads). The makespan is no denominator for it: it
+    /// starts at the first dispatch, after the first polls, and ends
+    /// before the last.
+    pub fn sched_busy(&self) -> f64 {
+        let span: u64 = self.threads.iter().map(|t| t.end_ns).sum();
+        self.sched_ns() as f64 / span as f64
     }
 }

@@ -606,6 +606,7 @@ impl Sim {
                     reads: t.reads,
                     writes: t.writes,
                     sched_ns: t.sched_ns,
+                    end_ns: t.clock,
                 })
                 .collect(),
         });
