@@ -36,7 +36,7 @@ use hostgraph::sched::BuiltIn;
 use hostgraph::{InlineSim, Platform, Runtime, RuntimeConfig};
 use hostgraph_examples::bench::{Machine, Results, Row, Sim, measure_row};
 use hostgraph_examples::cli::{
-    self, Checked, Invalid, check_config, check_outputs, per_platform, platform_parser,
+    self, Checked, Invalid, check_config, check_outputs, once_each, per_platform, platform_parser,
     policy_parser, write_trace,
 };
 use hostgraph_examples::synthetic::Shape;
@@ -96,7 +96,7 @@ fn live_bytes() -> usize {
 const MATRIX: [(u32, u32); 3] = [(1, 1), (3, 3), (24, 4)];
 
 /// A `--shape` value: one shape, or `all` of them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ShapeArg {
     /// Every shape.
     All,
@@ -214,6 +214,15 @@ struct Cli {
 
 impl Checked for Cli {
     fn check(&self) -> Result<(), Invalid> {
+        once_each("--block-dim", &self.block_dim, u32::to_string)?;
+        once_each("--threads", &self.threads, u32::to_string)?;
+        once_each("--policy", &self.policy, |p| p.name().to_string())?;
+        if !self.shape.iter().any(|s| matches!(s, ShapeArg::All)) {
+            once_each("--shape", &self.shape, |s| match s {
+                ShapeArg::One(shape) => shape.to_string(),
+                ShapeArg::All => "all".into(),
+            })?;
+        }
         for (block_dim, threads) in self.configs() {
             check_config(self.platform, block_dim, threads)?;
         }

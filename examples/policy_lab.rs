@@ -21,7 +21,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use hostgraph::sched::BuiltIn;
 use hostgraph::sim::Latencies;
 use hostgraph_examples::chart::{self, Bar};
-use hostgraph_examples::cli::{self, Checked, Invalid, check_outputs, policy_parser};
+use hostgraph_examples::cli::{self, Checked, Invalid, check_outputs, once_each, policy_parser};
 use hostgraph_examples::lab::{self, Case, Chip, Graph, Size, reality};
 use serde_json::json;
 
@@ -68,6 +68,9 @@ struct Cli {
 
 impl Checked for Cli {
     fn check(&self) -> Result<(), Invalid> {
+        once_each("--graphs", &self.graphs, |g| g.name().to_string())?;
+        once_each("--chips", &self.chips, |c| c.name.to_string())?;
+        once_each("--policies", &self.policies, |p| p.name().to_string())?;
         check_outputs(&[
             ("--svg", self.svg.as_deref()),
             ("--gantt", self.gantt.as_deref()),

@@ -117,9 +117,15 @@ impl Row {
         (self.tasks > 0).then(|| self.bytes as f64 / self.tasks as f64)
     }
 
-    /// The row's series in the chart: `mode (block dim, threads)`.
-    fn series(&self) -> String {
-        format!("{} ({}, {})", self.sim.name(), self.block_dim, self.threads)
+    /// The row's series in the chart: `mode (block dim, threads)`, and the
+    /// policy after it `with_policy` (rows of several policies).
+    fn series(&self, with_policy: bool) -> String {
+        let series = format!("{} ({}, {})", self.sim.name(), self.block_dim, self.threads);
+        if with_policy {
+            format!("{series} {}", self.policy)
+        } else {
+            series
+        }
     }
 }
 
@@ -408,21 +414,24 @@ impl Results {
     /// a min–max whisker) per shape, a bar per simulator × (block dim,
     /// threads). Rows of empty graphs have no bar.
     pub fn chart_svg(&self) -> std::io::Result<String> {
+        let with_policy = self.rows.iter().any(|r| r.policy != self.rows[0].policy);
         let bars: Vec<Bar> = self
             .rows
             .iter()
             .filter_map(|r| {
                 Some(Bar {
                     group: r.shape.name().to_string(),
-                    series: r.series(),
+                    series: r.series(with_policy),
                     value: r.per_task(r.execute.median)?,
                     range: (r.per_task(r.execute.min)?, r.per_task(r.execute.max)?),
                 })
             })
             .collect();
         let title = format!(
-            "hostgraph bench, {}, empty kernels: execute ns/task (median of {} runs, min–max whiskers); series: mode (block dim, threads)",
-            self.platform, self.rounds
+            "hostgraph bench, {}, empty kernels: execute ns/task (median of {} runs, min–max whiskers); series: mode (block dim, threads){}",
+            self.platform,
+            self.rounds,
+            if with_policy { " policy" } else { "" }
         );
         chart::grouped_bars_svg(&title, "ns/task", &bars)
     }

@@ -23,7 +23,7 @@ use hostgraph::cost::CostModel;
 use hostgraph::sched::BuiltIn;
 use hostgraph::{Error, Platform, Profile, RunReport, Runtime, RuntimeConfig};
 
-pub use check::{Checked, Invalid, check_config, check_outputs, parse, per_platform};
+pub use check::{Checked, Invalid, check_config, check_outputs, once_each, parse, per_platform};
 
 use crate::plugins::{Abi, AnyPlugin, Orchestration};
 

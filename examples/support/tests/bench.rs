@@ -143,3 +143,54 @@ fn overloaded_when_the_load_exceeds_the_cpus() {
     assert!(!machine(Some([2.0, 9.0, 9.0])).overloaded());
     assert!(!machine(None).overloaded());
 }
+
+/// Rows of several policies are told apart in the chart: each a series of
+/// its own, named with its policy, in a colour of its own.
+#[test]
+fn rows_of_two_policies_are_two_series_in_the_chart() {
+    let results = small_bench();
+    let twin = |r: &Row| Row {
+        policy: "heft",
+        ..r.clone()
+    };
+    let rows: Vec<Row> = results
+        .rows
+        .iter()
+        .flat_map(|r| [r.clone(), twin(r)])
+        .collect();
+    let svg = Results { rows, ..results }.chart_svg().unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for series in ["inline (1, 2) round-robin", "inline (1, 2) heft"] {
+        assert!(
+            texts.contains(&series),
+            "no legend entry {series:?}: {texts:?}"
+        );
+    }
+    let fills: Vec<String> = (0..4)
+        .map(|s| chart::hex(chart::series_colour(s)))
+        .collect();
+    let bars = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("rect"))
+        .filter(|n| {
+            fills
+                .iter()
+                .any(|f| Some(f.as_str()) == n.attribute("fill"))
+        })
+        .count();
+    assert_eq!(bars, 8, "a bar per row: two shapes x four series");
+}
+
+/// Bar charts have 27 distinct series colours before they repeat.
+#[test]
+fn series_colours_are_distinct_for_27_series() {
+    let colours: std::collections::HashSet<String> = (0..27)
+        .map(|s| chart::hex(chart::series_colour(s)))
+        .collect();
+    assert_eq!(colours.len(), 27);
+}

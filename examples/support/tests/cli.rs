@@ -212,6 +212,43 @@ fn a_bad_enum_value_names_the_flag_and_the_accepted_values() {
 /// allocates for it: before, `--tasks 18446744073709551615` ran out of
 /// memory, and `--tasks 2000000000` (below the ABI's reserved ids) aborted
 /// on a failed allocation (a hostile review).
+/// A list naming an item twice would run, print and chart the same rows
+/// twice: refused, naming the item (`all` with others is every shape once).
+#[test]
+fn lists_that_name_an_item_twice_are_refused() {
+    refused(
+        "bench",
+        &["--threads", "1,2,1"],
+        &["--threads", "'1'", "twice"],
+    );
+    refused("bench", &["--block-dim", "3,3"], &["--block-dim", "'3'"]);
+    refused(
+        "bench",
+        &["--shape", "chain,chain"],
+        &["--shape", "'chain'"],
+    );
+    refused(
+        "bench",
+        &["--policy", "heft,round-robin,heft"],
+        &["--policy", "'heft'"],
+    );
+    refused(
+        "policy_lab",
+        &["--graphs", "bgemm,bgemm"],
+        &["--graphs", "'bgemm'"],
+    );
+    refused(
+        "policy_lab",
+        &["--chips", "b3t3,b3t3"],
+        &["--chips", "'b3t3'"],
+    );
+    refused(
+        "policy_lab",
+        &["--policies", "heft,heft"],
+        &["--policies", "'heft'"],
+    );
+}
+
 #[test]
 fn bench_refuses_more_tasks_than_it_builds() {
     for n in ["18446744073709551615", "2000000000", "33554433"] {

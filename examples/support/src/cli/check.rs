@@ -59,6 +59,28 @@ pub fn parse<C: Checked>() -> C {
     cli
 }
 
+/// Every item of a comma-separated list once: a repeat would run (and
+/// print, and chart) the same rows twice, so it is refused, named by
+/// `name`.
+pub fn once_each<T: PartialEq>(
+    flag: &'static str,
+    items: &[T],
+    name: impl Fn(&T) -> String,
+) -> Result<(), Invalid> {
+    match items
+        .iter()
+        .enumerate()
+        .find(|&(i, item)| items[..i].contains(item))
+    {
+        Some((_, item)) => Err(Invalid {
+            flag,
+            value: name(item),
+            why: "named twice in the list".into(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Checks a block dim and a scheduler thread count against `platform`.
 pub fn check_config(platform: Platform, block_dim: u32, threads: u32) -> Result<(), Invalid> {
     let spec = platform.spec();
