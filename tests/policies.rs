@@ -362,3 +362,55 @@ fn reserving_and_choosing_cores_runs_random_dags_exactly_once_in_order() {
     sweep(virtual_time, "virtual time");
     sweep(|| InlineSim::new(Platform::A2A3), "inline");
 }
+
+/// A policy whose priorities change from call to call (an ageing or
+/// load-dependent priority): the seeds sort asked it many times per task,
+/// and the standard sort panicked on the inconsistent order ("does not
+/// correctly implement a total order"). Each task is asked once now.
+struct Shifting(std::sync::atomic::AtomicU64);
+
+impl Policy for Shifting {
+    type Local = hostgraph::sched::queue::Priority;
+    type Shared = hostgraph::sched::queue::SharedPriority;
+    type Thread = ();
+
+    fn name(&self) -> &'static str {
+        "shifting"
+    }
+
+    fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
+        RoundRobin.assign_cores(cores, threads)
+    }
+
+    fn seed(&self, core_type: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>> {
+        RoundRobin.seed(core_type, ready, capacity)
+    }
+
+    fn thread(&self, _index: usize, _cores: &[CoreView]) {}
+
+    fn priority(&self, _task: u32) -> u64 {
+        let x = self
+            .0
+            .fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed);
+        (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9)
+    }
+}
+
+#[test]
+fn priorities_that_change_between_calls_still_run_every_task_once() {
+    let mut rt = inline(1, 1);
+    let (r, report) = results(
+        &mut rt,
+        Shifting(std::sync::atomic::AtomicU64::new(1)),
+        |g| {
+            for _ in 0..5_000 {
+                g.add_task(0, CoreType::Aiv, &[])?;
+            }
+            Ok(())
+        },
+    );
+    assert_eq!(report.tasks, 5_000);
+    let mut order: Vec<u32> = r.iter().map(|r| r.order).collect();
+    order.sort_unstable();
+    assert_eq!(order, (0..5_000).collect::<Vec<u32>>(), "each task once");
+}

@@ -117,9 +117,11 @@ impl<B: Backend, P: Policy> DynPolicy<B> for Erased<P> {
                 t
             })
             .collect();
-        // Shared seeds, the most urgent first (stable: id order otherwise).
+        // Shared seeds, the most urgent first (stable: id order otherwise;
+        // each priority asked once, so one that changes between calls
+        // cannot break the sort).
         let seeds = plan.seeds.map(|mut s| {
-            s.sort_by_key(|&t| Reverse(policy.priority(t)));
+            s.sort_by_cached_key(|&t| Reverse(policy.priority(t)));
             s
         });
         let stealers = threads.iter().map(SchedulerThread::stealers).collect();

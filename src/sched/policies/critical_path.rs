@@ -92,7 +92,7 @@ impl Policy for CriticalPath {
         // The most urgent roots to the local queues, the rest to the
         // shared one (where they are ordered too).
         let mut order: Vec<usize> = (0..ready.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(self.priority(ready[i])));
+        order.sort_by_cached_key(|&i| std::cmp::Reverse(self.priority(ready[i])));
         let sorted: Vec<u32> = order.iter().map(|&i| ready[i]).collect();
         let dealt = RoundRobin.seed(core_type, &sorted, capacity);
         let mut plan = vec![None; ready.len()];
