@@ -276,8 +276,9 @@ pub(crate) fn seed<B: Backend>(
             .iter()
             .map(|t| t.capacity[ty as usize])
             .collect();
+        let owns: Vec<usize> = owned.iter().map(|o| o[ty as usize]).collect();
         let places = policy.seed(ty, ready, &caps);
-        if let Err(e) = check_seed(name, ty, &places, ready.len(), &caps) {
+        if let Err(e) = check_seed(name, ty, &places, ready.len(), &caps, &owns) {
             return run.fail(e);
         }
         for (&task, dest) in ready.iter().zip(places) {

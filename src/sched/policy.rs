@@ -99,8 +99,9 @@ pub trait Policy: Send + Sync + 'static {
 
     /// Where each initially-ready task of `core_type` goes: one entry per
     /// task of `ready`, `Some(thread)` for that thread's local queue (at
-    /// most `capacity[thread]` tasks each; a thread with capacity 0 owns no
-    /// core of the type), `None` for the shared queue.
+    /// most `capacity[thread]` tasks each: 0 where the thread owns no core
+    /// of the type, or where [`local_capacity`](Self::local_capacity)
+    /// answered 0), `None` for the shared queue.
     fn seed(&self, core_type: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>>;
 
     /// Sees the sealed graph before a run is seeded (priorities, cost
@@ -210,13 +211,15 @@ pub(crate) fn check_capacity(
 }
 
 /// Checks an answer of [`Policy::seed`] for the `ready` tasks of
-/// `core_type` given each thread's `capacity`.
+/// `core_type` given each thread's `capacity` and the cores of the type it
+/// `owns`.
 pub(crate) fn check_seed(
     policy: &str,
     core_type: CoreType,
     plan: &[Option<usize>],
     ready: usize,
     capacity: &[usize],
+    owns: &[usize],
 ) -> Result<()> {
     if plan.len() != ready {
         return Err(bad_policy(
@@ -245,10 +248,10 @@ pub(crate) fn check_seed(
                 format!(
                     "seed placed more than {} {core_type} tasks on thread {t}, its local capacity{}",
                     capacity[t],
-                    if capacity[t] == 0 {
-                        " (it owns no core of that type)"
-                    } else {
-                        ""
+                    match (owns[t], capacity[t]) {
+                        (0, _) => " (it owns no core of that type)",
+                        (_, 0) => " (local_capacity answered 0)",
+                        _ => "",
                     }
                 ),
             ));
@@ -335,14 +338,20 @@ mod tests {
             check_capacity("round-robin", 8, 1, CoreType::Aiv).unwrap(),
             8
         );
-        let e = check_seed("round-robin", CoreType::Aic, &[None], 2, &[1]).unwrap_err();
+        let seed = |plan: &[Option<usize>], ready, capacity: &[usize], owns: &[usize]| {
+            check_seed("round-robin", CoreType::Aic, plan, ready, capacity, owns).unwrap_err()
+        };
+        let e = seed(&[None], 2, &[1], &[1]);
         assert!(e.to_string().contains("1 places for 2"), "{e}");
-        let e = check_seed("round-robin", CoreType::Aic, &[Some(3)], 1, &[1]).unwrap_err();
+        let e = seed(&[Some(3)], 1, &[1], &[1]);
         assert!(e.to_string().contains("thread 3"), "{e}");
-        let e = check_seed("round-robin", CoreType::Aic, &[Some(0), Some(0)], 2, &[1]).unwrap_err();
+        let e = seed(&[Some(0), Some(0)], 2, &[1], &[1]);
         assert!(e.to_string().contains("more than 1"), "{e}");
-        let e = check_seed("round-robin", CoreType::Aic, &[Some(1)], 1, &[1, 0]).unwrap_err();
+        let e = seed(&[Some(1)], 1, &[1, 0], &[1, 0]);
         assert!(e.to_string().contains("owns no core"), "{e}");
+        // A thread that owns cores, given no room by the policy itself.
+        let e = seed(&[Some(0)], 1, &[0], &[3]);
+        assert!(e.to_string().contains("local_capacity answered 0"), "{e}");
     }
 
     fn core(index: u32, ty: CoreType) -> DiscoveredCore {
