@@ -60,8 +60,9 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
     /// Also check the model against threaded runs whose kernels sleep for
-    /// a known time (the five shapes and paged_attention; b3t3, every
-    /// policy). Takes wall time, and measures this machine.
+    /// a known time (the five shapes and paged_attention, or those of them
+    /// --graphs names; b3t3; the policies --policies names, or all; its own
+    /// sizes, --quick or not). Takes wall time, and measures this machine.
     #[arg(long)]
     reality: bool,
 }
@@ -187,7 +188,7 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
         println!("json: {}", path.display());
     }
     if cli.reality {
-        check_reality(&policies)?;
+        check_reality(&cli.graphs, &policies)?;
     }
     Ok(())
 }
@@ -316,10 +317,29 @@ fn to_json(cases: &[Case]) -> serde_json::Value {
 }
 
 /// The model against threaded runs (see `lab::reality`): b3t3, every
-/// policy given, the five shapes and paged_attention; wake-ups calibrated
-/// first on a chain.
-fn check_reality(policies: &[BuiltIn]) -> Result<(), Box<dyn std::error::Error>> {
+/// policy given, the graphs given among the five shapes and
+/// paged_attention (all six when none was given), at the check's own
+/// sizes; wake-ups calibrated first on a chain.
+fn check_reality(given: &[Graph], policies: &[BuiltIn]) -> Result<(), Box<dyn std::error::Error>> {
     let chip: Chip = "b3t3".parse()?;
+    let graphs: Vec<Graph> = reality::GRAPHS
+        .into_iter()
+        .filter(|g| given.is_empty() || given.contains(g))
+        .collect();
+    let left: Vec<&str> = given
+        .iter()
+        .filter(|g| !reality::GRAPHS.contains(g))
+        .map(|g| g.name())
+        .collect();
+    if !left.is_empty() {
+        println!(
+            "\nmodel against reality: not checked for {} (it covers the five shapes and paged-attention)",
+            left.join(", ")
+        );
+    }
+    if graphs.is_empty() {
+        return Ok(());
+    }
     println!(
         "\nmodel against reality: threaded simulator, {} ({} cores, {} threads, one runner per core), kernels sleeping 50-150 µs",
         chip.name,
@@ -348,7 +368,7 @@ fn check_reality(policies: &[BuiltIn]) -> Result<(), Box<dyn std::error::Error>>
         "calibr. µs",
         "error"
     );
-    for graph in reality::GRAPHS {
+    for &graph in &graphs {
         for &policy in policies {
             let c = reality::check(graph, chip, policy, wakes)?;
             println!(

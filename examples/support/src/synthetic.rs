@@ -19,7 +19,8 @@ use hostgraph::{CoreType, GraphBuilder, OwnedArgs, Result, TaskId};
 /// measures dispatch and dependency resolution alone.
 pub fn empty(_args: &[u64]) {}
 
-/// Number of layers of [`Shape::Layered`] (fewer when there are fewer tasks).
+/// Most layers of [`Shape::Layered`] (fewer where `n` tasks fill fewer
+/// layers of width `ceil(n / LAYERS)`).
 pub const LAYERS: usize = 100;
 
 /// The dependency pattern of a synthetic graph.
@@ -29,8 +30,9 @@ pub enum Shape {
     Independent,
     /// `n` tasks in one line, `t(i) -> t(i+1)`: one task ready at a time.
     Chain,
-    /// `n` tasks in [`LAYERS`] layers of width `w = ceil(n / LAYERS)` (the
-    /// last layer may be short); task `j` of a layer has the successors `j`
+    /// `n` tasks in layers of width `w = ceil(n / LAYERS)`: `ceil(n / w)`
+    /// layers, at most [`LAYERS`] (fewer for some `n`: 75 for 150 tasks),
+    /// the last possibly short; task `j` of a layer has the successors `j`
     /// and `(j + 1) mod w` in the next layer, so every task past the first
     /// layer waits for two tasks (one if `w == 1`).
     Layered,

@@ -540,6 +540,47 @@ fn policy_lab_refuses_an_unknown_graph_chip_policy_or_run_by_flag() {
     );
 }
 
+/// `--reality` checks only the graphs `--graphs` names that it covers, and
+/// says which it does not.
+#[test]
+fn policy_lab_checks_reality_for_the_graphs_given() {
+    let args = [
+        "--quick",
+        "--graphs",
+        "bgemm,chain",
+        "--chips",
+        "b3t3",
+        "--policies",
+        "round-robin",
+        "--seeds",
+        "1",
+        "--reality",
+    ];
+    let out = run("policy_lab", &args);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, reality) = text
+        .split_once("model against reality: threaded")
+        .expect("the reality table");
+    assert!(text.contains("not checked for bgemm"), "{text}");
+    let graphs: Vec<&str> = reality
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| {
+            [
+                "independent",
+                "chain",
+                "layered",
+                "binary-tree",
+                "wavefront",
+                "paged-attention",
+            ]
+            .contains(w)
+        })
+        .collect();
+    assert_eq!(graphs, ["chain"], "{reality}");
+}
+
 #[test]
 fn embed_bevy_refuses_arguments_it_does_not_take() {
     refused("embed_bevy", &["--threads", "4"], &["--threads"]);
