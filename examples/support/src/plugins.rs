@@ -40,10 +40,24 @@ pub trait Orchestration {
     fn abi(&self) -> Abi;
 }
 
+/// Flushes C's output streams, so that what a plugin printed (C `printf`,
+/// C++ `std::cout`: buffered whole when stdout is a pipe or a file) comes
+/// before what the host prints next, not at exit.
+fn flush_c_stdio() {
+    #[cfg(unix)]
+    // SAFETY: `fflush(NULL)` flushes every open output stream of the C
+    // library; it is given no pointer.
+    unsafe {
+        libc::fflush(std::ptr::null_mut());
+    }
+}
+
 impl Orchestration for Plugin {
     unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs) -> Result<(), Error> {
         // SAFETY: forwarded from the caller.
-        unsafe { rt.build_with_plugin(self, args) }
+        let built = unsafe { rt.build_with_plugin(self, args) };
+        flush_c_stdio();
+        built
     }
 
     fn path(&self) -> &Path {
@@ -62,7 +76,9 @@ impl Orchestration for Plugin {
 impl Orchestration for ReferencePlugin {
     unsafe fn build<E: Backend>(&self, rt: &mut Runtime<E>, args: &OwnedArgs) -> Result<(), Error> {
         // SAFETY: forwarded from the caller.
-        unsafe { rt.build_with_reference(self, args) }
+        let built = unsafe { rt.build_with_reference(self, args) };
+        flush_c_stdio();
+        built
     }
 
     fn path(&self) -> &Path {

@@ -581,6 +581,20 @@ fn policy_lab_checks_reality_for_the_graphs_given() {
     assert_eq!(graphs, ["chain"], "{reality}");
 }
 
+/// What a reference plugin prints (C++ `std::cout`) comes before the
+/// run's summary when stdout is a pipe (it came at exit, after PASS).
+#[test]
+fn a_plugins_output_comes_before_the_summary_through_a_pipe() {
+    let out = run("vector_example", &["--orch", "reference"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plugin = text
+        .find("build_example_graph: 4 tasks")
+        .expect("the plugin's line");
+    let summary = text.find("PASS").expect("the summary");
+    assert!(plugin < summary, "{text}");
+}
+
 #[test]
 fn embed_bevy_refuses_arguments_it_does_not_take() {
     refused("embed_bevy", &["--threads", "4"], &["--threads"]);
