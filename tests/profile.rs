@@ -386,17 +386,12 @@ fn scheduler_tracks_stay_clear_of_cores_on_a_very_large_chip() {
     rt.finalize().unwrap();
 }
 
-/// Back-to-back slices of one core never overlap in the trace, even at
-/// virtual times where microseconds as f64 round (~2^53 ns): the slice
-/// ends at its end's rounding. (The duration was rounded on its own and
-/// could reach past the next slice's start. Found by a hostile review.)
-#[test]
-fn back_to_back_slices_of_long_kernels_do_not_overlap_in_the_trace() {
-    use hostgraph::VirtualTime;
+/// A profiled virtual-time runtime of one block and one thread whose
+/// kernel 0 lasts as many ns as its task's first argument word.
+fn profiled_in_virtual_time() -> Runtime<hostgraph::VirtualTime> {
     use hostgraph::cost::{Cost, CostModel};
-    const D0: u64 = 42_451_386_064_568_862;
     let model = CostModel::new(Cost::per_task(|a| a[0]));
-    let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0);
+    let backend = hostgraph::VirtualTime::new(*Platform::A2A3.spec(), model, 0);
     let config = RuntimeConfig {
         block_dim: 1,
         threads: 1,
@@ -405,6 +400,17 @@ fn back_to_back_slices_of_long_kernels_do_not_overlap_in_the_trace() {
     };
     let mut rt = Runtime::with_backend(config, backend).unwrap();
     rt.register_kernel(0, KernelFn::rust(|_| {}));
+    rt
+}
+
+/// Back-to-back slices of one core never overlap in the trace, even at
+/// virtual times where microseconds as f64 round (~2^53 ns): the slice
+/// ends at its end's rounding. (The duration was rounded on its own and
+/// could reach past the next slice's start. Found by a hostile review.)
+#[test]
+fn back_to_back_slices_of_long_kernels_do_not_overlap_in_the_trace() {
+    const D0: u64 = 42_451_386_064_568_862;
+    let mut rt = profiled_in_virtual_time();
     rt.build(|g| {
         g.add_task(0, CoreType::Aic, &[D0])?;
         g.add_task(0, CoreType::Aic, &[1_000])?;
@@ -443,18 +449,7 @@ fn back_to_back_slices_of_long_kernels_do_not_overlap_in_the_trace() {
 /// trace takes microseconds.
 #[test]
 fn short_slices_late_in_a_long_run_are_cut_to_fit_at_once() {
-    use hostgraph::VirtualTime;
-    use hostgraph::cost::{Cost, CostModel};
-    let model = CostModel::new(Cost::per_task(|a| a[0]));
-    let backend = VirtualTime::new(*Platform::A2A3.spec(), model, 0);
-    let config = RuntimeConfig {
-        block_dim: 1,
-        threads: 1,
-        profiling: true,
-        ..Default::default()
-    };
-    let mut rt = Runtime::with_backend(config, backend).unwrap();
-    rt.register_kernel(0, KernelFn::rust(|_| {}));
+    let mut rt = profiled_in_virtual_time();
     rt.build(|g| {
         let mut prev = g.add_task(0, CoreType::Aiv, &[10_000_000_000_000])?;
         for i in 0..50u64 {

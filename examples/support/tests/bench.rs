@@ -117,19 +117,22 @@ fn json_csv_and_chart_of_a_real_bench() {
 
     let svg = results.chart_svg().unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
-    let fills: Vec<String> = (0..2)
+    assert_eq!(bars(&doc, 2), want.len(), "a bar per row");
+}
+
+/// The bars of a chart drawn in the colours of its first `series` series.
+fn bars(doc: &roxmltree::Document<'_>, series: usize) -> usize {
+    let fills: Vec<String> = (0..series)
         .map(|s| chart::hex(chart::series_colour(s)))
         .collect();
-    let bars = doc
-        .descendants()
+    doc.descendants()
         .filter(|n| n.has_tag_name("rect"))
         .filter(|n| {
             fills
                 .iter()
                 .any(|f| Some(f.as_str()) == n.attribute("fill"))
         })
-        .count();
-    assert_eq!(bars, want.len(), "a bar per row");
+        .count()
 }
 
 #[test]
@@ -171,19 +174,7 @@ fn rows_of_two_policies_are_two_series_in_the_chart() {
             "no legend entry {series:?}: {texts:?}"
         );
     }
-    let fills: Vec<String> = (0..4)
-        .map(|s| chart::hex(chart::series_colour(s)))
-        .collect();
-    let bars = doc
-        .descendants()
-        .filter(|n| n.has_tag_name("rect"))
-        .filter(|n| {
-            fills
-                .iter()
-                .any(|f| Some(f.as_str()) == n.attribute("fill"))
-        })
-        .count();
-    assert_eq!(bars, 8, "a bar per row: two shapes x four series");
+    assert_eq!(bars(&doc, 4), 8, "a bar per row: two shapes x four series");
 }
 
 /// Bar charts have 27 distinct series colours before they repeat.
