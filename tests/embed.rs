@@ -4,7 +4,7 @@
 //! started without blocking (polled, awaited, cancelled).
 
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -283,6 +283,107 @@ fn block_on<F: Future>(f: F) -> F::Output {
         }
         std::thread::park();
     }
+}
+
+/// Runs `body` on a thread of its own; fails if it has not ended within a
+/// minute (a hang, not a timing: the body takes well under a second).
+fn within_a_minute(body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("hung (or the body panicked: see above)");
+}
+
+/// A threaded runtime with a 20-task chain of kernels sleeping 300 µs
+/// (a run spans many polls), and the count of tasks run.
+fn sleepy_chain() -> (Runtime, &'static std::sync::atomic::AtomicUsize) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    /// Counts itself in the counter its word points to.
+    fn sleepy(args: &[u64]) {
+        std::thread::sleep(std::time::Duration::from_micros(300));
+        // SAFETY: the word is the address of the leaked counter below.
+        let ran = unsafe { &*(args[0] as *const AtomicUsize) };
+        ran.fetch_add(1, Ordering::Relaxed);
+    }
+    let ran: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+    let word = [ran as *const AtomicUsize as u64];
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.register_kernel(0, KernelFn::rust(sleepy));
+    rt.build(|g| {
+        let mut prev = g.add_task(0, CoreType::Aiv, &word)?;
+        for i in 1..20 {
+            let ty = [CoreType::Aic, CoreType::Aiv][i % 2];
+            let t = g.add_task(0, ty, &word)?;
+            g.add_successor(prev, t)?;
+            prev = t;
+        }
+        Ok(())
+    })
+    .unwrap();
+    (rt, ran)
+}
+
+/// A waker that panics when woken (from a simulator's worker thread, when
+/// the run's last scheduler job returns) killed that worker: the pool
+/// still counted it, and once enough had died a later `run` waited for
+/// ever for a job no worker took.
+#[test]
+fn a_waker_that_panics_breaks_no_later_run() {
+    struct Panics;
+    impl Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("the host's waker panicked");
+        }
+    }
+    within_a_minute(|| {
+        use std::sync::atomic::Ordering;
+        let (mut rt, ran) = sleepy_chain();
+        let waker = Waker::from(Arc::new(Panics));
+        for round in 0..4 {
+            let mut run = rt.start().unwrap();
+            let mut cx = Context::from_waker(&waker);
+            while Pin::new(&mut run).poll(&mut cx).is_pending() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            drop(run);
+            assert_eq!(rt.run().unwrap().tasks, 20, "round {round}");
+            assert_eq!(ran.swap(0, Ordering::Relaxed), 40, "round {round}");
+        }
+    });
+}
+
+/// An executor that holds its own lock while it polls the run, with a
+/// waker that takes that lock: the run's last job woke it under the
+/// pool's lock, which the poll was waiting for — a deadlock.
+#[test]
+fn a_waker_is_woken_with_no_lock_of_the_runtime_held() {
+    struct Queue(Arc<Mutex<u32>>);
+    impl Wake for Queue {
+        fn wake(self: Arc<Self>) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+    within_a_minute(|| {
+        let (mut rt, _) = sleepy_chain();
+        for _ in 0..100 {
+            let queue = Arc::new(Mutex::new(0));
+            let waker = Waker::from(Arc::new(Queue(queue.clone())));
+            let mut run = rt.start().unwrap();
+            loop {
+                let held = queue.lock().unwrap();
+                let mut cx = Context::from_waker(&waker);
+                if let Poll::Ready(r) = Pin::new(&mut run).poll(&mut cx) {
+                    assert_eq!(r.unwrap().tasks, 20);
+                    break;
+                }
+                drop(held);
+                std::thread::yield_now();
+            }
+        }
+    });
 }
 
 #[test]

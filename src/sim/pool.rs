@@ -46,19 +46,37 @@ impl Shared {
         if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task)) {
             crate::panics::drop_payload(p);
         }
-        let mut st = self.lock();
-        st.running -= 1;
-        self.wake_if_done(&mut st);
+        let waker = {
+            let mut st = self.lock();
+            st.running -= 1;
+            self.wake_if_done(&mut st)
+        };
+        wake(waker);
     }
 
-    /// Wakes the waiters once no job is queued or running.
-    fn wake_if_done(&self, st: &mut State) {
+    /// Wakes the blocked waiters once no job is queued or running, and
+    /// hands back the async waiter's waker, for the caller to [`wake`]
+    /// once it has let go of the lock.
+    fn wake_if_done(&self, st: &mut State) -> Option<Waker> {
         if st.running == 0 && st.queued.is_empty() {
             self.done.notify_all();
-            if let Some(w) = st.waker.take() {
-                w.wake();
-            }
+            return st.waker.take();
         }
+        None
+    }
+}
+
+/// Wakes an async waiter, with no lock of the pool held: waking runs the
+/// host's code, which may take the host's own lock — one an executor may
+/// hold while it polls the run (and so takes the pool's lock): a deadlock
+/// under the pool's lock. A panic in it is the host's, caught here: a
+/// worker must not die of it (the pool would count it, and a later run
+/// wait for a job no worker takes).
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker
+        && let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.wake()))
+    {
+        crate::panics::drop_payload(p);
     }
 }
 
@@ -124,17 +142,25 @@ impl WorkerPool {
         };
         // Dropped unlocked: a job's drop hands its state to its run.
         drop(queued);
-        self.shared.wake_if_done(&mut self.shared.lock());
+        let waker = self.shared.wake_if_done(&mut self.shared.lock());
+        wake(waker);
     }
 
     /// Whether every submitted job has returned; if not, `waker` (when
     /// given) is woken when the last one does.
     pub fn finished(&self, waker: Option<&Waker>) -> bool {
-        let mut st = self.shared.lock();
-        let finished = st.queued.is_empty() && st.running == 0;
-        if !finished && let Some(w) = waker {
-            st.waker = Some(w.clone());
-        }
+        // Cloned, and the one it replaces dropped, outside the lock: both
+        // run the host's code (see [`wake`]).
+        let mut waker = waker.cloned();
+        let finished = {
+            let mut st = self.shared.lock();
+            let finished = st.queued.is_empty() && st.running == 0;
+            if !finished && waker.is_some() {
+                std::mem::swap(&mut st.waker, &mut waker);
+            }
+            finished
+        };
+        drop(waker);
         finished
     }
 
