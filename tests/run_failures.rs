@@ -64,6 +64,8 @@ enum Wrong {
     SeedToThreadWithoutCores,
     PanicInAssign,
     PanicInSeed,
+    /// Panics when told to forget a graph (otherwise round-robin).
+    PanicInForget,
 }
 
 impl Policy for Wrong {
@@ -112,6 +114,12 @@ impl Policy for Wrong {
             _ => {}
         }
         plan
+    }
+
+    fn forget(&mut self) {
+        if let Wrong::PanicInForget = self {
+            panic!("forget failed on purpose");
+        }
     }
 }
 
@@ -235,6 +243,43 @@ fn a_panic_in_policy_code_after_launch_is_contained() {
         kept_and_runs(&mut rt);
     }
     drop(rt);
+}
+
+/// `Policy::forget` only frees what `prepare` kept: its panic neither
+/// escapes `run`, `discard` or `finalize` nor keeps the graph it was told
+/// to forget (which would leave the runtime refusing every build).
+#[test]
+fn a_panic_in_forget_still_clears_the_graph() {
+    let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
+    rt.set_policy(Wrong::PanicInForget);
+    let calls = |rt: &mut Runtime, what: fn(&mut Runtime)| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| what(rt)))
+            .unwrap_or_else(|_| panic!("the forget hook's panic escaped"));
+        assert_eq!(rt.task_count(), 0, "the graph is cleared");
+    };
+    // A run failing after dispatch releases its graph.
+    rt.register_kernel(1, KernelFn::rust(|a| assert_ne!(a[0], 3, "task 3 faults")));
+    rt.build(|g| {
+        for i in 0..10 {
+            g.add_task(1, CoreType::Aiv, &[i])?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    calls(&mut rt, |rt| {
+        let e = rt.run().unwrap_err();
+        assert!(matches!(e, Error::KernelFault { task: hostgraph::TaskId(3), .. }), "{e}");
+    });
+    calls(&mut rt, |rt| {
+        build(rt);
+        assert_eq!(rt.run().unwrap().tasks, 60);
+        rt.discard();
+    });
+    calls(&mut rt, |rt| {
+        build(rt);
+        assert_eq!(rt.run().unwrap().tasks, 60);
+        rt.finalize().unwrap();
+    });
 }
 
 #[test]

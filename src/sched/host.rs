@@ -4,6 +4,7 @@
 //! policy's type, so the hot loop is too.
 
 use std::cmp::Reverse;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use super::shared::{RunShared, RunStatus, Seeds};
 use super::thread::{OwnedCore, SchedulerThread};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::panics::panic_message;
 use crate::seal::Sealed;
 
 /// One scheduler thread of a run's plan: its cores (in the order it feeds
@@ -93,7 +95,16 @@ impl<B: Backend, P: Policy> DynPolicy<B> for Erased<P> {
 
     fn forget(&mut self) {
         if let Some(policy) = Arc::get_mut(&mut self.0) {
-            policy.forget();
+            // Forgetting only frees memory: a hook that panics must not
+            // stop the graph from being cleared (nor unwind out of the
+            // emergency landing, `discard` or `finalize`).
+            if let Err(p) = catch_unwind(AssertUnwindSafe(|| policy.forget())) {
+                log::warn!(
+                    "policy {:?} panicked forgetting a graph: {}",
+                    policy.name(),
+                    panic_message(p)
+                );
+            }
         }
     }
 

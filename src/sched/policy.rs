@@ -110,7 +110,8 @@ pub trait Policy: Send + Sync + 'static {
 
     /// Drops what [`prepare`](Self::prepare) kept about a graph that is
     /// gone (discarded, finalized, or released after a failed run), so a
-    /// large graph's per-task tables do not outlive it.
+    /// large graph's per-task tables do not outlive it. A panic here is
+    /// caught and logged (warn): the graph is cleared all the same.
     fn forget(&mut self) {}
 
     /// The hooks' state for scheduler thread `index`, which owns `cores`.
