@@ -498,6 +498,25 @@ fn every_policy_publishes_tasks_in_dependency_order_without_kernels() {
     }
 }
 
+/// A spec with no real limit on scheduler threads: what the protocol could
+/// add to a run is bounded by the threads the run can host (each owns a
+/// core), not by the spec's limit (which refused 20 ms of work as 670
+/// years with `WorkTooLong`).
+#[test]
+fn a_spec_without_a_thread_limit_runs() {
+    let spec = PlatformSpec {
+        max_block_dim: 342,
+        max_scheduler_threads: u32::MAX,
+        ..a2a3()
+    };
+    let mut rt = runtime(spec, CostModel::new(Cost::Constant(1_000)), 1, 342, 16);
+    let dag = Dag::random(1026, 20_000);
+    build(&mut rt, &dag, |_| Vec::new());
+    let report = run(&mut rt);
+    assert_eq!(report.cores.iter().map(|c| c.tasks).sum::<u64>(), 20_000);
+    assert!(report.makespan_ns >= report.lower_bound_ns);
+}
+
 /// 342 blocks of a2a3 cores (1,026 cores) and 16 scheduler threads: a
 /// run of 20,000 tasks completes, every core takes part, and the figures
 /// add up.

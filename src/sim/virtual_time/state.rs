@@ -200,6 +200,8 @@ impl Sim {
     /// or a FIN: at most two per task) or another thread's progress (at
     /// most one per thread per such poll); and each thread polls once
     /// first. A poll reads and writes each of its cores at most once.
+    /// Threads: the spec's limit, or the cores if fewer (only a thread
+    /// that owns a core is hosted).
     fn protocol_bound(&self, tasks: u64, cores: u64) -> u128 {
         let Latencies {
             read_ns,
@@ -209,7 +211,8 @@ impl Sim {
             thread_wake_ns,
         } = self.lat;
         let (tasks, cores) = (u128::from(tasks), u128::from(cores));
-        let threads = u128::from(self.spec.max_scheduler_threads);
+        // A hosted thread owns a core of the launch.
+        let threads = u128::from(self.spec.max_scheduler_threads).min(cores);
         let polls = threads
             .saturating_add(tasks.saturating_mul(4))
             .saturating_add(threads.saturating_mul(tasks).saturating_mul(2));
