@@ -489,12 +489,16 @@ impl std::fmt::Display for StallDiagnosis {
                         tasks.iter().take(SHOW).map(|h| h.to_string()).collect();
                     shown.join(", ") + &more(tasks.len().saturating_sub(SHOW))
                 };
-                write!(
-                    f,
-                    "hung kernel: {} task(s) inside kernels that did not return ({})",
-                    running.len(),
-                    list(running)
-                )?;
+                if running.is_empty() {
+                    write!(f, "hung kernel: none inside a kernel now")?;
+                } else {
+                    write!(
+                        f,
+                        "hung kernel: {} task(s) inside kernels that did not return ({})",
+                        running.len(),
+                        list(running)
+                    )?;
+                }
                 if !late.is_empty() {
                     write!(
                         f,

@@ -268,7 +268,16 @@ fn a_panic_in_forget_still_clears_the_graph() {
     .unwrap();
     calls(&mut rt, |rt| {
         let e = rt.run().unwrap_err();
-        assert!(matches!(e, Error::KernelFault { task: hostgraph::TaskId(3), .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                Error::KernelFault {
+                    task: hostgraph::TaskId(3),
+                    ..
+                }
+            ),
+            "{e}"
+        );
     });
     calls(&mut rt, |rt| {
         build(rt);

@@ -196,6 +196,74 @@ fn a_stall_is_reported_while_the_kernel_is_still_inside_it() {
     small_round(&mut rt);
 }
 
+/// A kernel that returns after the stall was declared, with a task
+/// pipelined behind it on its core that then ran too: both are late, not
+/// "written to cores but not started" (the first was acknowledged, so it
+/// started, whatever its core shows now).
+#[test]
+fn a_task_that_returned_after_the_stall_is_late_though_its_core_moved_on() {
+    static GATE: Gate = Gate::new();
+    static NEXT_RAN: AtomicBool = AtomicBool::new(false);
+    fn held(_: &[u64]) {
+        GATE.hold();
+        GATE.returned.store(true, Ordering::Release);
+    }
+    fn next(_: &[u64]) {
+        NEXT_RAN.store(true, Ordering::Release);
+    }
+    let mut rt = Runtime::new(RuntimeConfig {
+        block_dim: 1,
+        threads: 1,
+        ..config()
+    })
+    .unwrap();
+    rt.register_kernel(1, KernelFn::rust(held));
+    rt.register_kernel(2, KernelFn::rust(next));
+    // One AIC core: task 1 waits in its pending slot behind task 0.
+    rt.build(|g| {
+        g.add_task(1, CoreType::Aic, &[])?;
+        g.add_task(2, CoreType::Aic, &[])?;
+        Ok(())
+    })
+    .unwrap();
+    let handle = rt.start().unwrap();
+    GATE.wait_entered();
+    // The scheduler declares the stall after 300 ms; the run is diagnosed
+    // when it is awaited, after both kernels have run.
+    std::thread::sleep(Duration::from_secs(3));
+    GATE.open();
+    GATE.wait_returned();
+    for _ in 0..60_000 {
+        if NEXT_RAN.load(Ordering::Acquire) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        NEXT_RAN.load(Ordering::Acquire),
+        "the pipelined task never ran"
+    );
+    let e = handle.wait().unwrap_err();
+    let Error::Stall {
+        diagnosis:
+            StallDiagnosis::HungKernel {
+                running,
+                late,
+                waiting,
+            },
+        ..
+    } = &e
+    else {
+        panic!("expected a hung-kernel stall, got {e}");
+    };
+    let ids = |v: &[HeldTask]| v.iter().map(|h| h.task.0).collect::<Vec<_>>();
+    assert!(running.is_empty() && waiting.is_empty(), "{e}");
+    assert_eq!(ids(late), [0, 1], "{e}");
+    let text = e.to_string();
+    assert!(!text.contains("()"), "an empty list shown: {text}");
+    small_round(&mut rt);
+}
+
 #[test]
 fn a_late_write_from_a_stalled_kernel_corrupts_nothing() {
     static GATE: Gate = Gate::new();

@@ -98,6 +98,9 @@ pub(crate) struct Held {
     pub physical_id: u32,
     pub core_type: CoreType,
     pub task: u32,
+    /// Seen acknowledged by its core (the scheduler's running slot): it
+    /// started.
+    pub acked: bool,
 }
 
 /// A scheduler thread's state when its job ended.

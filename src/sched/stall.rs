@@ -15,9 +15,11 @@ use crate::seal::Sealed;
 /// Diagnoses a run that made no progress for `elapsed`, from its threads'
 /// final states, the ready tasks no thread took (`unclaimed`), and each
 /// held task's core's COND now: a core showing ACK of its task is inside
-/// the kernel; a task written to a core that has not acknowledged it was
-/// never started. With no task held, the ready tasks left anywhere are
-/// named with where they sat.
+/// the kernel; a task the core shows finished, or had acknowledged before
+/// moving on to another word (the task pipelined behind it), returned
+/// late; a task written to a core that has not acknowledged it was never
+/// started. With no task held, the ready tasks left anywhere are named
+/// with where they sat.
 pub(crate) fn diagnose<R: RegisterAccess>(
     regs: &R,
     graph: &Sealed,
@@ -35,6 +37,9 @@ pub(crate) fn diagnose<R: RegisterAccess>(
             // Held when the stall was declared, finished since: a kernel
             // slower than the bound, not a scheduler that lost track.
             CondState::Fin if cond.task == h.task => late.push(held),
+            // Acknowledged, and its core shows another word since: it
+            // returned, and the core took the task pipelined behind it.
+            _ if h.acked => late.push(held),
             _ => waiting.push(held),
         }
     }
@@ -95,11 +100,13 @@ mod tests {
         })
     }
 
+    /// A task written to a core and not seen acknowledged.
     fn held(physical_id: u32, core_type: CoreType, task: u32) -> Held {
         Held {
             physical_id,
             core_type,
             task,
+            acked: false,
         }
     }
 
@@ -215,6 +222,44 @@ mod tests {
         assert!(
             matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, late, waiting }, .. }
                 if running.is_empty() && waiting.is_empty() && late.len() == 1 && late[0].task == TaskId(0)),
+            "{e}"
+        );
+    }
+
+    /// A task seen acknowledged whose core shows the next task's ACK: it
+    /// returned (late), and the next is inside its kernel. Before, it was
+    /// "written but not started".
+    #[test]
+    fn an_acknowledged_task_whose_core_moved_on_returned() {
+        let graph = join().seal();
+        let regs = SimRegisters::new(Platform::A2A3.spec());
+        regs.write(33, Reg::Cond, Cond::ack(2).encode());
+        let busy = ThreadOutcome {
+            held: vec![
+                Held {
+                    acked: true,
+                    ..held(33, CoreType::Aiv, 1)
+                },
+                held(33, CoreType::Aiv, 2),
+            ],
+            ..Default::default()
+        };
+        let e = diagnose(
+            &regs,
+            &graph,
+            &[busy],
+            Vec::new(),
+            2,
+            Duration::from_secs(2),
+        );
+        let task = |task| HeldTask {
+            physical_id: 33,
+            core_type: CoreType::Aiv,
+            task: TaskId(task),
+        };
+        assert!(
+            matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, late, waiting }, .. }
+                if running == &[task(2)] && late == &[task(1)] && waiting.is_empty()),
             "{e}"
         );
     }

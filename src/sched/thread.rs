@@ -297,13 +297,14 @@ impl<P: Policy> SchedulerThread<P> {
             .cores
             .iter()
             .flat_map(|c| {
-                [c.slot.running(), c.slot.pending()]
+                [(c.slot.running(), true), (c.slot.pending(), false)]
                     .into_iter()
-                    .flatten()
-                    .map(|task| Held {
+                    .filter_map(|(task, acked)| Some((task?, acked)))
+                    .map(|(task, acked)| Held {
                         physical_id: c.physical_id,
                         core_type: c.core_type,
                         task,
+                        acked,
                     })
             })
             .collect();
