@@ -291,6 +291,77 @@ fn a_panic_in_forget_still_clears_the_graph() {
     });
 }
 
+/// A stall declared by one thread while another counts the run's last
+/// completion: every task ran, so the run succeeds (it failed as a "stall
+/// with 0 tasks left: deadlock", and its graph was released). A policy
+/// whose `victim` hook is slow in the poll that read the last FIN pins
+/// the window a last kernel of about the stall bound opens by chance.
+#[test]
+fn a_run_whose_every_task_completed_is_not_a_stall() {
+    static KERNEL_IN: AtomicBool = AtomicBool::new(false);
+    static IN_VICTIM: AtomicBool = AtomicBool::new(false);
+    static SLOW_DONE: AtomicBool = AtomicBool::new(false);
+    /// Returns once thread 1 is inside `victim`, in a poll that read ACK.
+    fn last(_: &[u64]) {
+        KERNEL_IN.store(true, Ordering::Release);
+        let t = std::time::Instant::now();
+        while !IN_VICTIM.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    /// AIC cores to thread 1, AIV cores to thread 0; thread 1 slow twice.
+    struct SlowOnce;
+    impl Policy for SlowOnce {
+        type Local = Stealable;
+        type Shared = SharedFifo;
+        type Thread = ();
+        const STEALS: bool = true;
+        fn name(&self) -> &'static str {
+            "slow-once"
+        }
+        fn assign_cores(&self, cores: &[DiscoveredCore], _threads: usize) -> Vec<usize> {
+            cores
+                .iter()
+                .map(|c| usize::from(c.core_type == CoreType::Aic))
+                .collect()
+        }
+        fn seed(&self, _: CoreType, ready: &[u32], _: &[usize]) -> Vec<Option<usize>> {
+            vec![None; ready.len()]
+        }
+        fn thread(&self, _: usize, _: &[CoreView]) {}
+        fn victim(&self, _: &mut (), thief: usize, _: usize, _: CoreType) -> Option<usize> {
+            if thief != 1 {
+            } else if KERNEL_IN.load(Ordering::Acquire) && !IN_VICTIM.load(Ordering::Acquire) {
+                // A poll that read ACK: the kernel returns meanwhile.
+                IN_VICTIM.store(true, Ordering::Release);
+                std::thread::sleep(Duration::from_millis(100));
+            } else if IN_VICTIM.load(Ordering::Acquire) && !SLOW_DONE.swap(true, Ordering::AcqRel) {
+                // The next poll, which read FIN: slow before counting it,
+                // while thread 0 sees no progress for its stall bound.
+                std::thread::sleep(Duration::from_millis(600));
+            }
+            None
+        }
+    }
+    let mut rt = Runtime::new(RuntimeConfig {
+        block_dim: 1,
+        threads: 2,
+        stall_timeout: Duration::from_millis(200),
+        ..Default::default()
+    })
+    .unwrap();
+    rt.set_policy(SlowOnce);
+    rt.register_kernel(0, KernelFn::rust(last));
+    rt.build(|g| g.add_task(0, CoreType::Aic, &[]).map(drop))
+        .unwrap();
+    let r = rt.run();
+    assert!(
+        r.is_ok(),
+        "the one task ran and completed: {:?}",
+        r.err().map(|e| e.to_string())
+    );
+}
+
 #[test]
 fn a_graph_type_no_thread_owns_a_core_of_is_refused() {
     // The user's own assignment phase, in place of the policy's: every

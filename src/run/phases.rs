@@ -354,6 +354,9 @@ pub(crate) fn await_threads<B: Backend>(mut run: ResMut<RunState<B>>, mut exec: 
             message: f.message,
         }),
         (None, Some(Failure::Error(e))) => Some(e),
+        // Declared while another thread counted the last completion:
+        // every task ran, as in a cancel that came too late (below).
+        (None, Some(Failure::Stall(_))) if incomplete(&outcomes, graph.len()).is_none() => None,
         (None, Some(Failure::Stall(elapsed))) => Some(shared.diagnose(&outcomes, elapsed)),
         (None, Some(Failure::Panic { thread, message })) => Some(Error::Panicked {
             phase: format!("dispatch (scheduler thread {thread})"),
