@@ -940,7 +940,8 @@ impl<B: Backend, W: RuntimeWorld> Drop for Runtime<B, W> {
     /// outlives it, and the next call that needs the run ended ends it; a
     /// world dropped with its run in flight leaks the device memory the
     /// run may still touch rather than free it, see
-    /// [`DeviceMem`](crate::graph::DeviceMem).)
+    /// [`DeviceMem`](crate::graph::DeviceMem); the threaded simulator,
+    /// dropped with the world, stops the run's scheduler threads.)
     fn drop(&mut self) {
         if W::OWNED {
             self.settle();

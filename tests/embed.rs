@@ -1026,3 +1026,79 @@ fn a_task_id_edited_after_seal_does_not_break_publish() {
     assert!(matches!(e, Error::GraphMismatch { .. }), "{e}");
     rt.discard();
 }
+
+/// A user's world dropped with a run in flight (its handle forgotten, as
+/// is allowed): the run's scheduler threads stop polling the dropped
+/// simulator and leave, releasing what they hold (here the policy). They
+/// used to go on until the stall bound — for ever with `Duration::MAX`.
+#[test]
+fn dropping_a_world_with_a_run_in_flight_stops_its_scheduler_threads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+    type Sim = hostgraph::ThreadedSim;
+    static DROPPED: AtomicBool = AtomicBool::new(false);
+    /// Round-robin, and says when the last holder let it go.
+    struct Flagged;
+    impl Drop for Flagged {
+        fn drop(&mut self) {
+            DROPPED.store(true, Ordering::Release);
+        }
+    }
+    impl Policy for Flagged {
+        type Local = Fifo;
+        type Shared = SharedFifo;
+        type Thread = ();
+        fn name(&self) -> &'static str {
+            "flagged"
+        }
+        fn assign_cores(&self, cores: &[DiscoveredCore], threads: usize) -> Vec<usize> {
+            RoundRobin.assign_cores(cores, threads)
+        }
+        fn seed(&self, ty: CoreType, ready: &[u32], capacity: &[usize]) -> Vec<Option<usize>> {
+            RoundRobin.seed(ty, ready, capacity)
+        }
+        fn thread(&self, _: usize, _: &[CoreView]) {}
+    }
+    fn millisecond(_: &[u64]) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    within_a_minute(|| {
+        let mut world = World::new();
+        let config = RuntimeConfig {
+            stall_timeout: Duration::MAX,
+            ..Default::default()
+        };
+        Runtime::install(
+            &mut world,
+            config,
+            Sim::new(config.platform, Default::default()),
+        )
+        .unwrap();
+        let mut rt = Runtime::<Sim, _>::attach(&mut world).unwrap();
+        rt.set_policy(Flagged);
+        rt.register_kernel(0, KernelFn::rust(millisecond));
+        // A chain of 1 ms kernels: a run of some 10 s.
+        rt.build(|g| {
+            let mut prev = g.add_task(0, CoreType::Aiv, &[])?;
+            for _ in 0..10_000 {
+                let next = g.add_task(0, CoreType::Aiv, &[])?;
+                g.add_successor(prev, next)?;
+                prev = next;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let handle = rt.start().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        std::mem::forget(handle);
+        drop(rt);
+        drop(world);
+        for _ in 0..5_000 {
+            if DROPPED.load(Ordering::Acquire) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the run's scheduler threads still hold its policy 5 s after the world was dropped");
+    });
+}

@@ -90,6 +90,9 @@ struct Wiring {
     /// run's threads are hosted).
     thread_of: Box<[AtomicU8]>,
     threads: Box<[Bell]>,
+    /// The simulator was dropped: jobs of a run still in flight (a user's
+    /// world dropped with its run handle forgotten) stop.
+    closed: AtomicBool,
 }
 
 /// The simulator's registers, with doorbells: a DATA_MAIN_BASE write wakes
@@ -114,6 +117,7 @@ impl ThreadedRegisters {
                 threads: (0..spec.max_scheduler_threads)
                     .map(|_| Bell::default())
                     .collect(),
+                closed: AtomicBool::new(false),
             }),
         }
     }
@@ -356,8 +360,9 @@ fn step_until_exit(chip: &Chip, me: &Runner, bell: &Bell, cores: &mut [CoreSide]
 
 /// A scheduler job's loop on a thread of its own: polls; when idle,
 /// spins, yields, then sleeps on its bell until a COND write of one of its
-/// cores (or a peer offering work, or the end of the run) rings it.
-fn run_job<J: SchedulerJob>(job: &mut J, bells: &[Bell]) {
+/// cores (or a peer offering work, or the end of the run) rings it; stops
+/// once the simulator is dropped (`closed`), whose cores will not answer.
+fn run_job<J: SchedulerJob>(job: &mut J, bells: &[Bell], closed: &AtomicBool) {
     let mine = &bells[job.index()];
     mine.claim();
     let mut patience = Patience::default();
@@ -368,6 +373,10 @@ fn run_job<J: SchedulerJob>(job: &mut J, bells: &[Bell]) {
                 other => Some(other),
             }) {
                 Some(p) => p,
+                None if closed.load(Ordering::Acquire) => {
+                    job.abort("the threaded simulator was dropped with the run in flight".into());
+                    Poll::Stopped
+                }
                 None if job.check_stall() => Poll::Stopped,
                 None => Poll::Idle,
             },
@@ -550,7 +559,9 @@ impl Backend for ThreadedSim {
             .map(|mut job| {
                 let wiring = wiring.clone();
                 Box::new(move || {
-                    let run = std::panic::AssertUnwindSafe(|| run_job(&mut job, &wiring.threads));
+                    let run = std::panic::AssertUnwindSafe(|| {
+                        run_job(&mut job, &wiring.threads, &wiring.closed)
+                    });
                     if let Err(p) = std::panic::catch_unwind(run) {
                         job.abort(panic_message(p));
                         ring_all(&wiring.threads);
@@ -656,6 +667,11 @@ impl Drop for ThreadedSim {
             .chain(self.abandoned.iter_mut().map(|(c, r)| (&*c, r)));
         let mut all: Vec<(&Arc<Chip>, Vec<JoinHandle<()>>)> = Vec::new();
         for (chip, runners) in chips {
+            // Jobs of a run still in flight stop instead of polling cores
+            // that are about to leave.
+            let wiring = &chip.regs.wiring;
+            wiring.closed.store(true, Ordering::Release);
+            ring_all(&wiring.threads);
             chip.quit();
             all.push((chip, std::mem::take(runners)));
         }
