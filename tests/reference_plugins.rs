@@ -242,3 +242,31 @@ fn missing_reference_entry_carries_the_loaders_reason() {
         "{e}"
     );
 }
+
+/// The reference's interface beyond the entry and the ops table -- its
+/// other include names, `TaskArgs`' builders and writable accessors, the
+/// `to_u64`/`from_u64` scalar bits, the type names, an `int`
+/// `CHIP_MAX_TENSOR_ARGS` -- compiles against the reference-compatible
+/// header (with `-Wall -Wextra -Werror`) and behaves as the reference's:
+/// the plugin checks each (a failed check is its return code) and adds a
+/// task from what they give.
+#[test]
+fn the_reference_helpers_compile_and_behave_alike() {
+    use hostgraph::CoreType;
+    use hostgraph::graph::{Task, TaskLists};
+    let mut rt = runtime();
+    rt.register_kernel(0, KernelFn::rust(noop));
+    let plugin = load("ref_helpers", "build_helpers_graph");
+    let mut args = OwnedArgs::new();
+    args.push_scalar(u64::from(0.75f32.to_bits()));
+    build(&mut rt, &plugin, &args).unwrap_or_else(|e| panic!("{e}"));
+    let world = rt.world();
+    let lists = world.resource::<TaskLists>();
+    let mut tasks = world.try_query::<&Task>().unwrap();
+    let tasks: Vec<&Task> = tasks.iter(world).collect();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].kernel.core_type, CoreType::Aiv);
+    let word = u64::from(1.5f32.to_bits());
+    assert_eq!(lists.args(tasks[0]), [word, word]);
+    rt.discard();
+}

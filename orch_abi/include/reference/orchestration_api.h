@@ -12,12 +12,18 @@
  * reference parameter in the entry).
  *
  * What it provides, with the reference's names, layouts and order:
- *  - CoreType (enum class : int32_t, AIC = 0, AIV = 1);
- *  - DataType (enum class : uint8_t) and get_element_size();
- *  - ContinuousTensor (40 bytes: data, shapes[5], ndims, dtype) with
- *    nbytes() and data_as<T>();
- *  - TaskArgs<T, S, MaxT, MaxS> and ChipStorageTaskArgs =
- *    TaskArgs<ContinuousTensor, uint64_t, 16, 128>, the entry's argument;
+ *  - CoreType (enum class : int32_t, AIC = 0, AIV = 1),
+ *    core_type_from_string() and core_type_to_string();
+ *  - DataType (enum class : uint8_t, DATA_TYPE_NUM last), get_element_size()
+ *    and get_dtype_name(); to_u64<T>() and from_u64<T>(), a scalar's bits
+ *    as an argument word and back (a float in the low 32 bits);
+ *  - ContinuousTensor (40 bytes: data, shapes[CONTINUOUS_TENSOR_MAX_DIMS = 5],
+ *    ndims, dtype) with nbytes() and data_as<T>();
+ *  - TaskArgs<T, S, MaxT, MaxS> (counts start at 0; tensor(i), scalar(i),
+ *    add_tensor() and add_scalar() -- std::logic_error for a tensor after a
+ *    scalar, std::out_of_range past capacity -- and clear()) and
+ *    ChipStorageTaskArgs = TaskArgs<ContinuousTensor, uint64_t,
+ *    CHIP_MAX_TENSOR_ARGS (an int, 16), 128>, the entry's argument;
  *  - OrchestrationRuntime { const OrchestrationRuntimeOps *ops; } and the
  *    ops table (no version or size field), with static inline wrappers of
  *    the same names that call through runtime->ops;
@@ -25,6 +31,14 @@
  *        extern "C" int build_xxx_graph(OrchestrationRuntime *runtime,
  *                                       const ChipStorageTaskArgs &orch_args);
  *    returning 0 on success. The host is told the symbol name.
+ *  - the standard headers the reference's bring in (<array>, <cstring>,
+ *    <stdexcept>, <vector>), and headers of the reference's include names
+ *    that include this one: data_type.h, tensor_arg.h, task_args.h and
+ *    common/core_type.h.
+ * Not provided: the tensor tags and argument directions (TensorArgType,
+ * ArgDirection, TaggedTaskArgs), the growable DynamicTaskArgs, and the
+ * host's Callable types (callable.h), which a host_build_graph
+ * orchestration does not use.
  *
  * Behaviour on hostgraph (where it differs from the reference): every call
  * that fails -- an edge to a task that does not exist, a bad core type, a
@@ -54,9 +68,13 @@
 #error "the reference-compatible orchestration_api.h is C++: compile the orchestration as C++17"
 #endif
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <stdexcept>
 #include <type_traits>
+#include <vector>
 
 /* ---- core and data types ------------------------------------------------ */
 
@@ -66,8 +84,25 @@ enum class CoreType : int32_t {
     AIV = 1  /* vector core */
 };
 
-/* Element type of a ContinuousTensor. */
-enum class DataType : uint8_t { FLOAT32, FLOAT16, INT32, INT16, INT8, UINT8, BFLOAT16, INT64, UINT64 };
+/* "aiv" or "AIV" is AIV; anything else (NULL too) AIC. */
+inline CoreType core_type_from_string(const char *name) {
+    if (name != nullptr && (std::strcmp(name, "aiv") == 0 || std::strcmp(name, "AIV") == 0)) return CoreType::AIV;
+    return CoreType::AIC;
+}
+
+/* "AIC", "AIV", or "UNKNOWN" for a value outside the enum. */
+inline const char *core_type_to_string(CoreType core_type) {
+    switch (core_type) {
+    case CoreType::AIC:
+        return "AIC";
+    case CoreType::AIV:
+        return "AIV";
+    }
+    return "UNKNOWN";
+}
+
+/* Element type of a ContinuousTensor; DATA_TYPE_NUM counts them. */
+enum class DataType : uint8_t { FLOAT32, FLOAT16, INT32, INT16, INT8, UINT8, BFLOAT16, INT64, UINT64, DATA_TYPE_NUM };
 
 /* Bytes per element of dtype (0 for a value outside the enum). */
 inline uint64_t get_element_size(DataType dtype) {
@@ -85,23 +120,57 @@ inline uint64_t get_element_size(DataType dtype) {
     case DataType::INT64:
     case DataType::UINT64:
         return 8;
+    case DataType::DATA_TYPE_NUM:
+        break;
     }
     return 0;
 }
 
+/* The enumerator's name ("FLOAT32", ...), or "UNKNOWN". */
+inline const char *get_dtype_name(DataType dtype) {
+    static const char *const names[] = {"FLOAT32", "FLOAT16", "INT32", "INT16", "INT8",
+                                        "UINT8",   "BFLOAT16", "INT64", "UINT64"};
+    size_t i = static_cast<size_t>(dtype);
+    return i < sizeof names / sizeof names[0] ? names[i] : "UNKNOWN";
+}
+
+/* A value's bytes as an argument word, zero-extended (a float: its bit
+ * pattern in the low 32 bits). */
+template <typename T>
+inline uint64_t to_u64(T value) {
+    static_assert(sizeof(T) <= sizeof(uint64_t), "to_u64: the value must fit in 8 bytes");
+    static_assert(std::is_trivially_copyable<T>::value, "to_u64: the value must be trivially copyable");
+    uint64_t word = 0;
+    std::memcpy(&word, &value, sizeof(T));
+    return word;
+}
+
+/* The value whose bytes begin an argument word (to_u64's inverse). */
+template <typename T>
+inline T from_u64(uint64_t word) {
+    static_assert(sizeof(T) <= sizeof(uint64_t), "from_u64: the value must fit in 8 bytes");
+    static_assert(std::is_trivially_copyable<T>::value, "from_u64: the value must be trivially copyable");
+    T value;
+    std::memcpy(&value, &word, sizeof(T));
+    return value;
+}
+
 /* ---- the entry's arguments ---------------------------------------------- */
+
+/* Most extents a ContinuousTensor has. */
+constexpr int CONTINUOUS_TENSOR_MAX_DIMS = 5;
 
 /* A host tensor handed to the entry: its address, extents and dtype. */
 struct ContinuousTensor {
-    uint64_t data;      /* host address of the first element */
-    uint32_t shapes[5]; /* extents; only the first ndims are meaningful */
+    uint64_t data;                               /* host address of the first element */
+    uint32_t shapes[CONTINUOUS_TENSOR_MAX_DIMS]; /* extents; only the first ndims are meaningful */
     uint32_t ndims;
     DataType dtype;
 
     /* Bytes of data: the product of the first ndims extents times the element size. */
     uint64_t nbytes() const {
         uint64_t n = get_element_size(dtype);
-        for (uint32_t i = 0; i < ndims && i < 5; i++) n *= shapes[i];
+        for (uint32_t i = 0; i < ndims && i < CONTINUOUS_TENSOR_MAX_DIMS; i++) n *= shapes[i];
         return n;
     }
 
@@ -112,16 +181,34 @@ struct ContinuousTensor {
     }
 };
 
-/* Fixed-capacity arguments: MaxT tensors, then MaxS scalars, then the counts. */
+/* Fixed-capacity arguments: MaxT tensors, then MaxS scalars, then the
+ * counts. Tensors come first: add_tensor after add_scalar throws
+ * std::logic_error, either past its capacity std::out_of_range. */
 template <typename T, typename S, size_t MaxT, size_t MaxS>
 struct TaskArgs {
     T tensors_[MaxT];
     S scalars_[MaxS];
-    int32_t tensor_count_;
-    int32_t scalar_count_;
+    int32_t tensor_count_{0};
+    int32_t scalar_count_{0};
+
+    void add_tensor(const T &t) {
+        if (scalar_count_ > 0) throw std::logic_error("TaskArgs: a tensor after a scalar");
+        if (static_cast<size_t>(tensor_count_) >= MaxT) throw std::out_of_range("TaskArgs: tensors full");
+        tensors_[tensor_count_++] = t;
+    }
+    void add_scalar(S s) {
+        if (static_cast<size_t>(scalar_count_) >= MaxS) throw std::out_of_range("TaskArgs: scalars full");
+        scalars_[scalar_count_++] = s;
+    }
+    void clear() {
+        tensor_count_ = 0;
+        scalar_count_ = 0;
+    }
 
     const T &tensor(int32_t i) const { return tensors_[i]; }
+    T &tensor(int32_t i) { return tensors_[i]; }
     S scalar(int32_t i) const { return scalars_[i]; }
+    S &scalar(int32_t i) { return scalars_[i]; }
     const S *scalars() const { return scalars_; }
     const T *tensor_data() const { return tensors_; }
     const S *scalar_data() const { return scalars_; }
@@ -129,8 +216,9 @@ struct TaskArgs {
     int32_t scalar_count() const { return scalar_count_; }
 };
 
-/* Most tensors an entry receives. */
-constexpr size_t CHIP_MAX_TENSOR_ARGS = 16;
+/* Most tensors an entry receives (an int, as in the reference: a loop
+ * `for (int i = 0; i < CHIP_MAX_TENSOR_ARGS; i++)` compares like types). */
+inline constexpr int CHIP_MAX_TENSOR_ARGS = 16;
 
 /* The entry's argument: 16 tensors and 128 scalar words (raw 64-bit; a
  * float scalar is its bit pattern in the low 32 bits). */
@@ -201,8 +289,9 @@ static_assert(sizeof(CoreType) == 4 && static_cast<int32_t>(CoreType::AIC) == 0 
                   static_cast<int32_t>(CoreType::AIV) == 1,
               "CoreType: int32_t, AIC = 0, AIV = 1");
 static_assert(sizeof(DataType) == 1 && static_cast<int>(DataType::FLOAT32) == 0 &&
-                  static_cast<int>(DataType::BFLOAT16) == 6 && static_cast<int>(DataType::UINT64) == 8,
-              "DataType: uint8_t, FLOAT32 = 0 .. UINT64 = 8");
+                  static_cast<int>(DataType::BFLOAT16) == 6 && static_cast<int>(DataType::UINT64) == 8 &&
+                  static_cast<int>(DataType::DATA_TYPE_NUM) == 9,
+              "DataType: uint8_t, FLOAT32 = 0 .. UINT64 = 8, DATA_TYPE_NUM = 9");
 static_assert(std::is_standard_layout<ContinuousTensor>::value, "ContinuousTensor is standard layout");
 static_assert(sizeof(ContinuousTensor) == 40 && alignof(ContinuousTensor) == 8, "ContinuousTensor is 40 bytes");
 static_assert(offsetof(ContinuousTensor, data) == 0 && offsetof(ContinuousTensor, shapes) == 8 &&
