@@ -110,6 +110,23 @@ mod tests {
         }
     }
 
+    /// The diagnosis of a 2 s stall of `join()` with `remaining` tasks
+    /// left, one thread holding `held` on cores whose COND `regs` shows.
+    fn diagnose_held(regs: &SimRegisters, held: Vec<Held>, remaining: usize) -> Error {
+        let busy = ThreadOutcome {
+            held,
+            ..Default::default()
+        };
+        diagnose(
+            regs,
+            &join().seal(),
+            &[busy],
+            Vec::new(),
+            remaining,
+            Duration::from_secs(2),
+        )
+    }
+
     #[test]
     fn no_held_task_is_a_deadlock_listing_blocked_tasks() {
         let graph = join().seal();
@@ -204,21 +221,9 @@ mod tests {
     /// it was dropped from the diagnosis, which then said deadlock.
     #[test]
     fn a_kernel_that_returned_after_the_stall_is_not_a_deadlock() {
-        let graph = join().seal();
         let regs = SimRegisters::new(Platform::A2A3.spec());
         regs.write(32, Reg::Cond, Cond::fin(0).encode());
-        let busy = ThreadOutcome {
-            held: vec![held(32, CoreType::Aic, 0)],
-            ..Default::default()
-        };
-        let e = diagnose(
-            &regs,
-            &graph,
-            &[busy],
-            Vec::new(),
-            3,
-            Duration::from_secs(2),
-        );
+        let e = diagnose_held(&regs, vec![held(32, CoreType::Aic, 0)], 3);
         assert!(
             matches!(&e, Error::Stall { diagnosis: StallDiagnosis::HungKernel { running, late, waiting }, .. }
                 if running.is_empty() && waiting.is_empty() && late.len() == 1 && late[0].task == TaskId(0)),
@@ -231,27 +236,13 @@ mod tests {
     /// "written but not started".
     #[test]
     fn an_acknowledged_task_whose_core_moved_on_returned() {
-        let graph = join().seal();
         let regs = SimRegisters::new(Platform::A2A3.spec());
         regs.write(33, Reg::Cond, Cond::ack(2).encode());
-        let busy = ThreadOutcome {
-            held: vec![
-                Held {
-                    acked: true,
-                    ..held(33, CoreType::Aiv, 1)
-                },
-                held(33, CoreType::Aiv, 2),
-            ],
-            ..Default::default()
+        let running = Held {
+            acked: true,
+            ..held(33, CoreType::Aiv, 1)
         };
-        let e = diagnose(
-            &regs,
-            &graph,
-            &[busy],
-            Vec::new(),
-            2,
-            Duration::from_secs(2),
-        );
+        let e = diagnose_held(&regs, vec![running, held(33, CoreType::Aiv, 2)], 2);
         let task = |task| HeldTask {
             physical_id: 33,
             core_type: CoreType::Aiv,
@@ -266,7 +257,6 @@ mod tests {
 
     #[test]
     fn held_tasks_are_told_apart_by_their_cores_cond() {
-        let graph = join().seal();
         let regs = SimRegisters::new(Platform::A2A3.spec());
         // Core 30 acknowledged task 1 and is inside its kernel; core 31
         // was written task 0 but still shows its last FIN; core 32
@@ -274,21 +264,14 @@ mod tests {
         regs.write(30, Reg::Cond, Cond::ack(1).encode());
         regs.write(31, Reg::Cond, Cond::fin(7).encode());
         regs.write(32, Reg::Cond, Cond::fin(2).encode());
-        let busy = ThreadOutcome {
-            held: vec![
+        let e = diagnose_held(
+            &regs,
+            vec![
                 held(30, CoreType::Aiv, 1),
                 held(31, CoreType::Aiv, 0),
                 held(32, CoreType::Aiv, 2),
             ],
-            ..Default::default()
-        };
-        let e = diagnose(
-            &regs,
-            &graph,
-            &[busy],
-            Vec::new(),
             3,
-            Duration::from_secs(2),
         );
         let task = |physical_id, task| HeldTask {
             physical_id,
