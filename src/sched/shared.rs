@@ -187,9 +187,18 @@ impl<R, P: Policy> RunShared<R, P> {
         self.stop.load(Ordering::Relaxed) || self.graph.faulted()
     }
 
-    /// Stops the run with `f` (the first failure wins).
+    /// Stops the run with `f`: the first failure is kept, but for a stall
+    /// or a cancel, which an error or a panic reported after it replaces.
     pub(crate) fn fail(&self, f: Failure) {
-        lock(&self.failure).get_or_insert(f);
+        let mut kept = lock(&self.failure);
+        // A stall or a cancel only gives up on the run, which may yet
+        // complete every task (and then succeeds): an error or a panic
+        // after it is what the run reports.
+        let gives_up = |f: &Failure| matches!(f, Failure::Stall(_) | Failure::Cancelled);
+        if kept.as_ref().is_none_or(|k| gives_up(k) && !gives_up(&f)) {
+            *kept = Some(f);
+        }
+        drop(kept);
         self.stop.store(true, Ordering::Release);
     }
 
@@ -259,7 +268,8 @@ impl<R, P: Policy> RunShared<R, P> {
 /// A run in flight as the run's phases see it, whatever its policy and
 /// registers: stop it, and read how it went once every thread returned.
 pub(crate) trait RunStatus: Send + Sync {
-    /// Stops the run with `f` (the first failure wins).
+    /// Stops the run with `f`: the first failure is kept, but for a stall
+    /// or a cancel, which an error or a panic reported after it replaces.
     fn fail(&self, f: Failure);
     /// The first failure, taken.
     fn take_failure(&self) -> Option<Failure>;
@@ -304,6 +314,54 @@ impl<R: RegisterAccess, P: Policy> RunStatus for RunShared<R, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sched::testing::{Built, shared};
+    use hostgraph_platform::{Platform, SimRegisters};
+
+    /// A stall or a cancel gives way to an error or a panic reported after
+    /// it (a run every task of which completed after a stall was a success
+    /// that hid them); otherwise the first failure is kept.
+    #[test]
+    fn an_error_after_a_stall_or_cancel_is_the_failure_kept() {
+        let graph = Built::new(
+            |_| {},
+            &[0],
+            |g| {
+                g.add_task(0, CoreType::Aiv, &[]).unwrap();
+            },
+        )
+        .seal();
+        let run = || {
+            shared(
+                SimRegisters::new(Platform::A2A3.spec()),
+                graph.clone(),
+                [vec![], vec![0]],
+                1,
+            )
+        };
+        let panic = || Failure::Panic {
+            thread: 1,
+            message: "boom".into(),
+        };
+        for first in [Failure::Stall(Duration::from_secs(1)), Failure::Cancelled] {
+            let sh = run();
+            sh.fail(first);
+            sh.fail(panic());
+            sh.fail(Failure::Cancelled);
+            assert!(sh.stopped());
+            assert!(matches!(
+                sh.take_failure(),
+                Some(Failure::Panic { thread: 1, .. })
+            ));
+        }
+        let sh = run();
+        sh.fail(Failure::Stall(Duration::from_secs(1)));
+        sh.fail(Failure::Cancelled);
+        assert!(matches!(sh.take_failure(), Some(Failure::Stall(_))));
+        let sh = run();
+        sh.fail(panic());
+        sh.fail(Failure::Error(Error::NoGraph));
+        assert!(matches!(sh.take_failure(), Some(Failure::Panic { .. })));
+    }
 
     #[test]
     fn seeds_are_claimed_in_batches_each_once() {
