@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hostgraph_platform::RegisterAccess;
-use hostgraph_platform::regs::{Cond, CondState, Reg};
+use hostgraph_platform::regs::{Cond, CondState, Reg, is_task_id};
 
 use super::shared::{Held, ThreadOutcome};
 use crate::error::{Error, HeldTask, QueuedTask, StallDiagnosis};
@@ -37,9 +37,9 @@ pub(crate) fn diagnose<R: RegisterAccess>(
             // Held when the stall was declared, finished since: a kernel
             // slower than the bound, not a scheduler that lost track.
             CondState::Fin if cond.task == h.task => late.push(held),
-            // Acknowledged, and its core shows another word since: it
+            // Acknowledged, and its core shows another task since: it
             // returned, and the core took the task pipelined behind it.
-            _ if h.acked => late.push(held),
+            _ if h.acked && is_task_id(cond.task) => late.push(held),
             _ => waiting.push(held),
         }
     }
