@@ -300,6 +300,7 @@ fn a_panic_in_forget_still_clears_the_graph() {
 fn a_run_whose_every_task_completed_is_not_a_stall() {
     static KERNEL_IN: AtomicBool = AtomicBool::new(false);
     static IN_VICTIM: AtomicBool = AtomicBool::new(false);
+    static KERNEL_OUT: AtomicBool = AtomicBool::new(false);
     static SLOW_DONE: AtomicBool = AtomicBool::new(false);
     /// Returns once thread 1 is inside `victim`, in a poll that read ACK.
     fn last(_: &[u64]) {
@@ -308,8 +309,10 @@ fn a_run_whose_every_task_completed_is_not_a_stall() {
         while !IN_VICTIM.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_micros(100));
         }
+        KERNEL_OUT.store(true, Ordering::Release);
     }
-    /// AIC cores to thread 1, AIV cores to thread 0; thread 1 slow twice.
+    /// AIC cores to thread 1, AIV cores to thread 0; thread 1 slow twice
+    /// (the first time for less than the stall bound).
     struct SlowOnce;
     impl Policy for SlowOnce {
         type Local = Stealable;
@@ -332,13 +335,18 @@ fn a_run_whose_every_task_completed_is_not_a_stall() {
         fn victim(&self, _: &mut (), thief: usize, _: usize, _: CoreType) -> Option<usize> {
             if thief != 1 {
             } else if KERNEL_IN.load(Ordering::Acquire) && !IN_VICTIM.load(Ordering::Acquire) {
-                // A poll that read ACK: the kernel returns meanwhile.
+                // A poll that read ACK: the kernel returns meanwhile, and
+                // its FIN lands.
                 IN_VICTIM.store(true, Ordering::Release);
+                let t = std::time::Instant::now();
+                while !KERNEL_OUT.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(5) {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
                 std::thread::sleep(Duration::from_millis(100));
             } else if IN_VICTIM.load(Ordering::Acquire) && !SLOW_DONE.swap(true, Ordering::AcqRel) {
                 // The next poll, which read FIN: slow before counting it,
                 // while thread 0 sees no progress for its stall bound.
-                std::thread::sleep(Duration::from_millis(600));
+                std::thread::sleep(Duration::from_millis(1500));
             }
             None
         }
@@ -346,7 +354,7 @@ fn a_run_whose_every_task_completed_is_not_a_stall() {
     let mut rt = Runtime::new(RuntimeConfig {
         block_dim: 1,
         threads: 2,
-        stall_timeout: Duration::from_millis(200),
+        stall_timeout: Duration::from_millis(500),
         ..Default::default()
     })
     .unwrap();
