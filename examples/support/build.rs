@@ -45,11 +45,10 @@ fn main() {
         (root.join("../orch_ref"), &reference, "ref_"),
         (tests, &reference, ""),
     ];
+    // The whole include directory: the reference one holds the headers of
+    // the reference's other include names too.
     for kind in [&native, &reference] {
-        println!(
-            "cargo:rerun-if-changed={}",
-            kind.include.join("orchestration_api.h").display()
-        );
+        println!("cargo:rerun-if-changed={}", kind.include.display());
     }
     for (dir, kind, prefix) in dirs {
         // cc builds static archives; plugins are shared objects, so the

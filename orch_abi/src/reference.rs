@@ -35,7 +35,10 @@ pub const MARKER_SYMBOL: &[u8] = b"hostgraph_orch_reference_api\0";
 /// [`include_dir`] on the include path).
 pub const HEADER_NAME: &str = "orchestration_api.h";
 
-/// The full text of `include/reference/orchestration_api.h`.
+/// The full text of `include/reference/orchestration_api.h` (the directory
+/// also holds headers of the reference's other include names --
+/// `data_type.h`, `tensor_arg.h`, `task_args.h`, `common/core_type.h` --
+/// which include it: compile against [`include_dir`] to have them).
 pub const HEADER: &str = include_str!("../include/reference/orchestration_api.h");
 
 /// The directory holding the reference-compatible [`HEADER_NAME`], to put on

@@ -36,8 +36,10 @@
  *    that include this one: data_type.h, tensor_arg.h, task_args.h and
  *    common/core_type.h.
  * Not provided: the tensor tags and argument directions (TensorArgType,
- * ArgDirection, TaggedTaskArgs), the growable DynamicTaskArgs, and the
- * host's Callable types (callable.h), which a host_build_graph
+ * TaggedTaskArgs, ArgDirection, arg_direction_name), the growable
+ * DynamicTaskArgs, the host's Callable types (callable.h), and the
+ * constants declared beside the argument directions (CORE_MAX_TENSOR_ARGS,
+ * CALLABLE_ALIGN, callable_align_up), which a host_build_graph
  * orchestration does not use.
  *
  * Behaviour on hostgraph (where it differs from the reference): every call
