@@ -6,25 +6,92 @@
 //! # The protocol
 //!
 //! Sleeper (nothing to do after its spin phase):
-//! 1. announce: `sleepy = true`, then a SeqCst fence;
+//! 1. announce: `sleepy = true`, then a heavy fence;
 //! 2. look once more for work (step its cores, or poll);
 //! 3. if there is none, park (with a timeout, so stall detection runs);
 //! 4. `sleepy = false`.
 //!
 //! Waker (after the register write that makes work for the sleeper):
-//! 5. a SeqCst fence, then if `sleepy`, unpark the sleeper.
+//! 5. a light fence, then if `sleepy`, unpark the sleeper.
 //!
-//! The two fences make it impossible for the sleeper to miss the write in
-//! step 2 while the waker misses `sleepy` in step 5 (each fence orders its
-//! thread's store before its load: at least one sees the other's store).
-//! `unpark` before `park` leaves a token, so the wake cannot be lost
-//! between steps 2 and 3 either. The waker pays one fence per write; the
-//! unpark (a futex wake) only when the sleeper really announced sleep.
+//! The fences make it impossible for the sleeper to miss the write in
+//! step 2 while the waker misses `sleepy` in step 5: together, a heavy and
+//! a light fence order each thread's store before its load as two SeqCst
+//! fences would, so at least one sees the other's store. They are
+//! asymmetric because the waker rings on every register write and the
+//! sleeper only before it parks: where Linux offers the `membarrier`
+//! system call's private expedited command, the heavy fence is that call,
+//! which makes every running thread of the process pass a full barrier
+//! (a thread not running passed one when it was switched out), and the
+//! light fence only keeps the compiler from moving the load before the
+//! store; elsewhere both are SeqCst fences. `unpark` before
+//! `park` leaves a token, so the wake cannot be lost between steps 2 and
+//! 3 either. The unpark (a futex wake) is paid only when the sleeper
+//! really announced sleep.
 
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::Duration;
+
+/// Whether the heavy fence is the `membarrier` system call, registered for
+/// this process, so that the light fence need not be a CPU fence. Asked
+/// once (the simulator asks when it starts, off the hot path).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(crate) fn expedited() -> bool {
+    use std::sync::OnceLock;
+    static EXPEDITED: OnceLock<bool> = OnceLock::new();
+    *EXPEDITED.get_or_init(|| {
+        const QUERY: libc::c_long = 0;
+        const REGISTER: libc::c_long = 1 << 4;
+        let commands = membarrier(QUERY);
+        commands >= 0
+            && commands & (PRIVATE_EXPEDITED | REGISTER) == PRIVATE_EXPEDITED | REGISTER
+            && membarrier(REGISTER) == 0
+    })
+}
+
+/// The private expedited `membarrier` command.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+
+/// `membarrier(command, 0, 0)`: what it returns (negative on failure).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn membarrier(command: libc::c_long) -> libc::c_long {
+    // SAFETY: membarrier takes a command, flags and a CPU id by value and
+    // touches no memory of the caller's.
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            command,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    }
+}
+
+/// The waker's side of the fence pair (step 5).
+#[inline]
+fn light_fence() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if expedited() {
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        return;
+    }
+    fence(Ordering::SeqCst);
+}
+
+/// The sleeper's side of the fence pair (step 1). Should the system call
+/// fail after registering, a wake may be missed: the sleeper's park times
+/// out after [`NAP`] and it looks again.
+fn heavy_fence() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if expedited() {
+        membarrier(PRIVATE_EXPEDITED);
+        return;
+    }
+    fence(Ordering::SeqCst);
+}
 
 /// How long a sleeper parks at most before looking again (stall clocks,
 /// and any wake a timeout must stand in for, run at least this often).
@@ -59,7 +126,7 @@ impl Bell {
     /// what `work` returned.
     pub fn sleep<T>(&self, work: impl FnOnce() -> Option<T>) -> Option<T> {
         self.sleepy.store(true, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
+        heavy_fence();
         let found = work();
         if found.is_none() {
             std::thread::park_timeout(NAP);
@@ -82,13 +149,13 @@ impl Bell {
 /// Step 5 for one bell.
 #[inline]
 pub(crate) fn ring(bell: &Bell) {
-    fence(Ordering::SeqCst);
+    light_fence();
     bell.ring_fenced();
 }
 
 /// Step 5 for every bell of `bells` (one fence for all).
 pub(crate) fn ring_all(bells: &[Bell]) {
-    fence(Ordering::SeqCst);
+    light_fence();
     for b in bells {
         b.ring_fenced();
     }

@@ -419,6 +419,10 @@ impl ThreadedSim {
     /// steps at least one core; [`Runtime::new`](crate::Runtime::new)
     /// refuses such a configuration with [`Error::BadRunnerCount`]).
     pub fn new(platform: Platform, opts: SimOptions) -> Self {
+        // Which fences the doorbells use is settled before any thread
+        // rings one (and the system call is not made on the hot path).
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        super::bell::expedited();
         let cores = platform.spec().physical_cores() as usize;
         assert!(
             opts.runners <= cores,
