@@ -348,6 +348,7 @@ fn step_until_exit(chip: &Chip, me: &Runner, bell: &Bell, cores: &mut [CoreSide]
     while live > 0 && !chip.force.load(Ordering::Acquire) {
         if pass(&mut live) {
             patience.reset();
+            bell.awake();
         } else if patience.wait() {
             // Start-up steps are not register writes: the scheduler rings
             // while it waits on them (`pump`).
@@ -390,6 +391,7 @@ fn run_job<J: SchedulerJob>(job: &mut J, bells: &[Bell], closed: &AtomicBool) {
             }
             Poll::Progress => {
                 patience.reset();
+                mine.awake();
                 if job.offered() {
                     ring_all(bells);
                 }
