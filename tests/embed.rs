@@ -23,6 +23,17 @@ use hostgraph::{
 
 fn noop(_: &[u64]) {}
 
+/// A chain of `n` AIV tasks of func_id 0, each after the one before.
+fn aiv_chain(g: &mut GraphBuilder, n: usize) -> hostgraph::Result<()> {
+    let mut prev = g.add_task(0, CoreType::Aiv, &[])?;
+    for _ in 1..n {
+        let next = g.add_task(0, CoreType::Aiv, &[])?;
+        g.add_successor(prev, next)?;
+        prev = next;
+    }
+    Ok(())
+}
+
 /// A layered graph of `layers` × `width` tasks of both types; each task
 /// depends on two of the layer before. Returns the edges.
 fn layered(
@@ -427,16 +438,7 @@ fn a_dropped_or_cancelled_run_leaves_the_runtime_usable() {
     }
     let mut rt = Runtime::new(RuntimeConfig::default()).unwrap();
     rt.register_kernel(0, KernelFn::rust(slow));
-    rt.build(|g| {
-        let mut prev = g.add_task(0, CoreType::Aiv, &[])?;
-        for _ in 0..500 {
-            let next = g.add_task(0, CoreType::Aiv, &[])?;
-            g.add_successor(prev, next)?;
-            prev = next;
-        }
-        Ok(())
-    })
-    .unwrap();
+    rt.build(|g| aiv_chain(g, 501)).unwrap();
     // Dropped mid-run: the run stops; the graph is kept.
     drop(rt.start().unwrap());
     assert_eq!(rt.task_count(), 501);
@@ -1078,16 +1080,7 @@ fn dropping_a_world_with_a_run_in_flight_stops_its_scheduler_threads() {
         rt.set_policy(Flagged);
         rt.register_kernel(0, KernelFn::rust(millisecond));
         // A chain of 1 ms kernels: a run of some 10 s.
-        rt.build(|g| {
-            let mut prev = g.add_task(0, CoreType::Aiv, &[])?;
-            for _ in 0..10_000 {
-                let next = g.add_task(0, CoreType::Aiv, &[])?;
-                g.add_successor(prev, next)?;
-                prev = next;
-            }
-            Ok(())
-        })
-        .unwrap();
+        rt.build(|g| aiv_chain(g, 10_001)).unwrap();
         let handle = rt.start().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         std::mem::forget(handle);
