@@ -2,7 +2,7 @@
 //! kernels, on the inline and the threaded simulator, as one table (or as
 //! JSON or CSV, and as a chart).
 //!
-//! `cargo run --release --example bench -- [--shape all|independent|chain|layered|binary-tree|wavefront[,…]] [--mode inline|threaded|all] [--matrix | --block-dim N[,N…] --threads N[,N…]] [--tasks N] [--rounds R] [--runners N] [--platform a2a3|a5] [--json | --csv] [--svg FILE] [--trace FILE]`
+//! `cargo run --release --example bench -- [--shape all|independent|chain|layered|binary-tree|wavefront[,…]] [--mode inline|threaded|all] [--matrix | --block-dim N[,N…] --threads N[,N…]] [--tasks N] [--rounds R] [--runners N] [--system-slices] [--contend] [--platform a2a3|a5] [--json | --csv] [--svg FILE] [--trace FILE]`
 //!
 //! The whole table (every shape, both simulators, the standard grid of
 //! (block dim, threads) = (1, 1), (3, 3), (24, 4)):
@@ -195,6 +195,11 @@ struct Cli {
     /// CPU not taken by a scheduler thread, at least one).
     #[arg(long, default_value_t = 0)]
     runners: usize,
+    /// Threaded simulator: leave every thread's time slice as the system
+    /// set it, instead of asking Linux for short ones (`SimOptions::
+    /// short_slices`), to compare the two, e.g. with --contend.
+    #[arg(long)]
+    system_slices: bool,
     /// Profile one more run of the first row and write it to FILE as
     /// Chrome / Perfetto trace JSON.
     #[arg(long, value_name = "FILE")]
@@ -467,6 +472,7 @@ fn config(cli: &Cli, block_dim: u32, threads: u32) -> RuntimeConfig {
         ..Default::default()
     };
     config.sim.runners = cli.runners;
+    config.sim.short_slices = !cli.system_slices;
     config
 }
 

@@ -171,7 +171,10 @@ fn more_runners_than_cores_are_refused() {
         for runners in [cores + 1, usize::MAX] {
             let cfg = RuntimeConfig {
                 platform,
-                sim: SimOptions { runners },
+                sim: SimOptions {
+                    runners,
+                    ..SimOptions::default()
+                },
                 ..Default::default()
             };
             let e = Runtime::new(cfg).err().expect("too many runners refused");
@@ -184,7 +187,10 @@ fn more_runners_than_cores_are_refused() {
         }
         let one_each = RuntimeConfig {
             platform,
-            sim: SimOptions { runners: cores },
+            sim: SimOptions {
+                runners: cores,
+                ..SimOptions::default()
+            },
             ..Default::default()
         };
         assert_eq!(
@@ -192,10 +198,17 @@ fn more_runners_than_cores_are_refused() {
             cores
         );
     }
-    let panic =
-        std::panic::catch_unwind(|| ThreadedSim::new(Platform::A2A3, SimOptions { runners: 73 }))
-            .err()
-            .expect("ThreadedSim::new panics");
+    let panic = std::panic::catch_unwind(|| {
+        ThreadedSim::new(
+            Platform::A2A3,
+            SimOptions {
+                runners: 73,
+                ..SimOptions::default()
+            },
+        )
+    })
+    .err()
+    .expect("ThreadedSim::new panics");
     let message = panic.downcast_ref::<String>().unwrap();
     assert!(
         message.contains("73 simulator runner threads for the 72 cores"),

@@ -12,6 +12,7 @@ use hostgraph_platform::{CoreSide, PlatformSpec};
 mod bell;
 mod inline;
 mod pool;
+mod slice;
 mod threaded;
 pub mod virtual_time;
 

@@ -2,13 +2,17 @@
 //! simulator: a run submits its jobs, workers (and, in a blocking run, the
 //! caller) take one each, and the pool reports when the last has returned.
 //! Workers sleep on a condition variable between runs, so a run starts its
-//! scheduler threads without spawning any.
+//! scheduler threads without spawning any. Workers run on short time
+//! slices if the pool was made so ([`super::slice`]); a caller's thread
+//! only while it runs a job ([`WorkerPool::help`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use super::slice::Short;
 
 /// A job: runs to the end of the run on whichever thread takes it.
 pub(crate) type Task = Box<dyn FnOnce() + Send>;
@@ -81,13 +85,25 @@ fn wake(waker: Option<Waker>) {
 }
 
 /// Worker threads that sleep until jobs are released to them.
-#[derive(Default)]
 pub(crate) struct WorkerPool {
     shared: Arc<Shared>,
     handles: Vec<JoinHandle<()>>,
+    /// Workers, and callers while they run a job, on short time slices.
+    short_slices: bool,
 }
 
 impl WorkerPool {
+    /// A pool with no workers yet; `short_slices` as [`SimOptions::short_slices`].
+    ///
+    /// [`SimOptions::short_slices`]: super::SimOptions::short_slices
+    pub fn new(short_slices: bool) -> Self {
+        WorkerPool {
+            shared: Arc::default(),
+            handles: Vec::new(),
+            short_slices,
+        }
+    }
+
     /// Queues a run's jobs; nothing runs until [`release`](Self::release)
     /// or [`help`](Self::help).
     pub fn submit(&mut self, tasks: Vec<Task>) {
@@ -109,16 +125,18 @@ impl WorkerPool {
         // whole run is done, so one waiting in the queue would stall it.
         while self.handles.len() < busy + release {
             let (shared, index) = (self.shared.clone(), self.handles.len());
+            let short_slices = self.short_slices;
             let handle = std::thread::Builder::new()
                 .name(format!("hostgraph-aicpu-{index}"))
-                .spawn(move || worker(&shared))
+                .spawn(move || worker(&shared, short_slices))
                 .expect("spawn scheduler worker thread");
             self.handles.push(handle);
         }
         self.shared.start.notify_all();
     }
 
-    /// Runs one queued job on the calling thread, if one is left.
+    /// Runs one queued job on the calling thread, if one is left (on a
+    /// short time slice if the pool's are, the thread's own back after).
     pub fn help(&self) {
         let task = {
             let mut st = self.shared.lock();
@@ -129,6 +147,7 @@ impl WorkerPool {
             st.running += 1;
             task
         };
+        let _short = self.short_slices.then(Short::new);
         self.shared.run(task);
     }
 
@@ -173,7 +192,8 @@ impl WorkerPool {
     }
 }
 
-fn worker(shared: &Shared) {
+fn worker(shared: &Shared, short_slices: bool) {
+    let _short = short_slices.then(Short::new);
     loop {
         let task = {
             let mut st = shared.lock();
@@ -232,7 +252,7 @@ mod tests {
 
     #[test]
     fn runs_every_job_once_per_run_on_persistent_workers() {
-        let mut pool = WorkerPool::default();
+        let mut pool = WorkerPool::new(false);
         let hits = Arc::new((0..4).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
         for n in [4, 2, 3, 1, 4] {
             pool.submit(counting(&hits, n));
@@ -250,7 +270,7 @@ mod tests {
     fn released_jobs_run_concurrently_without_the_caller() {
         // Two jobs that each wait for the other: they only finish if both
         // run at once, on workers.
-        let mut pool = WorkerPool::default();
+        let mut pool = WorkerPool::new(false);
         let met = Arc::new(AtomicUsize::new(0));
         let jobs: Vec<Task> = (0..2)
             .map(|_| {
@@ -271,7 +291,7 @@ mod tests {
 
     #[test]
     fn queued_jobs_dropped_never_run_and_the_pool_goes_on() {
-        let mut pool = WorkerPool::default();
+        let mut pool = WorkerPool::new(false);
         let hits = Arc::new((0..3).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
         pool.submit(counting(&hits, 3));
         pool.drop_queued();
@@ -286,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_panicking_job_is_counted_returned() {
-        let mut pool = WorkerPool::default();
+        let mut pool = WorkerPool::new(false);
         pool.submit(vec![Box::new(|| -> () { panic!("job failed") }) as Task]);
         pool.release(0);
         pool.wait();

@@ -265,6 +265,7 @@ fn threaded(
         chip.spec.platform,
         SimOptions {
             runners: chip.cores() as usize,
+            ..SimOptions::default()
         },
     );
     let mut rt = Runtime::with_backend(chip.config(true), backend)?;
