@@ -1,8 +1,9 @@
 //! The threaded simulator's threads on short time slices
 //! (`SimOptions::short_slices`): runners and scheduler workers run on
-//! Linux's shortest slice, the caller's thread runs its scheduler job on it
-//! and gets its own slice back after the run, and with the option off no
-//! thread's slice changes. Linux with glibc only; on a kernel that does not report slices
+//! Linux's shortest slice (and a thread a kernel starts on the default
+//! one), the caller's thread runs its scheduler job on it and gets its own
+//! slice back after the run, and with the option off no thread's slice
+//! changes. Linux with glibc only; on a kernel that does not report slices
 //! (before 6.12) every slice reads 0 and the test checks only that.
 #![cfg(all(target_os = "linux", target_env = "gnu"))]
 
@@ -58,15 +59,19 @@ fn gettid() -> i32 {
     unsafe { libc::gettid() }
 }
 
-/// The caller's thread id, and the slices a kernel saw: its runner's and
-/// the caller's (while the caller ran its scheduler job).
+/// The caller's thread id, and the slices a kernel saw: its runner's, the
+/// caller's (while the caller ran its scheduler job), and that of a thread
+/// the kernel started.
 static CALLER: AtomicI32 = AtomicI32::new(0);
 static RUNNER_SAW: AtomicU64 = AtomicU64::new(u64::MAX);
 static CALLER_SAW: AtomicU64 = AtomicU64::new(u64::MAX);
+static CHILD_SAW: AtomicU64 = AtomicU64::new(u64::MAX);
 
 fn look(_args: &[u64]) {
     RUNNER_SAW.store(slice_of(0), Ordering::Relaxed);
     CALLER_SAW.store(slice_of(CALLER.load(Ordering::Relaxed)), Ordering::Relaxed);
+    let child = std::thread::spawn(|| slice_of(0)).join().unwrap();
+    CHILD_SAW.store(child, Ordering::Relaxed);
 }
 
 /// The slices of this process's threads whose names start with `prefix`
@@ -83,11 +88,22 @@ fn slices_named(prefix: &str) -> Vec<u64> {
         .collect()
 }
 
+/// What one blocking run of a one-task graph saw.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    /// The kernel's runner, the caller, and a thread the kernel started.
+    runner: u64,
+    caller: u64,
+    child: u64,
+    /// After the run: the runners and the workers.
+    runners: Vec<u64>,
+    workers: Vec<u64>,
+}
+
 /// One blocking run of a one-task graph with `short_slices`, on 3 blocks
-/// and `threads` scheduler threads (the first the caller's, the others workers): the
-/// slices the kernel saw (its runner's, the caller's), and after the run
-/// the runners' and the workers'.
-fn run_once(short_slices: bool, threads: u32) -> (u64, u64, Vec<u64>, Vec<u64>) {
+/// and `threads` scheduler threads (the first the caller's, the others
+/// workers): the slices seen.
+fn run_once(short_slices: bool, threads: u32) -> Seen {
     let cfg = RuntimeConfig {
         block_dim: 3,
         threads,
@@ -114,22 +130,36 @@ fn run_once(short_slices: bool, threads: u32) -> (u64, u64, Vec<u64>, Vec<u64>) 
         threads as usize - 1,
         "a worker per thread but the caller's"
     );
-    (
-        RUNNER_SAW.swap(u64::MAX, Ordering::Relaxed),
-        CALLER_SAW.swap(u64::MAX, Ordering::Relaxed),
-        after.0,
-        after.1,
-    )
+    Seen {
+        runner: RUNNER_SAW.swap(u64::MAX, Ordering::Relaxed),
+        caller: CALLER_SAW.swap(u64::MAX, Ordering::Relaxed),
+        child: CHILD_SAW.swap(u64::MAX, Ordering::Relaxed),
+        runners: after.0,
+        workers: after.1,
+    }
+}
+
+/// What a thread's attributes say: policy, flags, nice, slice.
+fn key(a: libc::sched_attr) -> (u32, u64, i32, u64) {
+    (a.sched_policy, a.sched_flags, a.sched_nice, a.sched_runtime)
 }
 
 #[test]
 fn runners_and_the_callers_job_run_on_short_slices_and_the_caller_gets_its_own_back() {
     // A thread of the test's own, whose slice it may change.
     std::thread::spawn(|| {
-        let default = slice_of(0);
+        let before = attr(0);
+        let default = before.sched_runtime;
+        let seen = |short: bool, threads: u32, caller: u64| Seen {
+            runner: if short { SHORT } else { default },
+            caller,
+            child: default,
+            runners: vec![if short { SHORT } else { default }],
+            workers: vec![if short { SHORT } else { default }; threads as usize - 1],
+        };
         if default == 0 {
             // No reported slices: nothing reads otherwise, either way.
-            assert_eq!(run_once(true, 2), (0, 0, vec![0], vec![0]));
+            assert_eq!(run_once(true, 2), seen(true, 2, 0));
             assert_eq!(slice_of(0), 0);
             return;
         }
@@ -139,27 +169,24 @@ fn runners_and_the_callers_job_run_on_short_slices_and_the_caller_gets_its_own_b
         );
 
         for threads in [1, 3] {
-            let workers = vec![SHORT; threads as usize - 1];
+            assert_eq!(run_once(true, threads), seen(true, threads, SHORT));
             assert_eq!(
-                run_once(true, threads),
-                (SHORT, SHORT, vec![SHORT], workers)
+                key(attr(0)),
+                key(before),
+                "the caller's attributes are back"
             );
-            assert_eq!(slice_of(0), default, "the caller's default slice is back");
         }
 
         // A slice of the caller's own comes back as it was.
         let own = 2_500_000;
         set_own_slice(own);
-        assert_eq!(run_once(true, 1), (SHORT, SHORT, vec![SHORT], vec![]));
+        assert_eq!(run_once(true, 1), seen(true, 1, SHORT));
         assert_eq!(slice_of(0), own, "the caller's own slice is back");
 
         // Off: nobody's slice changes (the threads inherit the caller's).
         set_own_slice(0);
-        assert_eq!(
-            run_once(false, 2),
-            (default, default, vec![default], vec![default])
-        );
-        assert_eq!(slice_of(0), default);
+        assert_eq!(run_once(false, 2), seen(false, 2, default));
+        assert_eq!(key(attr(0)), key(before));
     })
     .join()
     .unwrap();

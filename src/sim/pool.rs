@@ -12,7 +12,7 @@ use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::slice::Short;
+use super::slice::{self, Short};
 
 /// A job: runs to the end of the run on whichever thread takes it.
 pub(crate) type Task = Box<dyn FnOnce() + Send>;
@@ -193,7 +193,9 @@ impl WorkerPool {
 }
 
 fn worker(shared: &Shared, short_slices: bool) {
-    let _short = short_slices.then(Short::new);
+    if short_slices {
+        slice::for_life();
+    }
     loop {
         let task = {
             let mut st = shared.lock();

@@ -8,8 +8,8 @@
 //! slice (by default 0.7 ms scaled up with the CPU count: 1.4 ms on 2
 //! CPUs) before a woken thread may take its CPU; a thread that yields
 //! hands its CPU over for such a slice too. Against busy processes on
-//! every CPU, each hand-off could wait that long, and the threaded rows
-//! of the bench slowed by up to 60 times.
+//! every CPU, each hand-off could wait that long, and threaded rows of
+//! the bench slowed by up to 87 times (README, "On a busy machine").
 //! Since Linux 6.12 a thread may ask for a shorter slice (`sched_runtime`
 //! of `sched_setattr`, from 0.1 to 100 ms, no privilege needed), which
 //! lets it take a CPU from a longer-sliced thread sooner; it gets no more
@@ -17,24 +17,29 @@
 //!
 //! # The protocol
 //!
-//! For the duration of a [`Short`] guard, on the thread that made it:
-//! 1. read the thread's scheduling attributes; a thread not under the
+//! 1. Read the thread's scheduling attributes; a thread not under the
 //!    normal policy (real-time, batch, idle), or one already on the short
-//!    slice, is left as it is;
-//! 2. ask for [`SLICE_NS`], keeping the policy, nice value and flags;
-//! 3. when the guard drops, put back the default slice and read the slice
-//!    that gives; if the thread had another (one of its own), put that
-//!    back.
-//!
-//! Runner threads and the pool's scheduler workers (the simulator's own
-//! threads) make one guard for their life; a caller's thread makes one
-//! for the scheduler job it runs itself in a blocking run
-//! ([`Wait::Block`]), so it gets its own slice back after the run.
+//!    slice, is left as it is.
+//! 2. Ask for [`SLICE_NS`], all else as it is. The simulator's own threads
+//!    (runners and the pool's scheduler workers, for their life:
+//!    [`for_life`]) set reset-on-fork too, so a thread or process a
+//!    kernel starts gets the default slice. A caller's thread that runs a
+//!    scheduler job itself in a blocking run ([`Wait::Block`]) does this
+//!    for the job only ([`Short`]), without that flag, which an
+//!    unprivileged thread could not clear again (a thread a policy hook
+//!    starts during that job keeps the short slice).
+//! 3. When a caller's guard drops, read the attributes again; unless
+//!    someone changed the slice or the policy meanwhile (theirs stands),
+//!    set the default slice, and if the thread had another (one of its
+//!    own, read in step 1), that; all else as it is now (a nice value set
+//!    meanwhile stays). A slice of its own equal to the default comes back
+//!    as the default, which differs only if the system's default changes.
 //!
 //! A kernel before 6.12 ignores the field for the normal policy, and a
 //! refused call (a sandbox's filter) leaves the thread as it was: both
 //! only lose the gain. A refusal is logged once per process, at debug
-//! level. Elsewhere than Linux with glibc a guard does nothing.
+//! level; a caller's slice that cannot be put back, as a warning.
+//! Elsewhere than Linux with glibc none of this does anything.
 //!
 //! [`Wait::Block`]: crate::backend::Wait::Block
 
@@ -43,11 +48,19 @@ use std::marker::PhantomData;
 /// The slice asked for, in ns: the shortest Linux allows.
 pub(crate) const SLICE_NS: u64 = 100_000;
 
-/// The calling thread on a short slice until dropped (the protocol's
-/// steps 1-2 when made, step 3 when dropped). Not `Send`: it must drop on
-/// the thread it changed.
+/// Steps 1 and 2 for one of the simulator's own threads, for its life.
+pub(crate) fn for_life() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if let Some(a) = get().filter(normal_and_not_short) {
+        set(with_slice(a, SLICE_NS, RESET_ON_FORK));
+    }
+}
+
+/// A caller's thread on a short slice until dropped (the protocol's steps
+/// 1-2 when made, step 3 when dropped). Not `Send`: it must drop on the
+/// thread it changed.
 pub(crate) struct Short {
-    /// The attributes to put back, if step 2 changed them.
+    /// The attributes read in step 1, if step 2 changed them.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     saved: Option<libc::sched_attr>,
     _thread_bound: PhantomData<*const ()>,
@@ -58,13 +71,8 @@ impl Short {
     /// Steps 1 and 2 for the calling thread.
     pub fn new() -> Self {
         let saved = get()
-            .filter(|a| a.sched_policy == libc::SCHED_OTHER as u32 && a.sched_runtime != SLICE_NS);
-        let saved = saved.filter(|&a| {
-            set(libc::sched_attr {
-                sched_runtime: SLICE_NS,
-                ..a
-            })
-        });
+            .filter(normal_and_not_short)
+            .filter(|&a| set(with_slice(a, SLICE_NS, a.sched_flags & RESET_ON_FORK)));
         Short {
             saved,
             _thread_bound: PhantomData,
@@ -89,15 +97,46 @@ impl Drop for Short {
         let Some(saved) = self.saved else {
             return;
         };
-        // A runtime of 0 is the default slice.
-        let default = libc::sched_attr {
-            sched_runtime: 0,
-            ..saved
+        let Some(now) = get()
+            .filter(|a| a.sched_policy == libc::SCHED_OTHER as u32 && a.sched_runtime == SLICE_NS)
+        else {
+            return;
         };
-        if set(default) && get().is_some_and(|a| a.sched_runtime == saved.sched_runtime) {
+        let flag = now.sched_flags & RESET_ON_FORK;
+        // A runtime of 0 is the default slice.
+        if set(with_slice(now, 0, flag))
+            && get().is_some_and(|a| a.sched_runtime == saved.sched_runtime)
+        {
             return;
         }
-        set(saved);
+        if !set(with_slice(now, saved.sched_runtime, flag)) {
+            log::warn!(
+                "hostgraph: could not give this thread its time slice back ({} ns): {}",
+                saved.sched_runtime,
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}
+
+/// Under the normal policy, and not on the short slice (step 1).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn normal_and_not_short(a: &libc::sched_attr) -> bool {
+    a.sched_policy == libc::SCHED_OTHER as u32 && a.sched_runtime != SLICE_NS
+}
+
+/// The reset-on-fork flag of `sched_attr`.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const RESET_ON_FORK: u64 = libc::SCHED_FLAG_RESET_ON_FORK as u64;
+
+/// `a` with the slice `runtime` (0: the default) and reset-on-fork as in
+/// `reset_on_fork`, all else as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn with_slice(a: libc::sched_attr, runtime: u64, reset_on_fork: u64) -> libc::sched_attr {
+    libc::sched_attr {
+        sched_runtime: runtime,
+        sched_flags: a.sched_flags & !RESET_ON_FORK | reset_on_fork,
+        ..a
     }
 }
 
@@ -146,42 +185,99 @@ fn set(mut a: libc::sched_attr) -> bool {
 mod tests {
     use super::*;
 
-    /// On a kernel that reports slices (6.12 and later), a guard puts the
-    /// thread on the short slice and its drop gives the old one back, a
-    /// thread's own slice included; elsewhere nothing changes.
+    /// What a thread's attributes say: policy, flags, nice, slice.
+    fn key(a: libc::sched_attr) -> (u32, u64, i32, u64) {
+        (a.sched_policy, a.sched_flags, a.sched_nice, a.sched_runtime)
+    }
+
+    fn on_a_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::spawn(f).join().unwrap()
+    }
+
+    /// Steps 1-3 on the calling thread: the short slice during a guard,
+    /// the old attributes after, a slice of the thread's own included; a
+    /// slice someone else set meanwhile stays, and so does a nice value.
+    /// False if this kernel does not report slices (before 6.12).
+    fn check_guard() -> bool {
+        let before = get().expect("sched_getattr");
+        let default = before.sched_runtime;
+        if default == 0 {
+            drop(Short::new());
+            return false;
+        }
+        {
+            let _short = Short::new();
+            assert_eq!(key(get().unwrap()), key(with_slice(before, SLICE_NS, 0)));
+        }
+        assert_eq!(key(get().unwrap()), key(before));
+
+        // Someone else's slice, set during the guard, stands.
+        {
+            let _short = Short::new();
+            assert!(set(with_slice(get().unwrap(), 2_000_000, 0)));
+        }
+        assert_eq!(get().unwrap().sched_runtime, 2_000_000);
+
+        // A slice of the thread's own comes back; a nice value set
+        // meanwhile (raised: allowed unprivileged) stays.
+        let own = with_slice(before, 1_500_000, 0);
+        assert!(set(own));
+        {
+            let _short = Short::new();
+            assert_eq!(get().unwrap().sched_runtime, SLICE_NS);
+            // A nested guard finds the short slice and leaves it.
+            drop(Short::new());
+            assert_eq!(get().unwrap().sched_runtime, SLICE_NS);
+            assert!(set(libc::sched_attr {
+                sched_nice: 3,
+                ..get().unwrap()
+            }));
+        }
+        assert_eq!(
+            key(get().unwrap()),
+            key(libc::sched_attr {
+                sched_nice: 3,
+                ..own
+            })
+        );
+        true
+    }
+
     #[test]
     fn a_guard_sets_the_short_slice_and_puts_the_old_one_back() {
-        std::thread::spawn(|| {
-            let before = get().expect("sched_getattr");
-            {
-                let _short = Short::new();
-                let during = get().unwrap();
-                if before.sched_runtime == 0 {
-                    // This kernel does not report slices (before 6.12).
-                    assert_eq!(during.sched_runtime, 0);
-                    return;
+        if !on_a_thread(check_guard) {
+            return;
+        }
+        // Unprivileged too (a thread of root drops to nobody: credentials
+        // are per thread at the system call).
+        on_a_thread(|| {
+            // SAFETY: geteuid reads the thread's id; setresuid with three
+            // ids changes this thread's credentials only.
+            unsafe {
+                if libc::geteuid() == 0 {
+                    let r = libc::syscall(libc::SYS_setresuid, 65534, 65534, 65534);
+                    assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
                 }
-                assert_eq!(during.sched_runtime, SLICE_NS);
-                assert_eq!(during.sched_nice, before.sched_nice);
-                assert_eq!(during.sched_policy, before.sched_policy);
             }
-            assert_eq!(get().unwrap().sched_runtime, before.sched_runtime);
-            // A slice of the thread's own (1.5 ms) comes back too.
-            let own = 1_500_000;
-            assert!(set(libc::sched_attr {
-                sched_runtime: own,
-                ..before
-            }));
-            {
-                let _short = Short::new();
-                assert_eq!(get().unwrap().sched_runtime, SLICE_NS);
-                // A nested guard finds the short slice and leaves it.
-                drop(Short::new());
-                assert_eq!(get().unwrap().sched_runtime, SLICE_NS);
+            assert!(check_guard());
+        });
+    }
+
+    /// A simulator thread keeps the short slice with reset-on-fork, so a
+    /// thread it starts gets the default.
+    #[test]
+    fn a_thread_of_the_simulators_own_starts_its_children_on_the_default_slice() {
+        on_a_thread(|| {
+            let default = get().unwrap().sched_runtime;
+            for_life();
+            let now = get().unwrap();
+            if default == 0 {
+                assert_eq!(now.sched_runtime, 0);
+                return;
             }
-            assert_eq!(get().unwrap().sched_runtime, own);
-        })
-        .join()
-        .unwrap();
+            assert_eq!(now.sched_runtime, SLICE_NS);
+            assert_eq!(now.sched_flags & RESET_ON_FORK, RESET_ON_FORK);
+            assert_eq!(on_a_thread(|| get().unwrap().sched_runtime), default);
+        });
     }
 }

@@ -30,7 +30,7 @@ use hostgraph_platform::{
 use super::bell::{Bell, Patience, ring, ring_all};
 use super::pool::{Task, WorkerPool};
 use super::sim_core;
-use super::slice::Short;
+use super::slice;
 use crate::backend::{Backend, Hosting, Landing, Poll, SchedulerJob, StuckCore, Wait};
 use crate::error::{Error, Result};
 use crate::panics::panic_message;
@@ -46,11 +46,12 @@ pub struct SimOptions {
     pub runners: usize,
     /// Runner and scheduler threads ask Linux (6.12 or later) for its
     /// shortest time slice, 0.1 ms, so a thread a doorbell wakes gets a
-    /// CPU sooner from other busy processes; so does the caller's thread
-    /// while it runs a scheduler job of a blocking run, and it gets its
-    /// own slice back after. On (the default); off leaves every thread's
-    /// slice as it is. No effect elsewhere than Linux with glibc. (The
-    /// README's "On a busy machine" has what it changes.)
+    /// CPU sooner from other busy processes (threads and processes they
+    /// start get the default slice); so does the caller's thread while it
+    /// runs a scheduler job of a blocking run, and it gets its own slice
+    /// back after. On (the default); off leaves every thread's slice as it
+    /// is. No effect elsewhere than Linux with glibc. (The README's "On a
+    /// busy machine" has what it changes; `src/sim/slice.rs` how.)
     pub short_slices: bool,
 }
 
@@ -294,7 +295,9 @@ impl Chip {
 }
 
 fn runner(chip: &Chip, r: usize, n: usize) {
-    let _short = chip.short_slices.then(Short::new);
+    if chip.short_slices {
+        slice::for_life();
+    }
     let me = &chip.runners[r];
     chip.regs.wiring.runners[r].claim();
     let mut seen = 0u64;
