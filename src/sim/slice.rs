@@ -29,10 +29,11 @@
 //!    unprivileged thread could not clear again (a thread a policy hook
 //!    starts during that job keeps the short slice).
 //! 3. When a caller's guard drops, read the attributes again; unless
-//!    someone changed the slice or the policy meanwhile (theirs stands),
-//!    set the default slice, and if the thread had another (one of its
-//!    own, read in step 1), that; all else as it is now (a nice value set
-//!    meanwhile stays). A slice of its own equal to the default comes back
+//!    someone changed the slice meanwhile, or put the thread under a
+//!    real-time or deadline policy (theirs stands), set the default slice,
+//!    and if the thread had another (one of its own, read in step 1),
+//!    that; all else as it is now (a nice value, or a batch or idle
+//!    policy, set meanwhile stays). A slice of its own equal to the default comes back
 //!    as the default, which differs only if the system's default changes.
 //!
 //! A kernel before 6.12 ignores the field for the normal policy, and a
@@ -97,9 +98,10 @@ impl Drop for Short {
         let Some(saved) = self.saved else {
             return;
         };
-        let Some(now) = get()
-            .filter(|a| a.sched_policy == libc::SCHED_OTHER as u32 && a.sched_runtime == SLICE_NS)
-        else {
+        let fair = [libc::SCHED_OTHER, libc::SCHED_BATCH, libc::SCHED_IDLE];
+        let Some(now) = get().filter(|a| {
+            fair.contains(&(a.sched_policy as libc::c_int)) && a.sched_runtime == SLICE_NS
+        }) else {
             return;
         };
         let flag = now.sched_flags & RESET_ON_FORK;
@@ -233,13 +235,26 @@ mod tests {
                 ..get().unwrap()
             }));
         }
-        assert_eq!(
-            key(get().unwrap()),
-            key(libc::sched_attr {
-                sched_nice: 3,
-                ..own
-            })
-        );
+        let own = libc::sched_attr {
+            sched_nice: 3,
+            ..own
+        };
+        assert_eq!(key(get().unwrap()), key(own));
+
+        // A batch policy set meanwhile stays, even set by writing back the
+        // attributes read (our slice with them); the slice comes back.
+        {
+            let _short = Short::new();
+            assert!(set(libc::sched_attr {
+                sched_policy: libc::SCHED_BATCH as u32,
+                ..get().unwrap()
+            }));
+        }
+        let batch = libc::sched_attr {
+            sched_policy: libc::SCHED_BATCH as u32,
+            ..own
+        };
+        assert_eq!(key(get().unwrap()), key(batch));
         true
     }
 
