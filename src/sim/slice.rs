@@ -53,7 +53,10 @@ pub(crate) const SLICE_NS: u64 = 100_000;
 pub(crate) fn for_life() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if let Some(a) = get().filter(normal_and_not_short) {
-        set(with_slice(a, SLICE_NS, RESET_ON_FORK));
+        set(libc::sched_attr {
+            sched_flags: a.sched_flags | RESET_ON_FORK,
+            ..with_slice(a, SLICE_NS)
+        });
     }
 }
 
@@ -73,7 +76,7 @@ impl Short {
     pub fn new() -> Self {
         let saved = get()
             .filter(normal_and_not_short)
-            .filter(|&a| set(with_slice(a, SLICE_NS, a.sched_flags & RESET_ON_FORK)));
+            .filter(|&a| set(with_slice(a, SLICE_NS)));
         Short {
             saved,
             _thread_bound: PhantomData,
@@ -104,14 +107,12 @@ impl Drop for Short {
         }) else {
             return;
         };
-        let flag = now.sched_flags & RESET_ON_FORK;
         // A runtime of 0 is the default slice.
-        if set(with_slice(now, 0, flag))
-            && get().is_some_and(|a| a.sched_runtime == saved.sched_runtime)
+        if set(with_slice(now, 0)) && get().is_some_and(|a| a.sched_runtime == saved.sched_runtime)
         {
             return;
         }
-        if !set(with_slice(now, saved.sched_runtime, flag)) {
+        if !set(with_slice(now, saved.sched_runtime)) {
             log::warn!(
                 "hostgraph: could not give this thread its time slice back ({} ns): {}",
                 saved.sched_runtime,
@@ -131,13 +132,11 @@ fn normal_and_not_short(a: &libc::sched_attr) -> bool {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const RESET_ON_FORK: u64 = libc::SCHED_FLAG_RESET_ON_FORK as u64;
 
-/// `a` with the slice `runtime` (0: the default) and reset-on-fork as in
-/// `reset_on_fork`, all else as it is.
+/// `a` with the slice `runtime` (0: the default), all else as it is.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn with_slice(a: libc::sched_attr, runtime: u64, reset_on_fork: u64) -> libc::sched_attr {
+fn with_slice(a: libc::sched_attr, runtime: u64) -> libc::sched_attr {
     libc::sched_attr {
         sched_runtime: runtime,
-        sched_flags: a.sched_flags & !RESET_ON_FORK | reset_on_fork,
         ..a
     }
 }
@@ -209,20 +208,20 @@ mod tests {
         }
         {
             let _short = Short::new();
-            assert_eq!(key(get().unwrap()), key(with_slice(before, SLICE_NS, 0)));
+            assert_eq!(key(get().unwrap()), key(with_slice(before, SLICE_NS)));
         }
         assert_eq!(key(get().unwrap()), key(before));
 
         // Someone else's slice, set during the guard, stands.
         {
             let _short = Short::new();
-            assert!(set(with_slice(get().unwrap(), 2_000_000, 0)));
+            assert!(set(with_slice(get().unwrap(), 2_000_000)));
         }
         assert_eq!(get().unwrap().sched_runtime, 2_000_000);
 
         // A slice of the thread's own comes back; a nice value set
         // meanwhile (raised: allowed unprivileged) stays.
-        let own = with_slice(before, 1_500_000, 0);
+        let own = with_slice(before, 1_500_000);
         assert!(set(own));
         {
             let _short = Short::new();
